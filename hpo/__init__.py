@@ -1,0 +1,1 @@
+"""hpo: a hyperparameter-optimization service."""

@@ -1,0 +1,28 @@
+"""Multi-fidelity control: which trial runs next, and how far."""
+
+from hpo.schedulers.asha import (
+    Action,
+    Asha,
+    Job,
+    NewTrial,
+    Promote,
+    ReportDecision,
+    StudyFinished,
+    WaitForResults,
+    make_scheduler,
+)
+from hpo.schedulers.rungs import hyperband_brackets, rung_levels
+
+__all__ = [
+    "Action",
+    "Asha",
+    "Job",
+    "NewTrial",
+    "Promote",
+    "ReportDecision",
+    "StudyFinished",
+    "WaitForResults",
+    "hyperband_brackets",
+    "make_scheduler",
+    "rung_levels",
+]

@@ -1,0 +1,748 @@
+"""Study logic: validate a request, let the scheduler decide, persist the decision atomically.
+
+Every method that changes a study runs one write transaction that
+
+1. locks the study row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+   ``BEGIN IMMEDIATE`` already serialises writers), so coordinators sharing a
+   store never hand out the same trial or promotion twice;
+2. takes the study's :class:`~hpo.state.StudyState` from an in-memory cache if
+   its ``version`` still matches the row, else rebuilds it from the rows;
+3. asks the pure scheduler/sampler for a decision;
+4. writes the decision (trial rows, report rows, the ``decisions`` log) and
+   bumps the version, and commits before the caller answers the client.
+
+The cache is an optimisation only: any error drops it, and a restarted
+coordinator rebuilds the same state from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hpo.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    HpoError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from hpo.samplers import make_sampler
+from hpo.schedulers import (
+    Action,
+    Asha,
+    NewTrial,
+    Promote,
+    StudyFinished,
+    make_scheduler,
+)
+from hpo.spec import Direction, StudySpec, check_study_name
+from hpo.state import FINAL_STATES, StudyState, TrialSnapshot, TrialState
+from hpo.storage import Store, models, queries
+from hpo.storage.types import utcnow
+
+MAX_ID_LENGTH = 128
+MAX_REASON_LENGTH = 10_000
+MAX_HEARTBEAT_TRIALS = 1024
+DEFAULT_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 10_000
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    study: models.Study
+    spec: StudySpec
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Train ``trial`` from ``resume_from`` to ``resource``."""
+
+    study_name: str
+    trial: models.Trial
+    resource: float
+    resume_from: float
+    r_max: float
+    heartbeat_seconds: float
+
+
+@dataclass(frozen=True)
+class Wait:
+    retry_after_seconds: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    pass
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    should_continue: bool
+    next_resource: float | None
+    trial_state: TrialState
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    study_name: str
+    trials: list[models.Trial]
+    reports: dict[int, list[models.Report]]
+    more: bool
+    next_start_number: int
+
+
+@dataclass(frozen=True)
+class Best:
+    study_name: str
+    trial: models.Trial
+    value: float
+    resource: float
+
+
+@dataclass(frozen=True)
+class LeaseStatus:
+    trial_id: int
+    active: bool
+    expires_at: datetime | None
+
+
+@dataclass
+class _Transaction:
+    """One decision transaction on one study. Hot paths use Core statements:
+    the ORM's unit of work costs several milliseconds per call here."""
+
+    session: Session
+    connection: Connection
+    study_id: int
+    study_name: str
+    study_state: str
+    state: StudyState
+    scheduler: Asha
+    now: datetime = field(default_factory=utcnow)
+    changed: bool = False
+
+    def log(self, kind: str, trial_id: int | None, **values: object) -> None:
+        """Append to the ``decisions`` log."""
+        self.connection.execute(
+            queries.INSERT_DECISION,
+            {
+                "study_id": self.study_id,
+                "trial_id": trial_id,
+                "kind": kind,
+                "created_at": self.now,
+                **values,
+            },
+        )
+        self.changed = True
+
+    def trial(self, number: int) -> models.Trial:
+        """Trial ``number`` as a detached object, to answer with and to change with ``update``."""
+        row = self.connection.execute(
+            queries.TRIAL_BY_NUMBER, {"study_id": self.study_id, "number": number}
+        ).one()
+        return models.Trial(**row._asdict())
+
+    def write_trial(self, trial_id: int, **values: object) -> None:
+        self.connection.execute(
+            queries.UPDATE_TRIAL, {"trial_pk": trial_id, "updated_at": self.now, **values}
+        )
+        self.changed = True
+
+    def update(self, trial: models.Trial, **values: object) -> None:
+        """Write ``values`` to the trial's row and mirror them on the detached object."""
+        self.write_trial(trial.id, **values)
+        for name, value in values.items():
+            setattr(trial, name, value)
+        trial.updated_at = self.now
+
+
+_TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
+_STATE_AFTER = {
+    Action.PAUSE: TrialState.PAUSED,
+    Action.STOP: TrialState.STOPPED,
+    Action.COMPLETE: TrialState.COMPLETED,
+}
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_id(field_name: str, value: str, required: bool) -> str:
+    if required and not value:
+        raise InvalidArgumentError(field_name, "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgumentError(field_name, f"is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _check_finite(field_name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise InvalidArgumentError(field_name, f"must be a finite number, got {value}")
+    return value
+
+
+class StudyService:
+    """The study operations behind the gRPC API, usable in-process too."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_seconds: float = 60.0,
+        retry_after_seconds: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.lease = timedelta(seconds=lease_seconds)
+        self.retry_after_seconds = retry_after_seconds
+        self._states: dict[int, tuple[int, StudyState, Asha]] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        # Studies are never renamed and trials never move, so these lookups are cacheable.
+        self._study_id = functools.lru_cache(maxsize=4096)(self._load_study_id)
+        self._trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.lease.total_seconds() / 3
+
+    # ------------------------------------------------------------ studies
+
+    def create_study(self, spec: StudySpec, exist_ok: bool = False) -> StudyInfo:
+        try:
+            with self.store.write() as session:
+                existing = session.scalar(
+                    select(models.Study).where(models.Study.name == spec.name)
+                )
+                if existing is None:
+                    now = utcnow()
+                    study = models.Study(
+                        name=spec.name,
+                        spec=spec.to_json(),
+                        direction=spec.objective.direction.value,
+                        state="running",
+                        version=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(study)
+                    session.flush()
+                    return StudyInfo(study, spec, {})
+        except IntegrityError:
+            # Another coordinator created it between our read and our insert.
+            with self.store.read() as session:
+                existing = session.scalar(
+                    select(models.Study).where(models.Study.name == spec.name)
+                )
+            if existing is None:
+                raise
+        if exist_ok and StudySpec.from_json(existing.spec) == spec:
+            return self.get_study(spec.name)
+        detail = "with a different spec" if exist_ok else "(pass exist_ok to reuse it)"
+        raise AlreadyExistsError(f"study {spec.name!r} already exists {detail}")
+
+    def get_study(self, name: str) -> StudyInfo:
+        with self.store.read() as session:
+            study = self._study_row(session, name)
+            return StudyInfo(
+                study, StudySpec.from_json(study.spec), self._counts(session, study.id)
+            )
+
+    def list_studies(self) -> list[StudyInfo]:
+        with self.store.read() as session:
+            studies = session.scalars(select(models.Study).order_by(models.Study.id)).all()
+            counts: dict[int, dict[str, int]] = {}
+            rows = session.execute(
+                select(models.Trial.study_id, models.Trial.state, func.count()).group_by(
+                    models.Trial.study_id, models.Trial.state
+                )
+            )
+            for study_id, state, count in rows:
+                counts.setdefault(study_id, {})[state] = count
+            return [
+                StudyInfo(study, StudySpec.from_json(study.spec), counts.get(study.id, {}))
+                for study in studies
+            ]
+
+    # ------------------------------------------------------------ suggest
+
+    def suggest(
+        self, study_name: str, worker_id: str, request_id: str = ""
+    ) -> Assignment | Wait | Finished:
+        _check_id("worker_id", worker_id, required=True)
+        _check_id("request_id", request_id, required=False)
+        with self._decide(self._study_id(check_study_name(study_name))) as tx:
+            if request_id:
+                earlier = tx.connection.execute(
+                    queries.SUGGESTION_BY_REQUEST, {"request_id": request_id}
+                ).one_or_none()
+                if earlier is not None:
+                    return self._replay_assignment(tx, earlier.trial_id, earlier.study_id)
+            queries.touch_worker(tx.connection, worker_id, tx.now)
+            if tx.study_state == "finished":
+                return Finished()
+            self._expire_leases(tx)
+            job = tx.scheduler.next_job(tx.state)
+            if isinstance(job, NewTrial):
+                trial = self._start_trial(tx, job.bracket, worker_id)
+            elif isinstance(job, Promote):
+                trial = self._promote(tx, job, worker_id)
+            elif isinstance(job, StudyFinished):
+                tx.study_state = "finished"
+                tx.log("finish", None, reason="trial budget spent; no trial running or promotable")
+                return Finished()
+            else:
+                return Wait(self.retry_after_seconds)
+            tx.log(
+                "new" if isinstance(job, NewTrial) else "promote",
+                trial.id,
+                rung=trial.target_rung,
+                resource=trial.target_resource,
+                worker_id=worker_id,
+                request_id=request_id or None,
+            )
+            return self._assignment(tx, trial)
+
+    def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
+        number = tx.state.next_number
+        config, source = make_sampler(tx.state.spec).propose(tx.state, number)
+        target_rung = tx.scheduler.first_target_rung(bracket)
+        trial = models.Trial(
+            study_id=tx.study_id,
+            number=number,
+            config=config,
+            state=TrialState.RUNNING.value,
+            bracket=bracket,
+            rung=-1,
+            target_rung=target_rung,
+            target_resource=tx.scheduler.levels[target_rung],
+            last_resource=None,
+            last_value=None,
+            source=source,
+            worker_id=worker_id,
+            lease_expires_at=tx.now + self.lease,
+            fail_reason=None,
+            created_at=tx.now,
+            updated_at=tx.now,
+            finished_at=None,
+        )
+        values = {column.name: getattr(trial, column.name) for column in _TRIAL_COLUMNS[1:]}
+        trial.id = tx.connection.execute(queries.INSERT_TRIAL, values).scalar_one()
+        tx.changed = True
+        tx.state.add_trial(
+            TrialSnapshot(
+                number=number,
+                config=config,
+                state=TrialState.RUNNING,
+                bracket=bracket,
+                target_rung=target_rung,
+                source=source,
+                worker_id=worker_id,
+            )
+        )
+        return trial
+
+    def _promote(self, tx: _Transaction, job: Promote, worker_id: str) -> models.Trial:
+        trial = tx.trial(job.number)
+        tx.update(
+            trial,
+            state=TrialState.RUNNING.value,
+            target_rung=job.to_rung,
+            target_resource=tx.scheduler.levels[job.to_rung],
+            worker_id=worker_id,
+            lease_expires_at=tx.now + self.lease,
+        )
+        snapshot = tx.state.trials[job.number]
+        snapshot.state = TrialState.RUNNING
+        snapshot.target_rung = job.to_rung
+        snapshot.worker_id = worker_id
+        return trial
+
+    def _assignment(self, tx: _Transaction, trial: models.Trial) -> Assignment:
+        return Assignment(
+            study_name=tx.study_name,
+            trial=trial,
+            resource=trial.target_resource,
+            resume_from=trial.last_resource or 0.0,
+            r_max=tx.state.spec.resource.r_max,
+            heartbeat_seconds=self.heartbeat_seconds,
+        )
+
+    def _replay_assignment(
+        self, tx: _Transaction, trial_id: int | None, study_id: int
+    ) -> Assignment:
+        """Answer a retried Suggest with the assignment its first call made."""
+        if trial_id is None or study_id != tx.study_id:
+            raise InvalidArgumentError("request_id", "was already used for another request")
+        return self._assignment(tx, tx.trial(self._trial_key(trial_id)[1]))
+
+    def _expire_leases(self, tx: _Transaction) -> None:
+        expired = tx.connection.execute(
+            queries.EXPIRED_TRIALS, {"study_id": tx.study_id, "now": tx.now}
+        ).scalars()
+        for number in list(expired):
+            trial = tx.trial(number)
+            self._finish(tx, trial, TrialState.FAILED, f"lease expired (worker {trial.worker_id})")
+
+    # ------------------------------------------------------------ report
+
+    def report(
+        self, trial_id: int, resource: float, value: float, request_id: str, worker_id: str = ""
+    ) -> ReportOutcome:
+        _check_finite("resource", resource)
+        _check_finite("value", value)
+        _check_id("request_id", request_id, required=True)
+        _check_id("worker_id", worker_id, required=False)
+        study_id, number = self._trial_key(trial_id)
+        with self._decide(study_id) as tx:
+            earlier = tx.connection.execute(
+                queries.REPORT_BY_REQUEST, {"request_id": request_id}
+            ).one_or_none()
+            if earlier is not None:
+                if earlier.trial_id != trial_id:
+                    raise InvalidArgumentError(
+                        "request_id", "was already used by a report of another trial"
+                    )
+                action = Action(earlier.action)
+                return ReportOutcome(
+                    should_continue=action is Action.CONTINUE,
+                    next_resource=earlier.next_resource,
+                    trial_state=tx.state.trials[number].state,
+                    reason=f"duplicate of an accepted report ({action.value})",
+                )
+            snapshot = self._held_trial(tx, number, worker_id)
+            limits = tx.state.spec.resource
+            if not limits.contains(resource):
+                raise InvalidArgumentError(
+                    "resource", f"{resource} is outside [{limits.r_min:g}, {limits.r_max:g}]"
+                )
+            if snapshot.last_resource is not None and resource <= snapshot.last_resource:
+                raise FailedPreconditionError(
+                    f"resource must grow: trial {number} "
+                    f"already reported at {snapshot.last_resource:g}"
+                )
+            decision = tx.scheduler.on_report(tx.state, number, resource, value)
+            tx.connection.execute(
+                queries.INSERT_REPORT,
+                {
+                    "study_id": study_id,
+                    "trial_id": trial_id,
+                    "resource": resource,
+                    "value": value,
+                    "rung": decision.rung,
+                    "action": decision.action.value,
+                    "next_resource": decision.next_resource,
+                    "request_id": request_id,
+                    "worker_id": worker_id or None,
+                    "created_at": tx.now,
+                },
+            )
+            changes: dict[str, object] = {
+                "last_resource": resource,
+                "last_value": value,
+                "lease_expires_at": tx.now + self.lease,
+            }
+            snapshot.last_resource = resource
+            if decision.rung is not None:
+                tx.state.record_rung(number, decision.rung, value)
+                changes["rung"] = decision.rung
+                tx.log(
+                    decision.action.value,
+                    trial_id,
+                    rung=decision.rung,
+                    resource=resource,
+                    worker_id=worker_id or None,
+                    reason=decision.reason,
+                )
+            next_state = _STATE_AFTER.get(decision.action)
+            if next_state is not None:
+                changes.update(self._state_change(tx, number, next_state))
+            tx.write_trial(trial_id, **changes)
+            return ReportOutcome(
+                should_continue=decision.action is Action.CONTINUE,
+                next_resource=decision.next_resource,
+                trial_state=snapshot.state,
+                reason=decision.reason,
+            )
+
+    # ------------------------------------------------------------ complete / fail
+
+    def complete(self, trial_id: int, worker_id: str = "") -> tuple[str, models.Trial]:
+        """The worker finished its assignment. A running trial becomes completed; a paused,
+        stopped or completed one stays as it is (so a retried call changes nothing)."""
+        _check_id("worker_id", worker_id, required=False)
+        study_id, number = self._trial_key(trial_id)
+        with self._decide(study_id) as tx:
+            snapshot = tx.state.trials[number]
+            if snapshot.state is TrialState.FAILED:
+                raise FailedPreconditionError(f"trial {number} has failed; it cannot complete")
+            if snapshot.state is TrialState.RUNNING:
+                self._held_trial(tx, number, worker_id)
+            trial = tx.trial(number)
+            if snapshot.state is TrialState.RUNNING:
+                self._finish(tx, trial, TrialState.COMPLETED, None, worker_id)
+            return tx.study_name, trial
+
+    def fail(self, trial_id: int, reason: str, worker_id: str = "") -> tuple[str, models.Trial]:
+        """Mark a running trial failed; failing a failed trial again changes nothing."""
+        _check_id("worker_id", worker_id, required=False)
+        study_id, number = self._trial_key(trial_id)
+        with self._decide(study_id) as tx:
+            if tx.state.trials[number].state is not TrialState.FAILED:
+                self._held_trial(tx, number, worker_id)
+            trial = tx.trial(number)
+            if trial.state != TrialState.FAILED.value:
+                reason = reason[:MAX_REASON_LENGTH] or "failed"
+                self._finish(tx, trial, TrialState.FAILED, reason, worker_id)
+            return tx.study_name, trial
+
+    def _held_trial(self, tx: _Transaction, number: int, worker_id: str) -> TrialSnapshot:
+        """The running trial ``number``, checked to be held by ``worker_id`` when one is given."""
+        snapshot = tx.state.trials[number]
+        if snapshot.state is not TrialState.RUNNING:
+            raise FailedPreconditionError(
+                f"trial {number} is {snapshot.state.value}; only a running trial accepts this"
+            )
+        if worker_id and snapshot.worker_id != worker_id:
+            raise FailedPreconditionError(
+                f"trial {number} is held by worker {snapshot.worker_id!r}, not {worker_id!r}"
+            )
+        return snapshot
+
+    def _finish(
+        self,
+        tx: _Transaction,
+        trial: models.Trial,
+        state: TrialState,
+        reason: str | None,
+        worker_id: str | None = None,
+    ) -> None:
+        changes = self._state_change(tx, trial.number, state)
+        changes["fail_reason"] = reason if state is TrialState.FAILED else None
+        tx.update(trial, **changes)
+        kind = "complete" if state is TrialState.COMPLETED else "fail"
+        tx.log(kind, trial.id, worker_id=worker_id or None, reason=reason)
+
+    @staticmethod
+    def _state_change(tx: _Transaction, number: int, state: TrialState) -> dict[str, object]:
+        """Move trial ``number`` to ``state`` in the cached state; return the row changes."""
+        tx.state.trials[number].state = state
+        changes: dict[str, object] = {"state": state.value, "lease_expires_at": None}
+        if state in FINAL_STATES:
+            changes["finished_at"] = tx.now
+        return changes
+
+    # ------------------------------------------------------------ heartbeat
+
+    def heartbeat(self, worker_id: str, trial_ids: Sequence[int]) -> list[LeaseStatus]:
+        """Extend the leases of the running trials ``worker_id`` holds; the others are inactive."""
+        _check_id("worker_id", worker_id, required=True)
+        if len(trial_ids) > MAX_HEARTBEAT_TRIALS:
+            raise InvalidArgumentError("trial_ids", f"at most {MAX_HEARTBEAT_TRIALS} per heartbeat")
+        now = utcnow()
+        expires = now + self.lease
+        with self.store.write() as session:
+            queries.touch_worker(session.connection(), worker_id, now)
+            if not trial_ids:
+                return []
+            held = set(
+                session.scalars(
+                    update(models.Trial)
+                    .where(
+                        models.Trial.id.in_(trial_ids),
+                        models.Trial.worker_id == worker_id,
+                        models.Trial.state == TrialState.RUNNING.value,
+                        models.Trial.lease_expires_at >= now,
+                    )
+                    .values(lease_expires_at=expires)
+                    .returning(models.Trial.id),
+                ).all()
+            )
+        return [
+            LeaseStatus(trial_id, trial_id in held, expires if trial_id in held else None)
+            for trial_id in trial_ids
+        ]
+
+    # ------------------------------------------------------------ queries
+
+    def list_trials(
+        self,
+        study_name: str,
+        states: Sequence[TrialState] = (),
+        include_reports: bool = False,
+        start_number: int = 0,
+        limit: int = 0,
+    ) -> TrialPage:
+        if start_number < 0:
+            raise InvalidArgumentError("start_number", f"must be >= 0, got {start_number}")
+        if not 0 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidArgumentError("limit", f"must be in [0, {MAX_PAGE_SIZE}], got {limit}")
+        limit = limit or DEFAULT_PAGE_SIZE
+        with self.store.read() as session:
+            study = self._study_row(session, study_name)
+            query = (
+                select(models.Trial)
+                .where(models.Trial.study_id == study.id, models.Trial.number >= start_number)
+                .order_by(models.Trial.number)
+                .limit(limit + 1)
+            )
+            if states:
+                query = query.where(models.Trial.state.in_([state.value for state in states]))
+            trials = list(session.scalars(query).all())
+            more = len(trials) > limit
+            trials = trials[:limit]
+            reports: dict[int, list[models.Report]] = {}
+            if include_reports and trials:
+                rows = session.scalars(
+                    select(models.Report)
+                    .where(models.Report.trial_id.in_([trial.id for trial in trials]))
+                    .order_by(models.Report.trial_id, models.Report.resource)
+                )
+                for report in rows:
+                    reports.setdefault(report.trial_id, []).append(report)
+            next_start = trials[-1].number + 1 if more else 0
+            return TrialPage(study.name, trials, reports, more, next_start)
+
+    def best(self, study_name: str) -> Best | None:
+        """Best value at the highest rung that has results (rungs are comparable across trials)."""
+        with self.store.read() as session:
+            study = self._study_row(session, study_name)
+            by_value = (
+                models.Report.value.asc()
+                if study.direction == Direction.MINIMIZE.value
+                else models.Report.value.desc()
+            )
+            report = session.scalar(
+                select(models.Report)
+                .where(models.Report.study_id == study.id, models.Report.rung.is_not(None))
+                .order_by(models.Report.rung.desc(), by_value, models.Report.id)
+                .limit(1)
+            )
+            if report is None:
+                return None
+            trial = session.get_one(models.Trial, report.trial_id)
+            return Best(study.name, trial, report.value, report.resource)
+
+    # ------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _decide(self, study_id: int) -> Iterator[_Transaction]:
+        with self._lock(study_id):
+            try:
+                with self.store.write() as session:
+                    connection = session.connection()
+                    study = connection.execute(queries.LOCK_STUDY, {"study_id": study_id}).one()
+                    state, scheduler = self._state(session, study_id, study.version)
+                    tx = _Transaction(
+                        session, connection, study_id, study.name, study.state, state, scheduler
+                    )
+                    yield tx
+                    version = study.version + tx.changed
+                    if tx.changed:
+                        connection.execute(
+                            queries.UPDATE_STUDY,
+                            {
+                                "study_pk": study_id,
+                                "version": version,
+                                "state": tx.study_state,
+                                "updated_at": tx.now,
+                            },
+                        )
+            except HpoError:
+                # Requests are validated before anything changes; the cache is intact.
+                raise
+            except BaseException:
+                self._states.pop(study_id, None)
+                raise
+            self._states[study_id] = (version, state, scheduler)
+
+    def _lock(self, study_id: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(study_id, threading.Lock())
+
+    def _state(self, session: Session, study_id: int, version: int) -> tuple[StudyState, Asha]:
+        cached = self._states.get(study_id)
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        state = load_state(session, study_id)
+        return state, make_scheduler(state.spec)
+
+    def _study_row(self, session: Session, name: str) -> models.Study:
+        study = session.scalar(
+            select(models.Study).where(models.Study.name == check_study_name(name))
+        )
+        if study is None:
+            raise NotFoundError(f"study {name!r} does not exist")
+        return study
+
+    def _load_study_id(self, name: str) -> int:
+        with self.store.read() as session:
+            return self._study_row(session, name).id
+
+    def _load_trial_key(self, trial_id: int) -> tuple[int, int]:
+        with self.store.read() as session:
+            row = session.execute(
+                select(models.Trial.study_id, models.Trial.number).where(
+                    models.Trial.id == trial_id
+                )
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"trial {trial_id} does not exist")
+        return row.study_id, row.number
+
+    @staticmethod
+    def _counts(session: Session, study_id: int) -> dict[str, int]:
+        rows = session.execute(
+            select(models.Trial.state, func.count())
+            .where(models.Trial.study_id == study_id)
+            .group_by(models.Trial.state)
+        )
+        return {state: count for state, count in rows}
+
+
+def load_state(session: Session, study_id: int) -> StudyState:
+    """Rebuild a study's scheduling state from its rows (the coordinator is a function of them)."""
+    spec = session.execute(
+        select(models.Study.spec).where(models.Study.id == study_id)
+    ).scalar_one()
+    state = StudyState(StudySpec.from_json(spec))
+    numbers: dict[int, int] = {}
+    for trial in session.scalars(
+        select(models.Trial).where(models.Trial.study_id == study_id).order_by(models.Trial.number)
+    ):
+        numbers[trial.id] = trial.number
+        state.add_trial(
+            TrialSnapshot(
+                number=trial.number,
+                config=trial.config,
+                state=TrialState(trial.state),
+                bracket=trial.bracket,
+                rung=trial.rung,
+                target_rung=trial.target_rung,
+                last_resource=trial.last_resource,
+                source=trial.source,
+                worker_id=trial.worker_id,
+            )
+        )
+    rung_reports = session.execute(
+        select(models.Report.trial_id, models.Report.rung, models.Report.value)
+        .where(models.Report.study_id == study_id, models.Report.rung.is_not(None))
+        .order_by(models.Report.id)
+    )
+    for trial_id, rung, value in rung_reports:
+        state.record_rung(numbers[trial_id], rung, value)
+    return state

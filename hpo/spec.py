@@ -1,0 +1,229 @@
+"""The study spec: what a user asks the coordinator to optimise, validated.
+
+A :class:`StudySpec` is immutable and always valid: construction checks every
+field and raises :class:`~hpo.errors.InvalidArgumentError` naming the field.
+Its JSON form (``to_json``/``from_json``) is what the trial store keeps in
+``studies.spec`` and what ``hpo study create --spec FILE`` reads.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpo.errors import InvalidArgumentError
+from hpo.space import Space
+
+MAX_STUDY_NAME_LENGTH = 128
+MAX_DESCRIPTION_LENGTH = 20_000
+MAX_METRIC_LENGTH = 128
+MAX_RUNGS = 32
+MAX_SEED = 2**64 - 1
+MAX_TRIALS_LIMIT = 10**9
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class Direction(str, enum.Enum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class Algorithm(str, enum.Enum):
+    """How trials are scheduled; see docs/algorithms.md."""
+
+    RANDOM = "random"
+    ASHA = "asha"
+
+
+class AshaMode(str, enum.Enum):
+    PROMOTION = "promotion"
+    STOPPING = "stopping"
+
+
+def _enum(cls: type[enum.Enum], field_name: str, value: object) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in cls)
+        raise InvalidArgumentError(field_name, f"must be one of {allowed}; got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str = "value"
+    direction: Direction = Direction.MINIMIZE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "direction", _enum(Direction, "objective.direction", self.direction)
+        )
+        if not isinstance(self.metric, str) or not 1 <= len(self.metric) <= MAX_METRIC_LENGTH:
+            raise InvalidArgumentError(
+                "objective.metric", f"must be a name of 1 to {MAX_METRIC_LENGTH} characters"
+            )
+
+    @property
+    def sign(self) -> float:
+        """Multiply a value by this to turn the objective into a minimisation."""
+        return 1.0 if self.direction is Direction.MINIMIZE else -1.0
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A trial's training budget; rungs at ``r_min * eta**k`` below ``r_max``, and ``r_max``."""
+
+    r_min: float
+    r_max: float
+    eta: float = 3.0
+    name: str = "resource"
+
+    def __post_init__(self) -> None:
+        for name in ("r_min", "r_max", "eta"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise InvalidArgumentError(
+                    f"resource.{name}", f"must be a finite number, got {value!r}"
+                )
+        if self.r_min <= 0:
+            raise InvalidArgumentError("resource.r_min", f"must be > 0, got {self.r_min}")
+        if self.r_max < self.r_min:
+            raise InvalidArgumentError(
+                "resource.r_max", f"must be >= r_min ({self.r_min}), got {self.r_max}"
+            )
+        if self.eta <= 1:
+            raise InvalidArgumentError("resource.eta", f"must be > 1, got {self.eta}")
+        if math.log(self.r_max / self.r_min) / math.log(self.eta) > MAX_RUNGS - 1:
+            raise InvalidArgumentError(
+                "resource", f"r_max / r_min spans more than {MAX_RUNGS} rungs at eta={self.eta}"
+            )
+        if not isinstance(self.name, str) or not 1 <= len(self.name) <= MAX_METRIC_LENGTH:
+            raise InvalidArgumentError(
+                "resource.name", f"must be 1 to {MAX_METRIC_LENGTH} characters"
+            )
+        object.__setattr__(self, "r_min", float(self.r_min))
+        object.__setattr__(self, "r_max", float(self.r_max))
+        object.__setattr__(self, "eta", float(self.eta))
+
+    def contains(self, resource: float) -> bool:
+        """Whether ``resource`` lies in [r_min, r_max], with a relative tolerance for rounding."""
+        tolerance = 1e-9 * self.r_max
+        return self.r_min - tolerance <= resource <= self.r_max + tolerance
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    space: Space
+    resource: Resource
+    objective: Objective = field(default_factory=Objective)
+    algorithm: Algorithm = Algorithm.ASHA
+    asha_mode: AshaMode = AshaMode.PROMOTION
+    max_trials: int = 0
+    seed: int = 0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_study_name(self.name)
+        if not isinstance(self.space, Space):
+            raise InvalidArgumentError("space", "must be a Space")
+        object.__setattr__(self, "algorithm", _enum(Algorithm, "algorithm", self.algorithm))
+        object.__setattr__(self, "asha_mode", _enum(AshaMode, "asha_mode", self.asha_mode))
+        for name, upper in (("max_trials", MAX_TRIALS_LIMIT), ("seed", MAX_SEED)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
+                raise InvalidArgumentError(
+                    name, f"must be an integer in [0, {upper}], got {value!r}"
+                )
+        if not isinstance(self.description, str) or len(self.description) > MAX_DESCRIPTION_LENGTH:
+            raise InvalidArgumentError(
+                "description", f"must be a string of at most {MAX_DESCRIPTION_LENGTH} characters"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "space": self.space.to_json(),
+            "objective": {
+                "metric": self.objective.metric,
+                "direction": self.objective.direction.value,
+            },
+            "resource": {
+                "name": self.resource.name,
+                "r_min": self.resource.r_min,
+                "r_max": self.resource.r_max,
+                "eta": self.resource.eta,
+            },
+            "algorithm": self.algorithm.value,
+            "asha_mode": self.asha_mode.value,
+            "max_trials": self.max_trials,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> StudySpec:
+        if not isinstance(data, Mapping):
+            raise InvalidArgumentError("spec", "must be an object")
+        known = {
+            "name", "description", "space", "objective", "resource",
+            "algorithm", "asha_mode", "max_trials", "seed",
+        }  # fmt: skip
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidArgumentError(unknown[0], "is not a field of a study spec")
+        if "resource" not in data:
+            raise InvalidArgumentError("resource", "is required (r_min, r_max, eta)")
+        return cls(
+            name=data.get("name", ""),
+            description=data.get("description", ""),
+            space=Space.from_json(data.get("space")),
+            objective=Objective(
+                **_sub_object("objective", data.get("objective", {}), {"metric", "direction"})
+            ),
+            resource=Resource(
+                **_sub_object(
+                    "resource",
+                    data["resource"],
+                    {"name", "r_min", "r_max", "eta"},
+                    {"r_min", "r_max"},
+                )
+            ),
+            algorithm=data.get("algorithm", Algorithm.ASHA.value),
+            asha_mode=data.get("asha_mode", AshaMode.PROMOTION.value),
+            max_trials=data.get("max_trials", 0),
+            seed=data.get("seed", 0),
+        )
+
+
+def _sub_object(
+    name: str, data: object, keys: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentError(name, "must be an object")
+    unknown = sorted(set(data) - keys)
+    if unknown:
+        raise InvalidArgumentError(f"{name}.{unknown[0]}", "is not a known field")
+    missing = sorted(required - set(data))
+    if missing:
+        raise InvalidArgumentError(f"{name}.{missing[0]}", "is required")
+    return dict(data)
+
+
+def check_study_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError("name", "a study needs a name")
+    if len(name) > MAX_STUDY_NAME_LENGTH:
+        raise InvalidArgumentError("name", f"is longer than {MAX_STUDY_NAME_LENGTH} characters")
+    if not _STUDY_NAME.match(name):
+        raise InvalidArgumentError(
+            "name", f"{name!r}: use letters, digits, _, . and -, starting with a letter or digit"
+        )
+    return name

@@ -1,0 +1,434 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIRECTION_UNSPECIFIED: _ClassVar[Direction]
+    MINIMIZE: _ClassVar[Direction]
+    MAXIMIZE: _ClassVar[Direction]
+
+class Algorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALGORITHM_UNSPECIFIED: _ClassVar[Algorithm]
+    RANDOM: _ClassVar[Algorithm]
+    ASHA: _ClassVar[Algorithm]
+
+class AshaMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ASHA_MODE_UNSPECIFIED: _ClassVar[AshaMode]
+    PROMOTION: _ClassVar[AshaMode]
+    STOPPING: _ClassVar[AshaMode]
+
+class StudyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STUDY_STATE_UNSPECIFIED: _ClassVar[StudyState]
+    STUDY_RUNNING: _ClassVar[StudyState]
+    STUDY_FINISHED: _ClassVar[StudyState]
+
+class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIAL_STATE_UNSPECIFIED: _ClassVar[TrialState]
+    TRIAL_RUNNING: _ClassVar[TrialState]
+    TRIAL_PAUSED: _ClassVar[TrialState]
+    TRIAL_COMPLETED: _ClassVar[TrialState]
+    TRIAL_STOPPED: _ClassVar[TrialState]
+    TRIAL_FAILED: _ClassVar[TrialState]
+
+class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTION_UNSPECIFIED: _ClassVar[Action]
+    CONTINUE: _ClassVar[Action]
+    STOP: _ClassVar[Action]
+DIRECTION_UNSPECIFIED: Direction
+MINIMIZE: Direction
+MAXIMIZE: Direction
+ALGORITHM_UNSPECIFIED: Algorithm
+RANDOM: Algorithm
+ASHA: Algorithm
+ASHA_MODE_UNSPECIFIED: AshaMode
+PROMOTION: AshaMode
+STOPPING: AshaMode
+STUDY_STATE_UNSPECIFIED: StudyState
+STUDY_RUNNING: StudyState
+STUDY_FINISHED: StudyState
+TRIAL_STATE_UNSPECIFIED: TrialState
+TRIAL_RUNNING: TrialState
+TRIAL_PAUSED: TrialState
+TRIAL_COMPLETED: TrialState
+TRIAL_STOPPED: TrialState
+TRIAL_FAILED: TrialState
+ACTION_UNSPECIFIED: Action
+CONTINUE: Action
+STOP: Action
+
+class Value(_message.Message):
+    __slots__ = ("double_value", "int_value", "string_value", "bool_value")
+    DOUBLE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    double_value: float
+    int_value: int
+    string_value: str
+    bool_value: bool
+    def __init__(self, double_value: _Optional[float] = ..., int_value: _Optional[int] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ...) -> None: ...
+
+class FloatParameter(_message.Message):
+    __slots__ = ("low", "high", "log")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    low: float
+    high: float
+    log: bool
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ..., log: _Optional[bool] = ...) -> None: ...
+
+class IntParameter(_message.Message):
+    __slots__ = ("low", "high", "log")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    low: int
+    high: int
+    log: bool
+    def __init__(self, low: _Optional[int] = ..., high: _Optional[int] = ..., log: _Optional[bool] = ...) -> None: ...
+
+class CategoricalParameter(_message.Message):
+    __slots__ = ("choices",)
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    choices: _containers.RepeatedCompositeFieldContainer[Value]
+    def __init__(self, choices: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
+
+class Parameter(_message.Message):
+    __slots__ = ("name", "float", "int", "categorical")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FLOAT_FIELD_NUMBER: _ClassVar[int]
+    INT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORICAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    float: FloatParameter
+    int: IntParameter
+    categorical: CategoricalParameter
+    def __init__(self, name: _Optional[str] = ..., float: _Optional[_Union[FloatParameter, _Mapping]] = ..., int: _Optional[_Union[IntParameter, _Mapping]] = ..., categorical: _Optional[_Union[CategoricalParameter, _Mapping]] = ...) -> None: ...
+
+class SearchSpace(_message.Message):
+    __slots__ = ("parameters",)
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    parameters: _containers.RepeatedCompositeFieldContainer[Parameter]
+    def __init__(self, parameters: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ...) -> None: ...
+
+class Objective(_message.Message):
+    __slots__ = ("metric", "direction")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    direction: Direction
+    def __init__(self, metric: _Optional[str] = ..., direction: _Optional[_Union[Direction, str]] = ...) -> None: ...
+
+class Resource(_message.Message):
+    __slots__ = ("name", "r_min", "r_max", "eta")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    R_MIN_FIELD_NUMBER: _ClassVar[int]
+    R_MAX_FIELD_NUMBER: _ClassVar[int]
+    ETA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    r_min: float
+    r_max: float
+    eta: float
+    def __init__(self, name: _Optional[str] = ..., r_min: _Optional[float] = ..., r_max: _Optional[float] = ..., eta: _Optional[float] = ...) -> None: ...
+
+class StudySpec(_message.Message):
+    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    ASHA_MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    space: SearchSpace
+    objective: Objective
+    resource: Resource
+    algorithm: Algorithm
+    asha_mode: AshaMode
+    max_trials: int
+    seed: int
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class TrialCounts(_message.Message):
+    __slots__ = ("running", "paused", "completed", "stopped", "failed")
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    running: int
+    paused: int
+    completed: int
+    stopped: int
+    failed: int
+    def __init__(self, running: _Optional[int] = ..., paused: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class Study(_message.Message):
+    __slots__ = ("id", "spec", "state", "created_at", "counts")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    spec: StudySpec
+    state: StudyState
+    created_at: _timestamp_pb2.Timestamp
+    counts: TrialCounts
+    def __init__(self, id: _Optional[int] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[TrialCounts, _Mapping]] = ...) -> None: ...
+
+class CreateStudyRequest(_message.Message):
+    __slots__ = ("spec", "exist_ok", "request_id")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    EXIST_OK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    spec: StudySpec
+    exist_ok: bool
+    request_id: str
+    def __init__(self, spec: _Optional[_Union[StudySpec, _Mapping]] = ..., exist_ok: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetStudyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListStudiesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListStudiesResponse(_message.Message):
+    __slots__ = ("studies",)
+    STUDIES_FIELD_NUMBER: _ClassVar[int]
+    studies: _containers.RepeatedCompositeFieldContainer[Study]
+    def __init__(self, studies: _Optional[_Iterable[_Union[Study, _Mapping]]] = ...) -> None: ...
+
+class ReportRecord(_message.Message):
+    __slots__ = ("resource", "value", "rung", "created_at")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RUNG_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    resource: float
+    value: float
+    rung: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, resource: _Optional[float] = ..., value: _Optional[float] = ..., rung: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Trial(_message.Message):
+    __slots__ = ("id", "study", "number", "config", "state", "bracket", "rung", "target_resource", "last_resource", "last_value", "source", "worker_id", "fail_reason", "created_at", "updated_at", "reports")
+    class ConfigEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    BRACKET_FIELD_NUMBER: _ClassVar[int]
+    RUNG_FIELD_NUMBER: _ClassVar[int]
+    TARGET_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    FAIL_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    study: str
+    number: int
+    config: _containers.MessageMap[str, Value]
+    state: TrialState
+    bracket: int
+    rung: int
+    target_resource: float
+    last_resource: float
+    last_value: float
+    source: str
+    worker_id: str
+    fail_reason: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    reports: _containers.RepeatedCompositeFieldContainer[ReportRecord]
+    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., config: _Optional[_Mapping[str, Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., bracket: _Optional[int] = ..., rung: _Optional[int] = ..., target_resource: _Optional[float] = ..., last_resource: _Optional[float] = ..., last_value: _Optional[float] = ..., source: _Optional[str] = ..., worker_id: _Optional[str] = ..., fail_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ReportRecord, _Mapping]]] = ...) -> None: ...
+
+class SuggestRequest(_message.Message):
+    __slots__ = ("study", "worker_id", "request_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    worker_id: str
+    request_id: str
+    def __init__(self, study: _Optional[str] = ..., worker_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Assignment(_message.Message):
+    __slots__ = ("trial", "resource", "resume_from", "r_max", "heartbeat_seconds")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FROM_FIELD_NUMBER: _ClassVar[int]
+    R_MAX_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    resource: float
+    resume_from: float
+    r_max: float
+    heartbeat_seconds: float
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., resource: _Optional[float] = ..., resume_from: _Optional[float] = ..., r_max: _Optional[float] = ..., heartbeat_seconds: _Optional[float] = ...) -> None: ...
+
+class Wait(_message.Message):
+    __slots__ = ("retry_after_seconds",)
+    RETRY_AFTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    retry_after_seconds: float
+    def __init__(self, retry_after_seconds: _Optional[float] = ...) -> None: ...
+
+class Finished(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SuggestResponse(_message.Message):
+    __slots__ = ("assignment", "wait", "finished")
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    assignment: Assignment
+    wait: Wait
+    finished: Finished
+    def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., wait: _Optional[_Union[Wait, _Mapping]] = ..., finished: _Optional[_Union[Finished, _Mapping]] = ...) -> None: ...
+
+class ReportRequest(_message.Message):
+    __slots__ = ("trial_id", "resource", "value", "request_id", "worker_id")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    resource: float
+    value: float
+    request_id: str
+    worker_id: str
+    def __init__(self, trial_id: _Optional[int] = ..., resource: _Optional[float] = ..., value: _Optional[float] = ..., request_id: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class ReportResponse(_message.Message):
+    __slots__ = ("action", "next_resource", "trial_state", "reason")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    action: Action
+    next_resource: float
+    trial_state: TrialState
+    reason: str
+    def __init__(self, action: _Optional[_Union[Action, str]] = ..., next_resource: _Optional[float] = ..., trial_state: _Optional[_Union[TrialState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CompleteRequest(_message.Message):
+    __slots__ = ("trial_id", "request_id", "worker_id")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    request_id: str
+    worker_id: str
+    def __init__(self, trial_id: _Optional[int] = ..., request_id: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class FailRequest(_message.Message):
+    __slots__ = ("trial_id", "reason", "request_id", "worker_id")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    reason: str
+    request_id: str
+    worker_id: str
+    def __init__(self, trial_id: _Optional[int] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("worker_id", "trial_ids")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    trial_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, worker_id: _Optional[str] = ..., trial_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Lease(_message.Message):
+    __slots__ = ("trial_id", "active", "expires_at")
+    TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    trial_id: int
+    active: bool
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, trial_id: _Optional[int] = ..., active: _Optional[bool] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("leases",)
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    leases: _containers.RepeatedCompositeFieldContainer[Lease]
+    def __init__(self, leases: _Optional[_Iterable[_Union[Lease, _Mapping]]] = ...) -> None: ...
+
+class ListTrialsRequest(_message.Message):
+    __slots__ = ("study", "states", "include_reports", "start_number", "limit")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    START_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    states: _containers.RepeatedScalarFieldContainer[TrialState]
+    include_reports: bool
+    start_number: int
+    limit: int
+    def __init__(self, study: _Optional[str] = ..., states: _Optional[_Iterable[_Union[TrialState, str]]] = ..., include_reports: _Optional[bool] = ..., start_number: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListTrialsResponse(_message.Message):
+    __slots__ = ("trials", "more", "next_start_number")
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_START_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    more: bool
+    next_start_number: int
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., more: _Optional[bool] = ..., next_start_number: _Optional[int] = ...) -> None: ...
+
+class GetBestRequest(_message.Message):
+    __slots__ = ("study",)
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    def __init__(self, study: _Optional[str] = ...) -> None: ...
+
+class GetBestResponse(_message.Message):
+    __slots__ = ("trial", "value", "resource")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    value: float
+    resource: float
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., value: _Optional[float] = ..., resource: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,136 @@
+"""The tables of the trial store.
+
+Plain tables meant to be read by people as much as by hpo (see docs/storage.md):
+``studies`` (one row per study, its spec as JSON), ``trials`` (one row per
+configuration, its state and where it stands in the rungs), ``reports`` (every
+intermediate result, with the decision it got), ``decisions`` (the scheduler's
+log: new trials, promotions, pauses, stops...) and ``workers``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from hpo.storage.types import Id, Json, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(Json)
+    # Copied out of the spec so that SQL over the store needs no JSON functions.
+    direction: Mapped[str] = mapped_column(String(16))
+    # running | finished
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    # Bumped by every transaction that changes a scheduling decision; a
+    # coordinator's cached state is valid while the version matches.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        Index("ix_trials_study_id_state", "study_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(Json)
+    # running | paused | completed | stopped | failed
+    state: Mapped[str] = mapped_column(String(16))
+    bracket: Mapped[int] = mapped_column(Integer, default=0)
+    # Highest rung reached (-1 before the first) and the rung it trains toward.
+    rung: Mapped[int] = mapped_column(Integer, default=-1)
+    target_rung: Mapped[int] = mapped_column(Integer)
+    target_resource: Mapped[float] = mapped_column(Float)
+    last_resource: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Provenance of the configuration: random, model, prior, llm, transfer, user.
+    source: Mapped[str] = mapped_column(String(16))
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "resource"),
+        Index("ix_reports_study_id_rung", "study_id", "rung"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    resource: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)
+    # The rung this report settled, NULL between rungs.
+    rung: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The answer it got: continue | pause | stop | complete; a retried report gets it again.
+    action: Mapped[str] = mapped_column(String(16))
+    next_resource: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Idempotency key chosen by the client: a retried report is stored once.
+    request_id: Mapped[str] = mapped_column(String(128), unique=True)
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_study_id_id", "study_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    trial_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), nullable=True
+    )
+    # new | promote | continue | pause | stop | complete | fail | finish
+    kind: Mapped[str] = mapped_column(String(16))
+    rung: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resource: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Suggest's idempotency key: a retried Suggest gets the same assignment.
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,69 @@
+"""Prebuilt statements for the coordinator's hot paths.
+
+Building a SQLAlchemy statement costs more than running it on SQLite: a
+Suggest built its statements afresh spent ~5 ms in construction and ORM
+bookkeeping against ~0.5 ms in the database. These statements are built once
+over the tables, take bound parameters, and are compiled once per process.
+UPDATE statements take their SET clause from the parameters they are given.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hpo.storage import models
+
+studies = models.Study.__table__
+trials = models.Trial.__table__
+reports = models.Report.__table__
+decisions = models.Decision.__table__
+workers = models.Worker.__table__
+
+# Locks the study row for the rest of the transaction on PostgreSQL (SQLite
+# serialises writers with BEGIN IMMEDIATE and ignores FOR UPDATE).
+LOCK_STUDY = (
+    select(studies.c.id, studies.c.name, studies.c.state, studies.c.version)
+    .where(studies.c.id == bindparam("study_id"))
+    .with_for_update()
+)
+UPDATE_STUDY = update(studies).where(studies.c.id == bindparam("study_pk"))
+
+TRIAL_BY_NUMBER = select(trials).where(
+    trials.c.study_id == bindparam("study_id"), trials.c.number == bindparam("number")
+)
+INSERT_TRIAL = insert(trials).returning(trials.c.id)
+UPDATE_TRIAL = update(trials).where(trials.c.id == bindparam("trial_pk"))
+EXPIRED_TRIALS = select(trials.c.number).where(
+    trials.c.study_id == bindparam("study_id"),
+    trials.c.state == "running",
+    trials.c.lease_expires_at < bindparam("now"),
+)
+
+REPORT_BY_REQUEST = select(reports.c.trial_id, reports.c.action, reports.c.next_resource).where(
+    reports.c.request_id == bindparam("request_id")
+)
+INSERT_REPORT = insert(reports)
+
+SUGGESTION_BY_REQUEST = select(decisions.c.trial_id, decisions.c.study_id).where(
+    decisions.c.request_id == bindparam("request_id")
+)
+INSERT_DECISION = insert(decisions)
+
+_TOUCH_WORKER = {
+    name: dialect.insert(workers)
+    .values(
+        id=bindparam("worker_id"),
+        first_seen_at=bindparam("now", type_=workers.c.first_seen_at.type),
+        last_seen_at=bindparam("now", type_=workers.c.last_seen_at.type),
+    )
+    .on_conflict_do_update(index_elements=["id"], set_={"last_seen_at": bindparam("now")})
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
+def touch_worker(connection: Connection, worker_id: str, now: datetime) -> None:
+    """Record that ``worker_id`` was seen now, in one upsert statement."""
+    connection.execute(_TOUCH_WORKER[connection.dialect.name], {"worker_id": worker_id, "now": now})
