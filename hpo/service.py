@@ -24,8 +24,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,26 +223,26 @@ class StudyService:
 
     # ------------------------------------------------------------ studies
 
-    def create_study(self, spec: StudySpec, exist_ok: bool = False) -> StudyInfo:
+    def create_study(
+        self, spec: StudySpec, exist_ok: bool = False, request_id: str = ""
+    ) -> StudyInfo:
+        """Create a study; with ``exist_ok``, an existing study with the same spec is returned.
+        A retried call (same ``request_id``) returns the study its first call created."""
+        _check_id("request_id", request_id, required=False)
         try:
             with self.store.write() as session:
+                earlier = self._earlier_decision(session.connection(), request_id, None)
+                if earlier is not None:
+                    if earlier.trial_id is not None:
+                        raise InvalidArgumentError(
+                            "request_id", "was already used for another request"
+                        )
+                    return self.get_study(spec.name)
                 existing = session.scalar(
                     select(models.Study).where(models.Study.name == spec.name)
                 )
                 if existing is None:
-                    now = utcnow()
-                    study = models.Study(
-                        name=spec.name,
-                        spec=spec.to_json(),
-                        direction=spec.objective.direction.value,
-                        state="running",
-                        version=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    session.add(study)
-                    session.flush()
-                    return StudyInfo(study, spec, {})
+                    return self._insert_study(session, spec, request_id)
         except IntegrityError:
             # Another coordinator created it between our read and our insert.
             with self.store.read() as session:
@@ -254,6 +255,45 @@ class StudyService:
             return self.get_study(spec.name)
         detail = "with a different spec" if exist_ok else "(pass exist_ok to reuse it)"
         raise AlreadyExistsError(f"study {spec.name!r} already exists {detail}")
+
+    @staticmethod
+    def _insert_study(session: Session, spec: StudySpec, request_id: str) -> StudyInfo:
+        now = utcnow()
+        study = models.Study(
+            name=spec.name,
+            spec=spec.to_json(),
+            direction=spec.objective.direction.value,
+            state="running",
+            version=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(study)
+        session.flush()
+        session.connection().execute(
+            queries.INSERT_DECISION,
+            {
+                "study_id": study.id,
+                "kind": "create",
+                "request_id": request_id or None,
+                "created_at": now,
+            },
+        )
+        return StudyInfo(study, spec, {})
+
+    @staticmethod
+    def _earlier_decision(
+        connection: Connection, request_id: str, trial_id: int | None
+    ) -> Row[Any] | None:
+        """What an earlier call with ``request_id`` decided, checked to be about ``trial_id``."""
+        if not request_id:
+            return None
+        earlier = connection.execute(
+            queries.DECISION_BY_REQUEST, {"request_id": request_id}
+        ).one_or_none()
+        if earlier is not None and trial_id is not None and earlier.trial_id != trial_id:
+            raise InvalidArgumentError("request_id", "was already used for another request")
+        return earlier
 
     def get_study(self, name: str) -> StudyInfo:
         with self.store.read() as session:
@@ -286,12 +326,9 @@ class StudyService:
         _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(study_name))) as tx:
-            if request_id:
-                earlier = tx.connection.execute(
-                    queries.SUGGESTION_BY_REQUEST, {"request_id": request_id}
-                ).one_or_none()
-                if earlier is not None:
-                    return self._replay_assignment(tx, earlier.trial_id, earlier.study_id)
+            earlier = self._earlier_decision(tx.connection, request_id, None)
+            if earlier is not None:
+                return self._replay_assignment(tx, earlier.trial_id, earlier.study_id)
             queries.touch_worker(tx.connection, worker_id, tx.now)
             if tx.study_state == "finished":
                 return Finished()
@@ -303,7 +340,7 @@ class StudyService:
                 trial = self._promote(tx, job, worker_id)
             elif isinstance(job, StudyFinished):
                 tx.study_state = "finished"
-                tx.log("finish", None, reason="trial budget spent; no trial running or promotable")
+                tx.log("finish", None, reason="trial budget spent; no trial held or promotable")
                 return Finished()
             else:
                 return Wait(self.retry_after_seconds)
@@ -396,7 +433,11 @@ class StudyService:
         ).scalars()
         for number in list(expired):
             trial = tx.trial(number)
-            self._finish(tx, trial, TrialState.FAILED, f"lease expired (worker {trial.worker_id})")
+            reason = f"lease expired (worker {trial.worker_id})"
+            if trial.state == TrialState.PAUSED.value:
+                self._release(tx, trial, reason)
+            else:
+                self._finish(tx, trial, TrialState.FAILED, reason)
 
     # ------------------------------------------------------------ report
 
@@ -481,39 +522,54 @@ class StudyService:
 
     # ------------------------------------------------------------ complete / fail
 
-    def complete(self, trial_id: int, worker_id: str = "") -> tuple[str, models.Trial]:
-        """The worker finished its assignment. A running trial becomes completed; a paused,
-        stopped or completed one stays as it is (so a retried call changes nothing)."""
+    def complete(
+        self, trial_id: int, worker_id: str = "", request_id: str = ""
+    ) -> tuple[str, models.Trial]:
+        """The worker finished its assignment: a running trial becomes completed, a paused one
+        is released for promotion, and a stopped or completed one stays as it is."""
         _check_id("worker_id", worker_id, required=False)
+        _check_id("request_id", request_id, required=False)
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
+            trial = tx.trial(number)
+            if self._earlier_decision(tx.connection, request_id, trial_id) is not None:
+                return tx.study_name, trial
             snapshot = tx.state.trials[number]
             if snapshot.state is TrialState.FAILED:
                 raise FailedPreconditionError(f"trial {number} has failed; it cannot complete")
-            if snapshot.state is TrialState.RUNNING:
-                self._held_trial(tx, number, worker_id)
-            trial = tx.trial(number)
-            if snapshot.state is TrialState.RUNNING:
-                self._finish(tx, trial, TrialState.COMPLETED, None, worker_id)
+            if snapshot.busy:
+                self._held_trial(tx, number, worker_id, allow_paused=True)
+                if snapshot.state is TrialState.RUNNING:
+                    self._finish(tx, trial, TrialState.COMPLETED, None, worker_id, request_id)
+                else:
+                    self._release(tx, trial, "released by its worker", worker_id, request_id)
             return tx.study_name, trial
 
-    def fail(self, trial_id: int, reason: str, worker_id: str = "") -> tuple[str, models.Trial]:
-        """Mark a running trial failed; failing a failed trial again changes nothing."""
+    def fail(
+        self, trial_id: int, reason: str, worker_id: str = "", request_id: str = ""
+    ) -> tuple[str, models.Trial]:
+        """Mark a trial the worker holds as failed; failing a failed trial changes nothing."""
         _check_id("worker_id", worker_id, required=False)
+        _check_id("request_id", request_id, required=False)
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
-            if tx.state.trials[number].state is not TrialState.FAILED:
-                self._held_trial(tx, number, worker_id)
             trial = tx.trial(number)
-            if trial.state != TrialState.FAILED.value:
-                reason = reason[:MAX_REASON_LENGTH] or "failed"
-                self._finish(tx, trial, TrialState.FAILED, reason, worker_id)
+            replay = self._earlier_decision(tx.connection, request_id, trial_id) is not None
+            if replay or tx.state.trials[number].state is TrialState.FAILED:
+                return tx.study_name, trial
+            self._held_trial(tx, number, worker_id, allow_paused=True)
+            reason = reason[:MAX_REASON_LENGTH] or "failed"
+            self._finish(tx, trial, TrialState.FAILED, reason, worker_id, request_id)
             return tx.study_name, trial
 
-    def _held_trial(self, tx: _Transaction, number: int, worker_id: str) -> TrialSnapshot:
-        """The running trial ``number``, checked to be held by ``worker_id`` when one is given."""
+    def _held_trial(
+        self, tx: _Transaction, number: int, worker_id: str, allow_paused: bool = False
+    ) -> TrialSnapshot:
+        """Trial ``number``, checked to be running (or paused and not yet released, with
+        ``allow_paused``) and, when ``worker_id`` is given, held by that worker."""
         snapshot = tx.state.trials[number]
-        if snapshot.state is not TrialState.RUNNING:
+        held = snapshot.state is TrialState.RUNNING or (allow_paused and snapshot.busy)
+        if not held:
             raise FailedPreconditionError(
                 f"trial {number} is {snapshot.state.value}; only a running trial accepts this"
             )
@@ -523,6 +579,26 @@ class StudyService:
             )
         return snapshot
 
+    def _release(
+        self,
+        tx: _Transaction,
+        trial: models.Trial,
+        reason: str,
+        worker_id: str | None = None,
+        request_id: str = "",
+    ) -> None:
+        """A paused trial's worker lets go of it: from now on it can be promoted."""
+        tx.update(trial, worker_id=None, lease_expires_at=None)
+        tx.state.trials[trial.number].worker_id = None
+        tx.log(
+            "release",
+            trial.id,
+            rung=trial.rung,
+            worker_id=worker_id or None,
+            reason=reason,
+            request_id=request_id or None,
+        )
+
     def _finish(
         self,
         tx: _Transaction,
@@ -530,26 +606,34 @@ class StudyService:
         state: TrialState,
         reason: str | None,
         worker_id: str | None = None,
+        request_id: str = "",
     ) -> None:
         changes = self._state_change(tx, trial.number, state)
         changes["fail_reason"] = reason if state is TrialState.FAILED else None
         tx.update(trial, **changes)
         kind = "complete" if state is TrialState.COMPLETED else "fail"
-        tx.log(kind, trial.id, worker_id=worker_id or None, reason=reason)
+        tx.log(
+            kind,
+            trial.id,
+            worker_id=worker_id or None,
+            reason=reason,
+            request_id=request_id or None,
+        )
 
     @staticmethod
     def _state_change(tx: _Transaction, number: int, state: TrialState) -> dict[str, object]:
-        """Move trial ``number`` to ``state`` in the cached state; return the row changes."""
+        """Move trial ``number`` to ``state`` in the cached state; return the row changes.
+        A paused trial keeps its worker and lease until the worker releases it."""
         tx.state.trials[number].state = state
-        changes: dict[str, object] = {"state": state.value, "lease_expires_at": None}
+        changes: dict[str, object] = {"state": state.value}
         if state in FINAL_STATES:
-            changes["finished_at"] = tx.now
+            changes.update(finished_at=tx.now, lease_expires_at=None)
         return changes
 
     # ------------------------------------------------------------ heartbeat
 
     def heartbeat(self, worker_id: str, trial_ids: Sequence[int]) -> list[LeaseStatus]:
-        """Extend the leases of the running trials ``worker_id`` holds; the others are inactive."""
+        """Extend the leases of the trials ``worker_id`` holds; the others are inactive."""
         _check_id("worker_id", worker_id, required=True)
         if len(trial_ids) > MAX_HEARTBEAT_TRIALS:
             raise InvalidArgumentError("trial_ids", f"at most {MAX_HEARTBEAT_TRIALS} per heartbeat")
@@ -565,7 +649,7 @@ class StudyService:
                     .where(
                         models.Trial.id.in_(trial_ids),
                         models.Trial.worker_id == worker_id,
-                        models.Trial.state == TrialState.RUNNING.value,
+                        models.Trial.state.in_([TrialState.RUNNING.value, TrialState.PAUSED.value]),
                         models.Trial.lease_expires_at >= now,
                     )
                     .values(lease_expires_at=expires)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hpo.space import Config
@@ -45,7 +44,19 @@ class TrialSnapshot:
     target_rung: int = 0
     last_resource: float | None = None
     source: str = "random"
+    # The worker holding the trial: while it runs, and after it pauses until the
+    # worker releases it (its process may still be writing the checkpoint).
     worker_id: str | None = None
+
+    @property
+    def promotable(self) -> bool:
+        """Paused at a rung and released by its worker."""
+        return self.state is TrialState.PAUSED and self.worker_id is None
+
+    @property
+    def busy(self) -> bool:
+        """Held by a worker: its results or its release may still create work."""
+        return self.worker_id is not None and self.state in (TrialState.RUNNING, TrialState.PAUSED)
 
 
 @dataclass(order=True, frozen=True)
@@ -77,8 +88,8 @@ class StudyState:
     def count(self, state: TrialState) -> int:
         return sum(1 for trial in self.trials.values() if trial.state is state)
 
-    def running(self) -> Iterable[TrialSnapshot]:
-        return (trial for trial in self.trials.values() if trial.state is TrialState.RUNNING)
+    def any_busy(self) -> bool:
+        return any(trial.busy for trial in self.trials.values())
 
     # Mutations, applied once a decision is durable (or while loading from the store).
 

@@ -77,6 +77,8 @@ class Trial(Base):
     last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Provenance of the configuration: random, model, prior, llm, transfer, user.
     source: Mapped[str] = mapped_column(String(16))
+    # The worker that holds (or last held) the trial; NULL once a paused trial
+    # is released by its worker, which makes it promotable.
     worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -117,7 +119,7 @@ class Decision(Base):
     trial_id: Mapped[int | None] = mapped_column(
         ForeignKey("trials.id", ondelete="CASCADE"), nullable=True
     )
-    # new | promote | continue | pause | stop | complete | fail | finish
+    # create | new | promote | continue | pause | stop | complete | release | fail | finish
     kind: Mapped[str] = mapped_column(String(16))
     rung: Mapped[int | None] = mapped_column(Integer, nullable=True)
     resource: Mapped[float | None] = mapped_column(Float, nullable=True)

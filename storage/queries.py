@@ -38,7 +38,7 @@ INSERT_TRIAL = insert(trials).returning(trials.c.id)
 UPDATE_TRIAL = update(trials).where(trials.c.id == bindparam("trial_pk"))
 EXPIRED_TRIALS = select(trials.c.number).where(
     trials.c.study_id == bindparam("study_id"),
-    trials.c.state == "running",
+    trials.c.state.in_(["running", "paused"]),
     trials.c.lease_expires_at < bindparam("now"),
 )
 
@@ -47,7 +47,7 @@ REPORT_BY_REQUEST = select(reports.c.trial_id, reports.c.action, reports.c.next_
 )
 INSERT_REPORT = insert(reports)
 
-SUGGESTION_BY_REQUEST = select(decisions.c.trial_id, decisions.c.study_id).where(
+DECISION_BY_REQUEST = select(decisions.c.trial_id, decisions.c.study_id).where(
     decisions.c.request_id == bindparam("request_id")
 )
 INSERT_DECISION = insert(decisions)

@@ -12,7 +12,9 @@ Two functions drive a study:
 *Promotion type* (the paper's algorithm, the default) pauses every trial at
 the rung it was sent to; the trial continues only when a later ``next_job``
 finds it in the top ``floor(n/eta)`` of the ``n`` results of that rung, so no
-worker ever waits and early trials are not promoted on thin evidence.
+worker ever waits and early trials are not promoted on thin evidence. A paused
+trial is promotable once its worker has released it, so a checkpoint is never
+resumed while it is still being written.
 *Stopping type* lets a trial run on towards ``r_max`` and stops it at a rung
 when it is not among the top ``max(1, floor(n/eta))`` results so far.
 
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 
 from hpo.schedulers.rungs import crossed_rung, rung_levels, top_k
 from hpo.spec import Algorithm, AshaMode, StudySpec
-from hpo.state import RungResult, StudyState, TrialState
+from hpo.state import RungResult, StudyState
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,12 @@ class Promote:
 
 @dataclass(frozen=True)
 class WaitForResults:
-    """Nothing to hand out now; results of running trials may create promotions."""
+    """Nothing to hand out now; trials held by workers may still create promotions."""
 
 
 @dataclass(frozen=True)
 class StudyFinished:
-    """The trial budget is spent and no trial is running or promotable."""
+    """The trial budget is spent and no trial is held by a worker or promotable."""
 
 
 Job = NewTrial | Promote | WaitForResults | StudyFinished
@@ -95,7 +97,7 @@ class Asha:
                 return promotion
         if not self.spec.max_trials or state.n_trials < self.spec.max_trials:
             return NewTrial(bracket=0)
-        if any(True for _ in state.running()):
+        if state.any_busy():
             return WaitForResults()
         return StudyFinished()
 
@@ -106,7 +108,7 @@ class Asha:
                 results = state.rung_results(bracket, rung)
                 for result in results[: top_k(len(results), self.eta)]:
                     trial = state.trials[result.number]
-                    if trial.state is TrialState.PAUSED and trial.rung == rung:
+                    if trial.promotable and trial.rung == rung:
                         return Promote(result.number, rung + 1)
         return None
 

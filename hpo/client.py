@@ -1,0 +1,429 @@
+"""The Python client of an hpo coordinator.
+
+    client = hpo.Client("127.0.0.1:50051")
+    study = client.create_study("mlp", space, r_min=1, r_max=81, eta=3)
+    while (trial := study.suggest()) is not None:
+        with trial:                      # fails the trial if the block raises
+            for epoch in range(int(trial.resume_from) + 1, int(trial.resource) + 1):
+                loss = train_one_epoch(trial.config)
+                if trial.report(epoch, loss).should_stop:
+                    break
+
+Every report carries a fresh idempotency key, and the channel retries calls
+that fail with UNAVAILABLE, so a report that reached the coordinator before
+the connection dropped is stored once. Errors come back as the exceptions of
+:mod:`hpo.errors`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from hpo import errors, wire
+from hpo.space import Config, Parameter, Space
+from hpo.spec import Algorithm, AshaMode, Direction, Objective, Resource, StudySpec
+from hpo.state import TrialState
+from hpo.v1 import hpo_pb2 as pb
+from hpo.v1 import hpo_pb2_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+# Retry calls that never reached the service (or lost their connection): every
+# mutating call carries a request id, so a retry cannot write twice.
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "hpo.v1.Coordinator"}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+def default_worker_id() -> str:
+    """A worker id unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def seed_for(name: str) -> int:
+    """The default seed of a study: stable for a name, so ``exist_ok`` re-creations match."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The coordinator's answer to a report."""
+
+    should_stop: bool
+    # With should_stop False: the resource of the next decision.
+    next_resource: float | None
+    state: TrialState
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    resource: float
+    value: float
+    # The rung the report settled, None between rungs.
+    rung: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as the store has it (read-only)."""
+
+    id: int
+    study: str
+    number: int
+    config: Config
+    state: TrialState
+    bracket: int
+    rung: int
+    target_resource: float
+    last_resource: float | None
+    last_value: float | None
+    source: str
+    worker_id: str
+    fail_reason: str
+    created_at: datetime
+    updated_at: datetime
+    reports: tuple[ReportRecord, ...] = ()
+
+    @classmethod
+    def from_proto(cls, message: pb.Trial) -> TrialRecord:
+        return cls(
+            id=message.id,
+            study=message.study,
+            number=message.number,
+            config=wire.config_from_proto(message.config),
+            state=wire.decode_trial_state(message.state),
+            bracket=message.bracket,
+            rung=message.rung,
+            target_resource=message.target_resource,
+            last_resource=message.last_resource if message.HasField("last_resource") else None,
+            last_value=message.last_value if message.HasField("last_value") else None,
+            source=message.source,
+            worker_id=message.worker_id,
+            fail_reason=message.fail_reason,
+            created_at=wire.from_timestamp(message.created_at),
+            updated_at=wire.from_timestamp(message.updated_at),
+            reports=tuple(
+                ReportRecord(
+                    resource=report.resource,
+                    value=report.value,
+                    rung=None if report.rung < 0 else report.rung,
+                    created_at=wire.from_timestamp(report.created_at),
+                )
+                for report in message.reports
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    trial: TrialRecord
+    value: float
+    resource: float
+
+    @property
+    def config(self) -> Config:
+        return self.trial.config
+
+
+# ---------------------------------------------------------------- trial
+
+
+class Trial:
+    """A configuration this client holds: train it from ``resume_from`` to ``resource``.
+
+    Used as a context manager, the trial is completed when the block ends and
+    failed (with the exception's message) when it raises.
+    """
+
+    def __init__(self, client: Client, assignment: pb.Assignment) -> None:
+        self._client = client
+        self.record = TrialRecord.from_proto(assignment.trial)
+        self.id = self.record.id
+        self.number = self.record.number
+        self.study = self.record.study
+        self.config: Config = self.record.config
+        self.resource = assignment.resource
+        self.resume_from = assignment.resume_from
+        self.r_max = assignment.r_max
+        self.heartbeat_seconds = assignment.heartbeat_seconds
+        self.done = False
+
+    def __repr__(self) -> str:
+        return f"Trial({self.study!r}, number={self.number}, config={self.config!r})"
+
+    def report(self, resource: float, value: float) -> Decision:
+        """Record ``value`` at ``resource``; the answer says whether to keep training."""
+        response = self._client.call(
+            "Report",
+            pb.ReportRequest(
+                trial_id=self.id,
+                resource=float(resource),
+                value=float(value),
+                request_id=_request_id(),
+                worker_id=self._client.worker_id,
+            ),
+        )
+        should_stop = response.action != pb.CONTINUE
+        return Decision(
+            should_stop=should_stop,
+            next_resource=None if should_stop else response.next_resource,
+            state=wire.decode_trial_state(response.trial_state, "trial_state"),
+            reason=response.reason,
+        )
+
+    def complete(self) -> TrialRecord:
+        """This assignment is done (a paused or stopped trial keeps its state)."""
+        message = self._client.call(
+            "Complete",
+            pb.CompleteRequest(
+                trial_id=self.id, request_id=_request_id(), worker_id=self._client.worker_id
+            ),
+        )
+        self.done = True
+        return TrialRecord.from_proto(message)
+
+    def fail(self, reason: str) -> TrialRecord:
+        message = self._client.call(
+            "Fail",
+            pb.FailRequest(
+                trial_id=self.id,
+                reason=reason,
+                request_id=_request_id(),
+                worker_id=self._client.worker_id,
+            ),
+        )
+        self.done = True
+        return TrialRecord.from_proto(message)
+
+    def __enter__(self) -> Trial:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.done:
+            return
+        if error is None:
+            self.complete()
+        else:
+            self.fail(f"{kind.__name__ if kind else 'error'}: {error}")
+
+
+# ---------------------------------------------------------------- study
+
+
+class Study:
+    """A study on the coordinator, as last fetched."""
+
+    def __init__(self, client: Client, message: pb.Study) -> None:
+        self._client = client
+        self.id = message.id
+        self.spec = wire.spec_from_proto(message.spec)
+        self.name = self.spec.name
+        self.state = {pb.STUDY_RUNNING: "running", pb.STUDY_FINISHED: "finished"}.get(
+            message.state, "unknown"
+        )
+        self.counts = {
+            "running": message.counts.running,
+            "paused": message.counts.paused,
+            "completed": message.counts.completed,
+            "stopped": message.counts.stopped,
+            "failed": message.counts.failed,
+        }
+        self.created_at = wire.from_timestamp(message.created_at)
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, state={self.state!r}, counts={self.counts!r})"
+
+    def refresh(self) -> Study:
+        return self._client.get_study(self.name)
+
+    def suggest(self, cancel: threading.Event | None = None) -> Trial | None:
+        """The next assignment, waiting while running trials may still create work.
+
+        Returns None when the study is finished, or when ``cancel`` is set while waiting.
+        """
+        while True:
+            response = self._client.call(
+                "Suggest",
+                pb.SuggestRequest(
+                    study=self.name, worker_id=self._client.worker_id, request_id=_request_id()
+                ),
+            )
+            kind = response.WhichOneof("result")
+            if kind == "assignment":
+                return Trial(self._client, response.assignment)
+            if kind == "finished":
+                return None
+            delay = response.wait.retry_after_seconds
+            if cancel is None:
+                time.sleep(delay)
+            elif cancel.wait(delay):
+                return None
+
+    def trials(
+        self, states: Sequence[TrialState | str] = (), include_reports: bool = False
+    ) -> list[TrialRecord]:
+        """Every trial (optionally of some states), in number order, fetched page by page."""
+        records: list[TrialRecord] = []
+        start = 0
+        while True:
+            page = self._client.call(
+                "ListTrials",
+                pb.ListTrialsRequest(
+                    study=self.name,
+                    states=[wire.encode_trial_state(state) for state in states],
+                    include_reports=include_reports,
+                    start_number=start,
+                ),
+            )
+            records.extend(TrialRecord.from_proto(trial) for trial in page.trials)
+            if not page.more:
+                return records
+            start = page.next_start_number
+
+    def best(self) -> BestTrial | None:
+        """The best value at the highest rung reached so far, or None before any rung."""
+        response = self._client.call("GetBest", pb.GetBestRequest(study=self.name))
+        if not response.HasField("trial"):
+            return None
+        return BestTrial(TrialRecord.from_proto(response.trial), response.value, response.resource)
+
+
+# ---------------------------------------------------------------- client
+
+
+class Client:
+    """A connection to a coordinator. Thread-safe; close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = 30.0,
+        worker_id: str | None = None,
+        wait_for_ready: bool = False,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.worker_id = worker_id or default_worker_id()
+        self._wait_for_ready = wait_for_ready
+        self._channel = grpc.insecure_channel(
+            address,
+            options=[("grpc.enable_retries", 1), ("grpc.service_config", _SERVICE_CONFIG)],
+        )
+        self._stub = hpo_pb2_grpc.CoordinatorStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def call(self, method: str, request: Any) -> Any:
+        """Call an RPC of the Coordinator service, raising hpo's errors instead of gRPC's."""
+        try:
+            return getattr(self._stub, method)(
+                request, timeout=self.timeout, wait_for_ready=self._wait_for_ready
+            )
+        except grpc.RpcError as error:
+            raise errors.from_status(error.code(), error.details() or "") from None
+
+    # ------------------------------------------------------------ studies
+
+    def create_study(
+        self,
+        name: str,
+        space: Space | Mapping[str, Parameter],
+        *,
+        r_min: float,
+        r_max: float,
+        eta: float = 3.0,
+        resource_name: str = "resource",
+        metric: str = "value",
+        direction: Direction | str = Direction.MINIMIZE,
+        algorithm: Algorithm | str = Algorithm.ASHA,
+        asha_mode: AshaMode | str = AshaMode.PROMOTION,
+        max_trials: int = 0,
+        seed: int | None = None,
+        description: str = "",
+        exist_ok: bool = False,
+    ) -> Study:
+        """Create a study (see docs/algorithms.md for the options). Without ``seed``, the seed
+        is derived from the name, so the same call with ``exist_ok`` finds the same study."""
+        spec = StudySpec(
+            name=name,
+            space=space if isinstance(space, Space) else Space(space),
+            resource=Resource(r_min=r_min, r_max=r_max, eta=eta, name=resource_name),
+            objective=Objective(metric=metric, direction=direction),
+            algorithm=algorithm,
+            asha_mode=asha_mode,
+            max_trials=max_trials,
+            seed=seed_for(name) if seed is None else seed,
+            description=description,
+        )
+        return self.create_study_from_spec(spec, exist_ok=exist_ok)
+
+    def create_study_from_spec(self, spec: StudySpec, exist_ok: bool = False) -> Study:
+        message = self.call(
+            "CreateStudy",
+            pb.CreateStudyRequest(
+                spec=wire.spec_to_proto(spec), exist_ok=exist_ok, request_id=_request_id()
+            ),
+        )
+        return Study(self, message)
+
+    def get_study(self, name: str) -> Study:
+        return Study(self, self.call("GetStudy", pb.GetStudyRequest(name=name)))
+
+    def studies(self) -> list[Study]:
+        response = self.call("ListStudies", pb.ListStudiesRequest())
+        return [Study(self, message) for message in response.studies]
+
+    def heartbeat(self, trial_ids: Sequence[int]) -> dict[int, bool]:
+        """Extend the leases of ``trial_ids``; the answer says which this worker still holds."""
+        response = self.call(
+            "Heartbeat", pb.HeartbeatRequest(worker_id=self.worker_id, trial_ids=list(trial_ids))
+        )
+        return {lease.trial_id: lease.active for lease in response.leases}

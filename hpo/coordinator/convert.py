@@ -1,0 +1,61 @@
+"""Rows of the trial store as wire messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hpo import wire
+from hpo.service import StudyInfo
+from hpo.storage import models
+from hpo.v1 import hpo_pb2 as pb
+
+
+def study_to_proto(info: StudyInfo) -> pb.Study:
+    counts = info.counts
+    return pb.Study(
+        id=info.study.id,
+        spec=wire.spec_to_proto(info.spec),
+        state=wire.STUDY_STATES[info.study.state],
+        created_at=wire.timestamp(info.study.created_at),
+        counts=pb.TrialCounts(
+            running=counts.get("running", 0),
+            paused=counts.get("paused", 0),
+            completed=counts.get("completed", 0),
+            stopped=counts.get("stopped", 0),
+            failed=counts.get("failed", 0),
+        ),
+    )
+
+
+def trial_to_proto(
+    study_name: str, trial: models.Trial, reports: Sequence[models.Report] = ()
+) -> pb.Trial:
+    message = pb.Trial(
+        id=trial.id,
+        study=study_name,
+        number=trial.number,
+        config=wire.config_to_proto(trial.config),
+        state=wire.encode_trial_state(trial.state),
+        bracket=trial.bracket,
+        rung=trial.rung,
+        target_resource=trial.target_resource,
+        source=trial.source,
+        worker_id=trial.worker_id or "",
+        fail_reason=trial.fail_reason or "",
+        created_at=wire.timestamp(trial.created_at),
+        updated_at=wire.timestamp(trial.updated_at),
+        reports=[
+            pb.ReportRecord(
+                resource=report.resource,
+                value=report.value,
+                rung=-1 if report.rung is None else report.rung,
+                created_at=wire.timestamp(report.created_at),
+            )
+            for report in reports
+        ],
+    )
+    if trial.last_resource is not None:
+        message.last_resource = trial.last_resource
+    if trial.last_value is not None:
+        message.last_value = trial.last_value
+    return message

@@ -1,0 +1,155 @@
+"""The gRPC face of :class:`hpo.service.StudyService`.
+
+Each method decodes its request (validation errors become INVALID_ARGUMENT
+naming the field), calls the service, and encodes the answer. Domain errors
+map to their status codes; a database that cannot be reached becomes
+UNAVAILABLE so clients retry; anything else is logged and reported as
+INTERNAL without leaking details.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from sqlalchemy.exc import OperationalError
+
+from hpo import wire
+from hpo.coordinator.convert import study_to_proto, trial_to_proto
+from hpo.errors import HpoError
+from hpo.service import Assignment, StudyService, Wait
+from hpo.v1 import hpo_pb2 as pb
+from hpo.v1 import hpo_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Method = Callable[[Any, Request, grpc.ServicerContext], Response]
+
+
+def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
+    @functools.wraps(method)
+    def handle(self: Any, request: Request, context: grpc.ServicerContext) -> Response:
+        try:
+            return method(self, request, context)
+        except HpoError as error:
+            context.abort(error.code, str(error))
+        except OperationalError:
+            log.exception("%s: database unavailable", method.__name__)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the trial store is unavailable; retry")
+        except Exception:
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; see the coordinator log")
+        raise AssertionError("context.abort returns only by raising")
+
+    return handle
+
+
+class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
+    def __init__(self, service: StudyService) -> None:
+        self.service = service
+
+    @_rpc
+    def CreateStudy(self, request: pb.CreateStudyRequest, context: Any) -> pb.Study:
+        spec = wire.spec_from_proto(request.spec)
+        return study_to_proto(self.service.create_study(spec, request.exist_ok, request.request_id))
+
+    @_rpc
+    def GetStudy(self, request: pb.GetStudyRequest, context: Any) -> pb.Study:
+        return study_to_proto(self.service.get_study(request.name))
+
+    @_rpc
+    def ListStudies(self, request: pb.ListStudiesRequest, context: Any) -> pb.ListStudiesResponse:
+        return pb.ListStudiesResponse(
+            studies=[study_to_proto(info) for info in self.service.list_studies()]
+        )
+
+    @_rpc
+    def Suggest(self, request: pb.SuggestRequest, context: Any) -> pb.SuggestResponse:
+        result = self.service.suggest(request.study, request.worker_id, request.request_id)
+        if isinstance(result, Assignment):
+            return pb.SuggestResponse(
+                assignment=pb.Assignment(
+                    trial=trial_to_proto(result.study_name, result.trial),
+                    resource=result.resource,
+                    resume_from=result.resume_from,
+                    r_max=result.r_max,
+                    heartbeat_seconds=result.heartbeat_seconds,
+                )
+            )
+        if isinstance(result, Wait):
+            return pb.SuggestResponse(wait=pb.Wait(retry_after_seconds=result.retry_after_seconds))
+        return pb.SuggestResponse(finished=pb.Finished())
+
+    @_rpc
+    def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportResponse:
+        outcome = self.service.report(
+            request.trial_id, request.resource, request.value, request.request_id, request.worker_id
+        )
+        return pb.ReportResponse(
+            action=pb.CONTINUE if outcome.should_continue else pb.STOP,
+            next_resource=outcome.next_resource or 0.0,
+            trial_state=wire.encode_trial_state(outcome.trial_state),
+            reason=outcome.reason,
+        )
+
+    @_rpc
+    def Complete(self, request: pb.CompleteRequest, context: Any) -> pb.Trial:
+        study, trial = self.service.complete(
+            request.trial_id, request.worker_id, request.request_id
+        )
+        return trial_to_proto(study, trial)
+
+    @_rpc
+    def Fail(self, request: pb.FailRequest, context: Any) -> pb.Trial:
+        study, trial = self.service.fail(
+            request.trial_id, request.reason, request.worker_id, request.request_id
+        )
+        return trial_to_proto(study, trial)
+
+    @_rpc
+    def Heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
+        leases = self.service.heartbeat(request.worker_id, list(request.trial_ids))
+        return pb.HeartbeatResponse(
+            leases=[
+                pb.Lease(
+                    trial_id=lease.trial_id,
+                    active=lease.active,
+                    expires_at=wire.timestamp(lease.expires_at),
+                )
+                for lease in leases
+            ]
+        )
+
+    @_rpc
+    def ListTrials(self, request: pb.ListTrialsRequest, context: Any) -> pb.ListTrialsResponse:
+        states = [
+            wire.decode_trial_state(state, f"states[{index}]")
+            for index, state in enumerate(request.states)
+        ]
+        page = self.service.list_trials(
+            request.study, states, request.include_reports, request.start_number, request.limit
+        )
+        return pb.ListTrialsResponse(
+            trials=[
+                trial_to_proto(page.study_name, trial, page.reports.get(trial.id, ()))
+                for trial in page.trials
+            ],
+            more=page.more,
+            next_start_number=page.next_start_number,
+        )
+
+    @_rpc
+    def GetBest(self, request: pb.GetBestRequest, context: Any) -> pb.GetBestResponse:
+        best = self.service.best(request.study)
+        if best is None:
+            return pb.GetBestResponse()
+        return pb.GetBestResponse(
+            trial=trial_to_proto(best.study_name, best.trial),
+            value=best.value,
+            resource=best.resource,
+        )

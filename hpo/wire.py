@@ -1,0 +1,207 @@
+"""Conversion between hpo's domain objects and the wire contract (``hpo.v1``).
+
+Used by the client and by the coordinator, so it stays in the light core.
+Decoding validates: a malformed message raises
+:class:`~hpo.errors.InvalidArgumentError` naming the field, including enum
+numbers this version does not know (proto3 enums are open on the wire).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hpo.errors import InvalidArgumentError
+from hpo.space import Categorical, Config, Float, Int, Parameter, ParamValue, Space
+from hpo.spec import Algorithm, AshaMode, Direction, Objective, Resource, StudySpec
+from hpo.state import TrialState
+from hpo.v1 import hpo_pb2 as pb
+
+E = TypeVar("E")
+
+DIRECTIONS = {
+    pb.DIRECTION_UNSPECIFIED: Direction.MINIMIZE,
+    pb.MINIMIZE: Direction.MINIMIZE,
+    pb.MAXIMIZE: Direction.MAXIMIZE,
+}
+ALGORITHMS = {
+    pb.ALGORITHM_UNSPECIFIED: Algorithm.ASHA,
+    pb.RANDOM: Algorithm.RANDOM,
+    pb.ASHA: Algorithm.ASHA,
+}
+ASHA_MODES = {
+    pb.ASHA_MODE_UNSPECIFIED: AshaMode.PROMOTION,
+    pb.PROMOTION: AshaMode.PROMOTION,
+    pb.STOPPING: AshaMode.STOPPING,
+}
+TRIAL_STATES = {
+    pb.TRIAL_RUNNING: TrialState.RUNNING,
+    pb.TRIAL_PAUSED: TrialState.PAUSED,
+    pb.TRIAL_COMPLETED: TrialState.COMPLETED,
+    pb.TRIAL_STOPPED: TrialState.STOPPED,
+    pb.TRIAL_FAILED: TrialState.FAILED,
+}
+STUDY_STATES = {"running": pb.STUDY_RUNNING, "finished": pb.STUDY_FINISHED}
+
+
+def _decode_enum(table: Mapping[int, E], field: str, number: int) -> E:
+    try:
+        return table[number]
+    except KeyError:
+        raise InvalidArgumentError(field, f"unknown enum value {number}") from None
+
+
+def _encode_enum(table: Mapping[int, Any], member: object) -> int:
+    """The wire number of ``member`` (the first one, so UNSPECIFIED aliases are never sent)."""
+    return next(number for number, value in table.items() if value == member and number != 0)
+
+
+def encode_trial_state(state: TrialState | str) -> int:
+    return _encode_enum(TRIAL_STATES, TrialState(state))
+
+
+def decode_trial_state(number: int, field: str = "state") -> TrialState:
+    return _decode_enum(TRIAL_STATES, field, number)
+
+
+# ---------------------------------------------------------------- values
+
+
+def value_to_proto(value: ParamValue) -> pb.Value:
+    if isinstance(value, bool):
+        return pb.Value(bool_value=value)
+    if isinstance(value, int):
+        return pb.Value(int_value=value)
+    if isinstance(value, float):
+        return pb.Value(double_value=value)
+    if isinstance(value, str):
+        return pb.Value(string_value=value)
+    raise TypeError(f"cannot send {value!r} ({type(value).__name__}): use a number, string or bool")
+
+
+def value_from_proto(message: pb.Value, field: str) -> ParamValue:
+    kind = message.WhichOneof("kind")
+    if kind is None:
+        raise InvalidArgumentError(field, "has no value")
+    value: ParamValue = getattr(message, kind)
+    if kind == "double_value" and not math.isfinite(value):  # type: ignore[arg-type]
+        raise InvalidArgumentError(field, f"must be finite, got {value}")
+    return value
+
+
+def config_to_proto(config: Mapping[str, ParamValue]) -> dict[str, pb.Value]:
+    return {name: value_to_proto(value) for name, value in config.items()}
+
+
+def config_from_proto(config: Mapping[str, pb.Value], field: str = "config") -> Config:
+    return {name: value_from_proto(value, f"{field}.{name}") for name, value in config.items()}
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    message = Timestamp()
+    message.FromDatetime(moment.astimezone(timezone.utc))
+    return message
+
+
+def from_timestamp(message: Timestamp) -> datetime:
+    return message.ToDatetime(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------- space and spec
+
+
+def space_to_proto(space: Space) -> pb.SearchSpace:
+    message = pb.SearchSpace()
+    for name, parameter in space.items():
+        entry = message.parameters.add(name=name)
+        if isinstance(parameter, Float):
+            entry.float.CopyFrom(
+                pb.FloatParameter(low=parameter.low, high=parameter.high, log=parameter.log)
+            )
+        elif isinstance(parameter, Int):
+            entry.int.CopyFrom(
+                pb.IntParameter(low=parameter.low, high=parameter.high, log=parameter.log)
+            )
+        else:
+            entry.categorical.choices.extend(value_to_proto(choice) for choice in parameter.choices)
+    return message
+
+
+def _parameter_from_proto(message: pb.Parameter, field: str) -> Parameter:
+    kind = message.WhichOneof("kind")
+    if kind == "float":
+        return Float(message.float.low, message.float.high, message.float.log)
+    if kind == "int":
+        return Int(message.int.low, message.int.high, message.int.log)
+    if kind == "categorical":
+        return Categorical(
+            [
+                value_from_proto(choice, f"{field}.choices[{index}]")
+                for index, choice in enumerate(message.categorical.choices)
+            ]
+        )
+    raise InvalidArgumentError(field, "must be a float, int or categorical parameter")
+
+
+def space_from_proto(message: pb.SearchSpace) -> Space:
+    parameters: dict[str, Parameter] = {}
+    for index, entry in enumerate(message.parameters):
+        field = f"space.{entry.name or index}"
+        if entry.name in parameters:
+            raise InvalidArgumentError(field, "is defined twice")
+        parameters[entry.name] = _parameter_from_proto(entry, field)
+    return Space(parameters)
+
+
+def spec_to_proto(spec: StudySpec) -> pb.StudySpec:
+    return pb.StudySpec(
+        name=spec.name,
+        description=spec.description,
+        space=space_to_proto(spec.space),
+        objective=pb.Objective(
+            metric=spec.objective.metric,
+            direction=_encode_enum(DIRECTIONS, spec.objective.direction),
+        ),
+        resource=pb.Resource(
+            name=spec.resource.name,
+            r_min=spec.resource.r_min,
+            r_max=spec.resource.r_max,
+            eta=spec.resource.eta,
+        ),
+        algorithm=_encode_enum(ALGORITHMS, spec.algorithm),
+        asha_mode=_encode_enum(ASHA_MODES, spec.asha_mode),
+        max_trials=spec.max_trials,
+        seed=spec.seed,
+    )
+
+
+def spec_from_proto(message: pb.StudySpec) -> StudySpec:
+    """Decode and validate a spec; unset fields take the documented defaults."""
+    if not message.HasField("resource"):
+        raise InvalidArgumentError("resource", "is required (r_min, r_max, eta)")
+    resource = message.resource
+    return StudySpec(
+        name=message.name,
+        description=message.description,
+        space=space_from_proto(message.space),
+        objective=Objective(
+            metric=message.objective.metric or "value",
+            direction=_decode_enum(DIRECTIONS, "objective.direction", message.objective.direction),
+        ),
+        resource=Resource(
+            r_min=resource.r_min,
+            r_max=resource.r_max,
+            eta=resource.eta or 3.0,
+            name=resource.name or "resource",
+        ),
+        algorithm=_decode_enum(ALGORITHMS, "algorithm", message.algorithm),
+        asha_mode=_decode_enum(ASHA_MODES, "asha_mode", message.asha_mode),
+        max_trials=message.max_trials,
+        seed=message.seed,
+    )
