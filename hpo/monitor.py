@@ -142,16 +142,17 @@ def _trial_progress(max_trials: int) -> Progress | None:
 
 def print_studies(console: Console, studies: Sequence[Study]) -> None:
     table = Table(title="studies")
-    for column in ("name", "state", "algorithm", "resource", *TrialState.__members__):
-        table.add_column(column.lower())
+    for column in ("name", "state", "algorithm", "resource", "trials"):
+        table.add_column(column, overflow="fold")
     for study in studies:
         spec = study.spec
         table.add_row(
             study.name,
             study.state,
             f"{spec.algorithm.value} ({spec.asha_mode.value})",
-            f"{spec.resource.name} {spec.resource.r_min:g}..{spec.resource.r_max:g} "
+            f"{spec.resource.name} {spec.resource.r_min:g}..{spec.resource.r_max:g}, "
             f"eta {spec.resource.eta:g}",
-            *(str(study.counts[state.value]) for state in TrialState),
+            ", ".join(f"{state} {count}" for state, count in study.counts.items() if count)
+            or "none",
         )
     console.print(table)

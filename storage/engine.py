@@ -25,8 +25,8 @@ def normalize_url(db: str) -> str:
     """Accept a SQLAlchemy URL or a plain file path (taken as a SQLite file)."""
     if "://" in db:
         url = sa.engine.make_url(db)
-        if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
-            # psycopg 3 is the driver hpo installs.
+        if url.drivername == "postgresql":
+            # psycopg 3 is the driver hpo installs; SQLAlchemy 2.0 would pick psycopg2.
             url = url.set(drivername="postgresql+psycopg")
         return url.render_as_string(hide_password=False)
     return f"sqlite:///{Path(db).expanduser().resolve()}"

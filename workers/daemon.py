@@ -289,8 +289,9 @@ class Worker:
     def _forward(self, state: _Running, resource: float, value: float) -> Decision:
         """Send one report to the coordinator (in order, one at a time per trial)."""
         with state.lock:
-            if state.lost_reason is not None or state.rejected is not None:
-                reason = state.lost_reason or state.rejected or ""
+            if state.stop_decided or state.lost_reason or state.rejected:
+                # Reports a command prints after it was told to stop are not forwarded.
+                reason = state.lost_reason or state.rejected or "already told to stop"
                 return Decision(True, None, TrialState.RUNNING, reason)
             try:
                 decision = state.trial.report(resource, value)

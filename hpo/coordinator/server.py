@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
+from datetime import datetime
 
 import grpc
 
@@ -12,6 +14,7 @@ from hpo.coordinator.servicer import CoordinatorServicer
 from hpo.service import StudyService
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.types import utcnow
 from hpo.v1 import hpo_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -51,12 +54,13 @@ def start_coordinator(
     lease_seconds: float = 60.0,
     migrate: bool = True,
     threads: int = DEFAULT_THREADS,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Coordinator:
     """Start serving ``db`` on ``host:port`` (port 0 picks a free port) and return at once."""
     store = Store(db)
     if migrate:
         upgrade(store.engine)
-    service = StudyService(store, lease_seconds=lease_seconds)
+    service = StudyService(store, lease_seconds=lease_seconds, clock=clock)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hpo-rpc"),
         options=[

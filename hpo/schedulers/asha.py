@@ -120,9 +120,8 @@ class Asha:
         trial = state.trials[number]
         reached = min(crossed_rung(self.levels, resource), trial.target_rung)
         if reached <= trial.rung or reached < trial.bracket:
-            return ReportDecision(
-                Action.CONTINUE, None, self.levels[trial.target_rung], "between rungs"
-            )
+            next_rung = min(max(trial.rung + 1, trial.bracket), trial.target_rung)
+            return ReportDecision(Action.CONTINUE, None, self.levels[next_rung], "between rungs")
         if reached == self.top_rung:
             return ReportDecision(
                 Action.COMPLETE, reached, None, f"reached r_max ({self.levels[-1]:g})"

@@ -1,0 +1,142 @@
+"""Shared fixtures: real SQLite files, a real PostgreSQL database per test, real coordinators.
+
+PostgreSQL: tests marked ``postgres`` get a fresh database created on the
+server at ``HPO_TEST_POSTGRES_URL`` (default: the local server at
+127.0.0.1:5432, user postgres, database ``test`` used for administration).
+When no server answers they skip with the reason, unless
+``HPO_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), which turns the skip into a
+failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from hpo.client import Client
+from hpo.coordinator.server import Coordinator, start_coordinator
+
+ADMIN_URL = os.environ.get(
+    "HPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("HPO_REQUIRE_POSTGRES") == "1"
+HPO = [sys.executable, "-m", "hpo"]
+
+
+def _admin_conninfo() -> str:
+    return (
+        sa.engine.make_url(ADMIN_URL)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hpo.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    try:
+        admin = psycopg.connect(_admin_conninfo(), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        message = f"no PostgreSQL server at {ADMIN_URL} ({error}); set HPO_TEST_POSTGRES_URL"
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"HPO_REQUIRE_POSTGRES=1 but {message}")
+        pytest.skip(message)
+    name = f"hpo_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield (
+                sa.engine.make_url(ADMIN_URL)
+                .set(database=name)
+                .render_as_string(hide_password=False)
+            )
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs on a SQLite file and on a PostgreSQL database."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def coordinator(sqlite_url: str) -> Iterator[Coordinator]:
+    """A real gRPC coordinator on a free loopback port, in this process."""
+    running = start_coordinator(sqlite_url, "127.0.0.1", 0, lease_seconds=30)
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture
+def client(coordinator: Coordinator) -> Iterator[Client]:
+    with Client(coordinator.address, timeout=10) as connected:
+        yield connected
+
+
+def table_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every hpo table: compare before and after to prove nothing was written."""
+    tables = ("studies", "trials", "reports", "decisions", "workers")
+    with engine.connect() as connection:
+        return {
+            table: sorted(
+                map(tuple, connection.exec_driver_sql(f"SELECT * FROM {table}")), key=repr
+            )
+            for table in tables
+        }
+
+
+class ServeProcess:
+    """``hpo serve`` in a subprocess; its address comes from the first line it prints."""
+
+    def __init__(self, db: str, log_path: Path, *extra: str) -> None:
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [*HPO, "serve", "--db", db, "--port", "0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.process.kill()
+            raise RuntimeError(f"hpo serve did not start: {log_path.read_text()}")
+        self.address = line.split("listening on ", 1)[1].split()[0]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        code = self.process.wait(30)
+        self._log.close()
+        return code
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    """Start ``hpo serve`` processes: ``serve(db_url)``; all are stopped at the end."""
+    started: list[ServeProcess] = []
+
+    def start(db: str, *extra: str) -> ServeProcess:
+        process = ServeProcess(db, tmp_path / f"serve-{len(started)}.log", *extra)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
