@@ -1,0 +1,776 @@
+"""Latency and throughput of the hpo coordinator, compared with Optuna's RDB storage.
+
+Run it from the repository root, with hpo's virtual environment active:
+
+    python benchmarks/service.py            # SQLite and PostgreSQL, 1/8/32 clients, 10 s a cell
+    python benchmarks/service.py --quick    # smoke test: SQLite, 1 and 8 clients, 2 s a cell
+    python benchmarks/service.py --stores sqlite --clients 1,4 --loops 200 --json results.json
+
+What it measures, for each store (SQLite, PostgreSQL) and each number of clients:
+
+* **hpo**: one ``hpo serve`` coordinator process per store. Every simulated worker has its
+  own :class:`hpo.Client` (its own worker id) and loops ``suggest`` -> ``report`` at
+  exactly the assigned resource -> ``complete`` on an ASHA study (r_min 1, r_max 27,
+  eta 3, promotion-type, unlimited trials): one assignment per loop, as a real worker
+  training one rung would do.
+* **Optuna**: the same workers against ``optuna.storages.RDBStorage`` on a fresh database
+  of the same kind, with a RandomSampler and a SuccessiveHalvingPruner (min_resource 1,
+  reduction factor 3): ``ask`` + ``suggest_*`` (the "suggest" phase), ``report`` at step 1
+  + ``should_prune`` (the "report" phase), ``tell`` (the "finish" phase).
+
+Each cell uses a fresh study, warms every worker up with a few untimed loops, then runs
+all workers at once for ``--seconds`` (or ``--loops`` loops each). The latency of every
+call is recorded (failed calls included: a worker waited for them too), and every call
+that raised counts as an error. Workers are spread over at most ``--processes`` spawned
+processes, threads inside each, so that the clients do not share one GIL: on a 2-core
+machine, clients in one Python process inflate each other's latency.
+
+It prints, per store, p50/p99 latency of each phase, loops/s, RPCs/s and errors for both
+systems, the Optuna/hpo ratios, and PASS/FAIL lines for the service goals. ``--json PATH``
+also writes every figure as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from queue import Empty
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+import psycopg
+import sqlalchemy
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+import hpo
+from hpo import Categorical, Client, Float, Int
+
+# ---------------------------------------------------------------- the workload
+
+SPACE: dict[str, Float | Int | Categorical] = {
+    "x": Float(-5, 5),
+    "y": Float(1e-4, 1, log=True),
+    "n": Int(1, 64, log=True),
+    "c": Categorical(["a", "b", "c"]),
+}
+R_MIN, R_MAX, ETA = 1, 27, 3
+PHASES = ("suggest", "report", "finish")
+SYSTEMS = ("hpo", "optuna")
+STORES = ("sqlite", "postgres")
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+GOAL_SUGGEST_P50_MS = 5.0
+GOAL_CLIENTS = 32
+# A worker process that has not imported and warmed up by then is stuck, not slow.
+READY_TIMEOUT_S = 300.0
+MIN_WIDTH = 120
+
+
+def objective(config: Mapping[str, Any], resource: float) -> float:
+    """A cheap synthetic loss that improves with the resource, so rungs rank trials
+    differently and ASHA both promotes and stops; the benchmark measures the service,
+    not training."""
+    penalty = {"a": 0.0, "b": 0.5, "c": 1.0}[config["c"]]
+    return (
+        (config["x"] - 1.0) ** 2
+        + (math.log10(config["y"]) + 2.0) ** 2
+        + abs(math.log2(config["n"]) - 3.0)
+        + penalty
+        + 1.0 / resource
+    )
+
+
+class SimulatedWorker(Protocol):
+    """One worker of either system. A loop is ``suggest``, ``report``, ``finish`` in that
+    order; the worker keeps its current trial between the calls, so the timing loop
+    stays the same for both systems."""
+
+    def suggest(self) -> None: ...
+
+    def report(self) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class HpoWorker:
+    """A worker with its own client (and worker id), training each assignment to
+    exactly ``trial.resource`` in one report."""
+
+    _trial: hpo.Trial  # set by suggest
+
+    def __init__(self, address: str, study: str, worker_id: str) -> None:
+        self._client = Client(address, worker_id=worker_id)
+        self._study = self._client.get_study(study)
+
+    def suggest(self) -> None:
+        trial = self._study.suggest()
+        if trial is None:
+            raise RuntimeError("the study finished; the benchmark study has no trial budget")
+        self._trial = trial
+
+    def report(self) -> None:
+        resource = self._trial.resource
+        self._trial.report(resource, objective(self._trial.config, resource))
+
+    def finish(self) -> None:
+        self._trial.complete()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class OptunaWorker:
+    """A worker with its own RDBStorage (its own connection pool), as a separate Optuna
+    worker process would have. Each loop is one trial that reports once, at step
+    r_min, where the SuccessiveHalvingPruner makes its first-rung decision."""
+
+    # Set by suggest and report.
+    _trial: optuna.Trial
+    _value: float
+    _pruned: bool
+
+    def __init__(self, url: str, study: str) -> None:
+        self._storage = optuna.storages.RDBStorage(url)
+        self._study = optuna.load_study(
+            study_name=study,
+            storage=self._storage,
+            sampler=optuna.samplers.RandomSampler(),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=R_MIN, reduction_factor=ETA),
+        )
+
+    def suggest(self) -> None:
+        self._trial = self._study.ask()
+        self._value = objective(suggest_optuna_config(self._trial), R_MIN)
+
+    def report(self) -> None:
+        self._trial.report(self._value, R_MIN)
+        self._pruned = self._trial.should_prune()
+
+    def finish(self) -> None:
+        if self._pruned:
+            self._study.tell(self._trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self._study.tell(self._trial, self._value)
+
+    def close(self) -> None:
+        self._storage.engine.dispose()
+
+
+def suggest_optuna_config(trial: optuna.Trial) -> dict[str, Any]:
+    """Sample :data:`SPACE` through Optuna's define-by-run API, so both systems search
+    the very same space from one definition."""
+    config: dict[str, Any] = {}
+    for name, parameter in SPACE.items():
+        if isinstance(parameter, Float):
+            config[name] = trial.suggest_float(
+                name, parameter.low, parameter.high, log=parameter.log
+            )
+        elif isinstance(parameter, Int):
+            config[name] = trial.suggest_int(name, parameter.low, parameter.high, log=parameter.log)
+        else:
+            config[name] = trial.suggest_categorical(name, list(parameter.choices))
+    return config
+
+
+# ---------------------------------------------------------------- timing (shared)
+
+
+@dataclass
+class Samples:
+    """What one or more workers recorded: latencies in seconds per phase, loops that
+    went through all phases, and failed calls by ``"phase: ExceptionType"``."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
+    loops: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: Samples) -> None:
+        for phase in PHASES:
+            self.latencies[phase].extend(other.latencies[phase])
+        self.loops += other.loops
+        self.errors.update(other.errors)
+
+
+def run_loops(worker: SimulatedWorker, samples: Samples, deadline: float, max_loops: int) -> None:
+    """Loop until ``deadline`` (time.monotonic) or ``max_loops``, timing every call. A call
+    that raises ends its loop: the next loop starts with a fresh suggest."""
+    loops = 0
+    while loops < max_loops and time.monotonic() < deadline:
+        loops += 1
+        for phase in PHASES:
+            start = time.perf_counter()
+            try:
+                getattr(worker, phase)()
+            except Exception as error:
+                samples.errors[f"{phase}: {type(error).__name__}"] += 1
+                break
+            finally:
+                samples.latencies[phase].append(time.perf_counter() - start)
+        else:
+            samples.loops += 1
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """What every worker process of one cell needs; picklable, for spawned processes."""
+
+    system: str
+    target: str  # the coordinator's address (hpo) or the storage URL (Optuna)
+    study: str
+    seconds: float
+    loops: int | None
+    warmup: int
+
+
+@dataclass
+class ProcessResult:
+    """One worker process's samples and how long its timed run took."""
+
+    samples: Samples
+    elapsed: float
+
+
+def make_worker(task: CellTask, worker_id: str) -> SimulatedWorker:
+    """hpo workers need an id, so their trials are held per worker; Optuna's have none."""
+    if task.system == "hpo":
+        return HpoWorker(task.target, task.study, worker_id)
+    return OptunaWorker(task.target, task.study)
+
+
+def worker_process(
+    task: CellTask, index: int, threads: int, ready: Barrier, results: Queue[ProcessResult | str]
+) -> None:
+    """Entry point of one spawned process: set up and warm up ``threads`` workers, wait
+    until every process of the cell is ready, then run them together. Sends a
+    :class:`ProcessResult`, or the traceback as a string when anything failed."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    workers: list[SimulatedWorker] = []
+    try:
+        for thread in range(threads):
+            workers.append(make_worker(task, f"bench-{task.study}-p{index}-t{thread}"))
+        for worker in workers:
+            run_loops(worker, Samples(), math.inf, task.warmup)
+        ready.wait(READY_TIMEOUT_S)
+        results.put(run_together(workers, task))
+    except BaseException:
+        ready.abort()
+        results.put(traceback.format_exc())
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def run_together(workers: list[SimulatedWorker], task: CellTask) -> ProcessResult:
+    """Run every worker in its own thread for the cell's duration (or loop count)."""
+    deadline = time.monotonic() + task.seconds if task.loops is None else math.inf
+    max_loops = task.loops if task.loops is not None else sys.maxsize
+    samples = [Samples() for _ in workers]
+    runners = [
+        threading.Thread(target=run_loops, args=(worker, own, deadline, max_loops))
+        for worker, own in zip(workers, samples, strict=True)
+    ]
+    start = time.perf_counter()
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    elapsed = time.perf_counter() - start
+    total = Samples()
+    for own in samples:
+        total.merge(own)
+    return ProcessResult(total, elapsed)
+
+
+def spread(clients: int, max_processes: int) -> list[int]:
+    """Threads per process: as many processes as allowed (at most one per client), the
+    clients dealt out evenly."""
+    processes = min(clients, max_processes)
+    base, extra = divmod(clients, processes)
+    return [base + (index < extra) for index in range(processes)]
+
+
+def run_processes(task: CellTask, threads: list[int]) -> tuple[Samples, float]:
+    """Run one cell's worker processes; return their merged samples and the longest
+    process's timed span (the span over which the loops were counted)."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(len(threads))
+    results = context.Queue()
+    processes = [
+        context.Process(target=worker_process, args=(task, index, count, ready, results))
+        for index, count in enumerate(threads)
+    ]
+    try:
+        for process in processes:
+            process.start()
+        gathered = [_next_result(results, processes) for _ in processes]
+        for process in processes:
+            process.join()
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    failures = [result for result in gathered if isinstance(result, str)]
+    if failures:
+        raise RuntimeError(f"a worker process failed:\n{failures[0]}")
+    total = Samples()
+    for result in gathered:
+        total.merge(result.samples)
+    return total, max(result.elapsed for result in gathered)
+
+
+def _next_result(
+    results: Queue[ProcessResult | str], processes: list[BaseProcess]
+) -> ProcessResult | str:
+    """The next result from the queue, failing instead of waiting forever when a worker
+    process died without sending one."""
+    while True:
+        try:
+            return results.get(timeout=1.0)
+        except Empty:
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"worker process exited with code {dead[0].exitcode}") from None
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds."""
+
+    p50: float
+    p99: float
+    mean: float
+    count: int
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Latency:
+        if not seconds:
+            return cls(math.nan, math.nan, math.nan, 0)
+        ms = np.asarray(seconds) * 1000.0
+        p50, p99 = np.percentile(ms, [50, 99])
+        return cls(float(p50), float(p99), float(ms.mean()), len(ms))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One system on one store at one concurrency."""
+
+    store: str
+    system: str
+    clients: int
+    threads_per_process: list[int]
+    elapsed_s: float
+    loops: int
+    calls: int
+    errors: int
+    error_kinds: dict[str, int]
+    latency_ms: dict[str, Latency]
+
+    @property
+    def loops_per_s(self) -> float:
+        return self.loops / self.elapsed_s
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.elapsed_s
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "loops_per_s": self.loops_per_s, "calls_per_s": self.calls_per_s}
+
+
+def measure(store: str, task: CellTask, clients: int, max_processes: int, console: Console) -> Cell:
+    """Run one cell and summarise it."""
+    threads = spread(clients, max_processes)
+    samples, elapsed = run_processes(task, threads)
+    cell = Cell(
+        store=store,
+        system=task.system,
+        clients=clients,
+        threads_per_process=threads,
+        elapsed_s=elapsed,
+        loops=samples.loops,
+        calls=sum(len(values) for values in samples.latencies.values()),
+        errors=sum(samples.errors.values()),
+        error_kinds=dict(samples.errors),
+        latency_ms={phase: Latency.of(samples.latencies[phase]) for phase in PHASES},
+    )
+    console.print(
+        f"  {store:8} {task.system:6} {clients:3} clients: {cell.loops} loops in "
+        f"{elapsed:.1f} s, suggest p50 {cell.latency_ms['suggest'].p50:.2f} ms, "
+        f"{cell.errors} errors"
+    )
+    return cell
+
+
+# ---------------------------------------------------------------- stores and the server
+
+
+@contextmanager
+def sqlite_database(directory: Path, label: str) -> Iterator[str]:
+    """A fresh SQLite file; the temporary directory removes it."""
+    yield f"sqlite:///{directory / f'{label}.db'}"
+
+
+@contextmanager
+def postgres_database(admin_url: str, label: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, created from the admin connection and dropped
+    (connections and all) on the way out."""
+    name = f"hpo_bench_{label}_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            url = sqlalchemy.make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
+            yield url.render_as_string(hide_password=False)
+        finally:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def postgres_reachable(admin_url: str) -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        with psycopg.connect(admin_url, connect_timeout=5):
+            return None
+    except psycopg.Error as error:
+        return " ".join(str(error).split())
+
+
+@contextmanager
+def coordinator(db_url: str, log_path: Path, console: Console) -> Iterator[str]:
+    """Start ``hpo serve`` on a free port and yield its address, read from the first
+    line it prints; SIGTERM it on the way out. Its log (warnings and errors only) is
+    shown afterwards, because errors the clients saw are explained there."""
+    command = [sys.executable, "-m", "hpo", "serve", "--db", db_url]
+    command += ["--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"]
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as server,
+    ):
+        try:
+            line = server.stdout.readline() if server.stdout else ""
+            prefix = "hpo coordinator listening on "
+            if not line.startswith(prefix):
+                raise RuntimeError(f"hpo serve did not start: {line!r}\n{log_path.read_text()}")
+            yield line.removeprefix(prefix).split()[0]
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    text = log_path.read_text().strip()
+    if text:
+        lines = text.splitlines()
+        console.print(f"[yellow]coordinator log ({len(lines)} lines), last lines:[/]")
+        console.print("\n".join(lines[-20:]), markup=False, highlight=False)
+
+
+def create_hpo_study(address: str, name: str) -> None:
+    """The ASHA study of the benchmark: promotion-type (hpo's default), no trial budget."""
+    with Client(address) as client:
+        client.create_study(name, SPACE, r_min=R_MIN, r_max=R_MAX, eta=ETA, max_trials=0)
+
+
+def create_optuna_study(url: str, name: str) -> None:
+    """Sampler and pruner are not stored; each :class:`OptunaWorker` brings its own."""
+    storage = optuna.storages.RDBStorage(url)
+    optuna.create_study(study_name=name, storage=storage)
+    storage.engine.dispose()
+
+
+def bench_store(store: str, settings: Settings, console: Console) -> list[Cell]:
+    """Every cell of one store: one coordinator on a fresh hpo database, a fresh Optuna
+    database beside it, a fresh study per cell."""
+    console.print(f"[bold]{store}[/]")
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hpo-bench-")))
+
+        def database(label: str) -> str:
+            if store == "sqlite":
+                return stack.enter_context(sqlite_database(directory, label))
+            return stack.enter_context(postgres_database(settings.postgres, label))
+
+        urls = {"hpo": database("hpo"), "optuna": database("optuna")}
+        address = stack.enter_context(coordinator(urls["hpo"], directory / "hpo.log", console))
+        creators: dict[str, tuple[str, Callable[[str, str], None]]] = {
+            "hpo": (address, create_hpo_study),
+            "optuna": (urls["optuna"], create_optuna_study),
+        }
+        cells = []
+        for clients in settings.clients:
+            for system in SYSTEMS:
+                target, create = creators[system]
+                study = f"bench-{clients}c-{secrets.token_hex(3)}"
+                create(target, study)
+                task = CellTask(
+                    system, target, study, settings.seconds, settings.loops, settings.warmup
+                )
+                cells.append(measure(store, task, clients, settings.processes, console))
+        return cells
+
+
+# ---------------------------------------------------------------- report
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    if math.isnan(numerator) or math.isnan(denominator) or denominator == 0:
+        return "-"
+    return f"{numerator / denominator:.1f}x"
+
+
+def results_table(store: str, cells: list[Cell]) -> Table:
+    table = Table(
+        title=f"{store}: latency (ms) and throughput",
+        caption="suggest: hpo suggest, Optuna ask + suggest_*; report: hpo report, Optuna "
+        "report + should_prune; finish: hpo complete, Optuna tell. RPC/s: hpo calls per second.",
+    )
+    table.add_column("clients", justify="right")
+    table.add_column("system")
+    for phase in PHASES:
+        table.add_column(f"{phase}\np50", justify="right")
+        table.add_column(f"{phase}\np99", justify="right")
+    for heading in ("loops/s", "RPC/s", "errors"):
+        table.add_column(heading, justify="right")
+    for cell in cells:
+        latencies = [
+            _ms(value)
+            for phase in PHASES
+            for value in (cell.latency_ms[phase].p50, cell.latency_ms[phase].p99)
+        ]
+        rpcs = f"{cell.calls_per_s:.0f}" if cell.system == "hpo" else "-"
+        errors = f"[red]{cell.errors}[/]" if cell.errors else "0"
+        table.add_row(
+            str(cell.clients),
+            cell.system,
+            *latencies,
+            f"{cell.loops_per_s:.0f}",
+            rpcs,
+            errors,
+            end_section=cell.system == SYSTEMS[-1],
+        )
+    return table
+
+
+def ratio_table(store: str, cells: list[Cell]) -> Table:
+    """Optuna latency / hpo latency and hpo throughput / Optuna throughput: above 1x,
+    hpo is that many times better."""
+    table = Table(title=f"{store}: hpo vs Optuna (above 1x: hpo is that many times better)")
+    table.add_column("clients", justify="right")
+    for phase in ("suggest", "report"):
+        table.add_column(f"{phase} p50\nOptuna/hpo", justify="right")
+        table.add_column(f"{phase} p99\nOptuna/hpo", justify="right")
+    table.add_column("loops/s\nhpo/Optuna", justify="right")
+    by_key = {(cell.clients, cell.system): cell for cell in cells}
+    for clients in sorted({cell.clients for cell in cells}):
+        ours, theirs = by_key[clients, "hpo"], by_key[clients, "optuna"]
+        latencies = [
+            _ratio(getattr(theirs.latency_ms[phase], q), getattr(ours.latency_ms[phase], q))
+            for phase in ("suggest", "report")
+            for q in ("p50", "p99")
+        ]
+        table.add_row(str(clients), *latencies, _ratio(ours.loops_per_s, theirs.loops_per_s))
+    return table
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str
+    verdict: str  # PASS, FAIL or SKIP
+    detail: str
+
+
+def check_goals(cells: list[Cell]) -> list[Goal]:
+    """The service's targets, judged on the hpo cells that measure them."""
+    hpo_cells = [cell for cell in cells if cell.system == "hpo"]
+    single = [cell for cell in hpo_cells if cell.store == "sqlite" and cell.clients == 1]
+    busy = [cell for cell in hpo_cells if cell.clients == GOAL_CLIENTS]
+    goals = []
+    name = f"ASHA suggest p50 under {GOAL_SUGGEST_P50_MS:g} ms on SQLite with one client"
+    if single:
+        p50 = single[0].latency_ms["suggest"].p50
+        verdict = "PASS" if p50 < GOAL_SUGGEST_P50_MS else "FAIL"
+        goals.append(Goal(name, verdict, f"{p50:.2f} ms"))
+    else:
+        goals.append(Goal(name, "SKIP", "SQLite with 1 client not measured"))
+    name = f"no failed request at {GOAL_CLIENTS} clients"
+    if busy:
+        detail = ", ".join(f"{cell.store}: {cell.errors} errors" for cell in busy)
+        verdict = "PASS" if all(cell.errors == 0 for cell in busy) else "FAIL"
+        goals.append(Goal(name, verdict, detail))
+    else:
+        goals.append(Goal(name, "SKIP", f"{GOAL_CLIENTS} clients not measured"))
+    return goals
+
+
+def print_report(cells: list[Cell], goals: list[Goal], console: Console) -> None:
+    for store in dict.fromkeys(cell.store for cell in cells):
+        ours = [cell for cell in cells if cell.store == store]
+        console.print()
+        console.print(results_table(store, ours))
+        console.print(ratio_table(store, ours))
+        for cell in ours:
+            if cell.error_kinds:
+                kinds = ", ".join(f"{kind} x{count}" for kind, count in cell.error_kinds.items())
+                console.print(f"  [red]{cell.system} at {cell.clients} clients:[/] {kinds}")
+    console.print()
+    colours = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
+    for goal in goals:
+        console.print(f"[{colours[goal.verdict]}]{goal.verdict}[/]  {goal.name} ({goal.detail})")
+
+
+# ---------------------------------------------------------------- command line
+
+
+@dataclass(frozen=True)
+class Settings:
+    stores: list[str]
+    clients: list[int]
+    seconds: float
+    loops: int | None
+    warmup: int
+    processes: int
+    postgres: str
+    json: Path | None
+
+
+def _int_list(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("give positive integers separated by commas")
+    return values
+
+
+def _store_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = set(values) - set(STORES)
+    if not values or unknown:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(STORES)}")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    """Options left out take the full run's defaults, or the quick run's with ``--quick``;
+    options given always win, so ``--quick --stores postgres`` works."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stores", type=_store_list, help="sqlite,postgres (default: both)")
+    parser.add_argument("--clients", type=_int_list, help="concurrency levels (default 1,8,32)")
+    parser.add_argument("--seconds", type=float, help="timed seconds per cell (default 10)")
+    parser.add_argument("--loops", type=int, help="timed loops per worker instead of --seconds")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed loops per worker")
+    parser.add_argument("--processes", type=int, default=4, help="most worker processes")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin connection URL")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: SQLite, 1 and 8 clients, 2 s a cell"
+    )
+    args = parser.parse_args(argv)
+    defaults: dict[str, Any] = (
+        {"stores": ["sqlite"], "clients": [1, 8], "seconds": 2.0}
+        if args.quick
+        else {"stores": list(STORES), "clients": [1, 8, GOAL_CLIENTS], "seconds": 10.0}
+    )
+    return Settings(
+        stores=args.stores or defaults["stores"],
+        clients=args.clients or defaults["clients"],
+        seconds=args.seconds if args.seconds is not None else defaults["seconds"],
+        loops=args.loops,
+        warmup=args.warmup,
+        processes=max(1, args.processes),
+        postgres=args.postgres,
+        json=args.json,
+    )
+
+
+def describe(settings: Settings, console: Console) -> None:
+    """Say what is about to run, including how the clients are spread over processes."""
+    duration = f"{settings.loops} loops per worker" if settings.loops else f"{settings.seconds:g} s"
+    layouts = ", ".join(
+        f"{clients} -> {' + '.join(map(str, spread(clients, settings.processes)))}"
+        for clients in settings.clients
+    )
+    console.print(
+        f"[bold]hpo service benchmark[/]: stores {', '.join(settings.stores)}; "
+        f"{duration} per cell after {settings.warmup} warm-up loops per worker; "
+        f"{os.cpu_count()} CPUs."
+    )
+    console.print(
+        f"Clients per spawned process (threads in each): {layouts}. "
+        "hpo: one coordinator process per store; Optuna: in-process RDBStorage per worker."
+    )
+
+
+def write_json(path: Path, settings: Settings, cells: list[Cell], goals: list[Goal]) -> None:
+    payload = {
+        "settings": {**asdict(settings), "json": str(settings.json)},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "versions": {
+            "hpo": hpo.__version__,
+            "optuna": optuna.__version__,
+            "sqlalchemy": sqlalchemy.__version__,
+        },
+        "cells": [cell.to_json() for cell in cells],
+        "goals": [asdict(goal) for goal in goals],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    # Never narrower than the tables: a pipe or a log file would otherwise get 80
+    # columns, and rich would cut the numbers short.
+    console = Console(width=max(Console().width, MIN_WIDTH))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    describe(settings, console)
+    cells: list[Cell] = []
+    for store in settings.stores:
+        if store == "postgres" and (reason := postgres_reachable(settings.postgres)):
+            console.print(f"[yellow]PostgreSQL skipped: unreachable ({reason})[/]")
+            continue
+        cells.extend(bench_store(store, settings, console))
+    goals = check_goals(cells)
+    print_report(cells, goals, console)
+    if settings.json:
+        write_json(settings.json, settings, cells, goals)
+        console.print(f"results written to {settings.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The coordinator, the worker processes and the databases are gone by now.
+        sys.exit(130)
