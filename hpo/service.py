@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
@@ -56,6 +56,11 @@ MAX_REASON_LENGTH = 10_000
 MAX_HEARTBEAT_TRIALS = 1024
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
+# Bookkeeping that need not cost a write on every call: a worker's last_seen
+# is refreshed at most this often by Suggest (heartbeats always refresh it), and
+# each study's expired leases are swept at most this often.
+WORKER_SEEN_INTERVAL = timedelta(seconds=10)
+LEASE_SWEEP_INTERVAL = timedelta(seconds=1)
 
 
 # ---------------------------------------------------------------- results
@@ -173,6 +178,7 @@ class _Transaction:
 
 
 _TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
 _STATE_AFTER = {
     Action.PAUSE: TrialState.PAUSED,
     Action.STOP: TrialState.STOPPED,
@@ -219,6 +225,8 @@ class StudyService:
         # Studies are never renamed and trials never move, so these lookups are cacheable.
         self._study_id = functools.lru_cache(maxsize=4096)(self._load_study_id)
         self._trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
+        self._worker_seen: dict[str, datetime] = {}
+        self._last_sweep: dict[int, datetime] = {}
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -331,10 +339,12 @@ class StudyService:
             earlier = self._earlier_decision(tx.connection, request_id, None)
             if earlier is not None:
                 return self._replay_assignment(tx, earlier.trial_id, earlier.study_id)
-            queries.touch_worker(tx.connection, worker_id, tx.now)
+            self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
             if tx.study_state == "finished":
                 return Finished()
-            self._expire_leases(tx)
+            if tx.now - self._last_sweep.get(tx.study_id, _NEVER) >= LEASE_SWEEP_INTERVAL:
+                self._expire_leases(tx)
+                self._last_sweep[tx.study_id] = tx.now
             job = tx.scheduler.next_job(tx.state)
             if isinstance(job, NewTrial):
                 trial = self._start_trial(tx, job.bracket, worker_id)
@@ -405,10 +415,7 @@ class StudyService:
             worker_id=worker_id,
             lease_expires_at=tx.now + self.lease,
         )
-        snapshot = tx.state.trials[job.number]
-        snapshot.state = TrialState.RUNNING
-        snapshot.target_rung = job.to_rung
-        snapshot.worker_id = worker_id
+        tx.state.assign(job.number, worker_id, job.to_rung)
         return trial
 
     def _assignment(self, tx: _Transaction, trial: models.Trial) -> Assignment:
@@ -591,7 +598,7 @@ class StudyService:
     ) -> None:
         """A paused trial's worker lets go of it: from now on it can be promoted."""
         tx.update(trial, worker_id=None, lease_expires_at=None)
-        tx.state.trials[trial.number].worker_id = None
+        tx.state.release(trial.number)
         tx.log(
             "release",
             trial.id,
@@ -626,7 +633,7 @@ class StudyService:
     def _state_change(tx: _Transaction, number: int, state: TrialState) -> dict[str, object]:
         """Move trial ``number`` to ``state`` in the cached state; return the row changes.
         A paused trial keeps its worker and lease until the worker releases it."""
-        tx.state.trials[number].state = state
+        tx.state.set_state(number, state)
         changes: dict[str, object] = {"state": state.value}
         if state in FINAL_STATES:
             changes.update(finished_at=tx.now, lease_expires_at=None)
@@ -642,7 +649,7 @@ class StudyService:
         now = self.clock()
         expires = now + self.lease
         with self.store.write() as session:
-            queries.touch_worker(session.connection(), worker_id, now)
+            self._touch_worker(session.connection(), worker_id, now, timedelta(0))
             if not trial_ids:
                 return []
             held = set(
@@ -662,6 +669,14 @@ class StudyService:
             LeaseStatus(trial_id, trial_id in held, expires if trial_id in held else None)
             for trial_id in trial_ids
         ]
+
+    def _touch_worker(
+        self, connection: Connection, worker_id: str, now: datetime, interval: timedelta
+    ) -> None:
+        """Record that ``worker_id`` was seen, unless this process did so within ``interval``."""
+        if now - self._worker_seen.get(worker_id, _NEVER) >= interval:
+            queries.touch_worker(connection, worker_id, now)
+            self._worker_seen[worker_id] = now
 
     # ------------------------------------------------------------ queries
 

@@ -2,12 +2,16 @@
 
 Schedulers and samplers are pure: they read a :class:`StudyState` and return a
 decision, and never do I/O. The service builds the state from the trial store
-(``hpo.service``) or updates a cached copy after each committed decision; the
-quality simulator builds it in memory. Either way the decision functions see
-the same thing.
+(``hpo.service``) or updates a cached copy after each decision; the quality
+simulator builds it in memory. Either way the decision functions see the same
+thing.
 
 Values are kept *signed* (``value * objective.sign``) so every comparison is a
-minimisation, and each rung keeps its results sorted for cheap top-k queries.
+minimisation. Each rung keeps its results sorted, and the trials that could be
+promoted from it (paused there and released by their worker) in a second
+sorted list, so finding the best promotion costs a bisection per rung however
+large the study grows. Change trials only through the methods below, which
+keep those indexes right.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ FINAL_STATES = frozenset({TrialState.COMPLETED, TrialState.STOPPED, TrialState.F
 
 @dataclass
 class TrialSnapshot:
-    """What a decision needs to know about one trial."""
+    """What a decision needs to know about one trial (read it; change it through StudyState)."""
 
     number: int
     config: Config
@@ -71,8 +75,15 @@ class RungResult:
 class StudyState:
     spec: StudySpec
     trials: dict[int, TrialSnapshot] = field(default_factory=dict)
-    # (bracket, rung) -> results sorted best first.
+    # (bracket, rung) -> results, best first.
     rungs: dict[tuple[int, int], list[RungResult]] = field(default_factory=dict)
+    # (bracket, rung) -> results of the promotable trials paused there, best first.
+    _promotable: dict[tuple[int, int], list[RungResult]] = field(default_factory=dict)
+    # number -> where the trial sits in _promotable, if it does.
+    _promotable_at: dict[int, tuple[tuple[int, int], RungResult]] = field(default_factory=dict)
+    # (number, rung) -> the trial's result at that rung.
+    _results: dict[tuple[int, int], RungResult] = field(default_factory=dict)
+    _next_number: int = 0
 
     @property
     def n_trials(self) -> int:
@@ -80,30 +91,65 @@ class StudyState:
 
     @property
     def next_number(self) -> int:
-        return max(self.trials, default=-1) + 1
+        return self._next_number
 
     def rung_results(self, bracket: int, rung: int) -> list[RungResult]:
         return self.rungs.get((bracket, rung), [])
 
-    def count(self, state: TrialState) -> int:
-        return sum(1 for trial in self.trials.values() if trial.state is state)
+    def best_promotable(self, bracket: int, rung: int) -> RungResult | None:
+        """The best result at ``rung`` whose trial could be promoted now."""
+        candidates = self._promotable.get((bracket, rung))
+        return candidates[0] if candidates else None
+
+    def rank(self, bracket: int, rung: int, result: RungResult) -> int:
+        """0-based rank of ``result`` among the results at ``rung`` of ``bracket``."""
+        return bisect.bisect_left(self.rung_results(bracket, rung), result)
 
     def any_busy(self) -> bool:
         return any(trial.busy for trial in self.trials.values())
 
-    # Mutations, applied once a decision is durable (or while loading from the store).
+    # ------------------------------------------------------------ changes
 
     def add_trial(self, trial: TrialSnapshot) -> None:
         self.trials[trial.number] = trial
+        self._next_number = max(self._next_number, trial.number + 1)
+        self._reindex(trial)
 
     def record_rung(self, number: int, rung: int, value: float) -> RungResult:
         """Record ``value`` (unsigned) as trial ``number``'s result at ``rung``."""
         trial = self.trials[number]
         result = RungResult(value * self.spec.objective.sign, number)
         bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
+        self._results[(number, rung)] = result
         trial.rung = max(trial.rung, rung)
+        self._reindex(trial)
         return result
 
-    def rank(self, bracket: int, rung: int, result: RungResult) -> int:
-        """0-based rank of a recorded ``result`` among the results at ``rung`` of ``bracket``."""
-        return bisect.bisect_left(self.rung_results(bracket, rung), result)
+    def set_state(self, number: int, state: TrialState) -> None:
+        trial = self.trials[number]
+        trial.state = state
+        self._reindex(trial)
+
+    def assign(self, number: int, worker_id: str, target_rung: int) -> None:
+        """Trial ``number`` runs again, on ``worker_id``, toward ``target_rung``."""
+        trial = self.trials[number]
+        trial.state, trial.worker_id, trial.target_rung = TrialState.RUNNING, worker_id, target_rung
+        self._reindex(trial)
+
+    def release(self, number: int) -> None:
+        """The worker lets go of paused trial ``number``; from now on it can be promoted."""
+        trial = self.trials[number]
+        trial.worker_id = None
+        self._reindex(trial)
+
+    def _reindex(self, trial: TrialSnapshot) -> None:
+        previous = self._promotable_at.pop(trial.number, None)
+        if previous is not None:
+            key, result = previous
+            candidates = self._promotable[key]
+            del candidates[bisect.bisect_left(candidates, result)]
+        result = self._results.get((trial.number, trial.rung))
+        if trial.promotable and result is not None:
+            key = (trial.bracket, trial.rung)
+            bisect.insort(self._promotable.setdefault(key, []), result)
+            self._promotable_at[trial.number] = (key, result)

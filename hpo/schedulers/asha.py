@@ -102,14 +102,19 @@ class Asha:
         return StudyFinished()
 
     def _best_promotion(self, state: StudyState) -> Promote | None:
-        """A paused trial in the top 1/eta of its rung, from the highest rung down."""
+        """A released paused trial in the top 1/eta of its rung, from the highest rung down.
+
+        The best promotable result of a rung is in the top ``floor(n/eta)`` or no
+        promotable result there is, so one rank per rung decides.
+        """
         for rung in range(self.top_rung - 1, -1, -1):
             for bracket in sorted(b for b, r in state.rungs if r == rung):
+                candidate = state.best_promotable(bracket, rung)
                 results = state.rung_results(bracket, rung)
-                for result in results[: top_k(len(results), self.eta)]:
-                    trial = state.trials[result.number]
-                    if trial.promotable and trial.rung == rung:
-                        return Promote(result.number, rung + 1)
+                if candidate is not None and state.rank(bracket, rung, candidate) < top_k(
+                    len(results), self.eta
+                ):
+                    return Promote(candidate.number, rung + 1)
         return None
 
     # ------------------------------------------------------------ reports

@@ -54,21 +54,20 @@ class Driver:
         return number
 
     def promote(self, job: Promote, worker: str = "w") -> None:
-        trial = self.state.trials[job.number]
-        assert trial.promotable
-        trial.state, trial.target_rung, trial.worker_id = TrialState.RUNNING, job.to_rung, worker
+        assert self.state.trials[job.number].promotable
+        self.state.assign(job.number, worker, job.to_rung)
 
     def report(self, number: int, resource: float, value: float):
         decision = self.asha.on_report(self.state, number, resource, value)
-        trial = self.state.trials[number]
-        trial.last_resource = resource
+        self.state.trials[number].last_resource = resource
         if decision.rung is not None:
             self.state.record_rung(number, decision.rung, value)
-        trial.state = _NEXT_STATE.get(decision.action, trial.state)
+        if decision.action in _NEXT_STATE:
+            self.state.set_state(number, _NEXT_STATE[decision.action])
         return decision
 
     def release(self, number: int) -> None:
-        self.state.trials[number].worker_id = None
+        self.state.release(number)
 
     def run_to_target(self, number: int, value: float) -> None:
         """Report ``value`` at the trial's target rung and release it, as a worker does."""
@@ -238,3 +237,52 @@ def test_report_does_not_mutate_the_state() -> None:
     before = (dict(driver.state.rungs), driver.state.trials[number].state)
     Asha(make_spec()).on_report(driver.state, number, 1, 0.3)
     assert (dict(driver.state.rungs), driver.state.trials[number].state) == before
+
+
+def brute_force_promotion(driver: Driver) -> Promote | None:
+    """The rule as the paper states it: scan each rung's top floor(n/eta), highest rung first."""
+    state, asha = driver.state, driver.asha
+    for rung in range(asha.top_rung - 1, -1, -1):
+        for bracket in sorted(b for b, r in state.rungs if r == rung):
+            results = state.rung_results(bracket, rung)
+            for result in results[: len(results) // 3]:
+                trial = state.trials[result.number]
+                if trial.promotable and trial.rung == rung:
+                    return Promote(result.number, rung + 1)
+    return None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_indexed_promotion_matches_the_rule_on_random_studies(seed: int) -> None:
+    """Trials finish in random order and are released late: the promotion found through the
+    index is always the one a full scan finds."""
+    import random
+
+    rng = random.Random(seed)
+    driver = Driver(make_spec(max_trials=120))
+    held: list[int] = []
+    running: list[int] = []
+    while True:
+        expected = brute_force_promotion(driver)
+        job = driver.asha.next_job(driver.state)
+        if expected is not None:
+            assert job == expected
+        elif isinstance(job, (WaitForResults, StudyFinished)):
+            if not (running or held):
+                break
+        else:
+            assert isinstance(job, NewTrial)
+        if isinstance(job, Promote):
+            driver.promote(job)
+            running.append(job.number)
+        elif isinstance(job, NewTrial):
+            running.append(driver.start())
+        # Randomly finish a running trial at its target, or release a held one.
+        if running and (rng.random() < 0.6 or not held):
+            number = running.pop(rng.randrange(len(running)))
+            trial = driver.state.trials[number]
+            driver.report(number, driver.asha.levels[trial.target_rung], rng.random())
+            held.append(number)
+        elif held:
+            driver.release(held.pop(rng.randrange(len(held))))
+    assert driver.state.n_trials == 120
