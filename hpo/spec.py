@@ -8,6 +8,7 @@ Its JSON form (``to_json``/``from_json``) is what the trial store keeps in
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -33,15 +34,38 @@ class Direction(str, enum.Enum):
 
 
 class Algorithm(str, enum.Enum):
-    """How trials are scheduled; see docs/algorithms.md."""
+    """How trials are scheduled and where new configurations come from; see docs/algorithms.md."""
 
     RANDOM = "random"
     ASHA = "asha"
+    HYPERBAND = "hyperband"
+    GP_HYPERBAND = "gp-hyperband"
+
+    @property
+    def uses_brackets(self) -> bool:
+        """Whether new trials are spread over Hyperband's brackets (else all start at r_min)."""
+        return self in (Algorithm.HYPERBAND, Algorithm.GP_HYPERBAND)
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether new configurations come from the GP surrogate once it has data."""
+        return self is Algorithm.GP_HYPERBAND
+
+
+class BracketSplit(str, enum.Enum):
+    """How asynchronous Hyperband picks a new trial's bracket."""
+
+    HYPERBAND = "hyperband"
+    LEARNED = "learned"
 
 
 class AshaMode(str, enum.Enum):
     PROMOTION = "promotion"
     STOPPING = "stopping"
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _enum(cls: type[enum.Enum], field_name: str, value: object) -> Any:
@@ -80,15 +104,14 @@ class Resource:
     r_max: float
     eta: float = 3.0
     name: str = "resource"
+    # The tops of a study whose r_max was raised (``hpo study extend``), lowest first: they stay
+    # rungs, so results reached there keep their meaning.
+    earlier_r_max: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("r_min", "r_max", "eta"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
+            if not _is_finite_number(value):
                 raise InvalidArgumentError(
                     f"resource.{name}", f"must be a finite number, got {value!r}"
                 )
@@ -111,6 +134,28 @@ class Resource:
         object.__setattr__(self, "r_min", float(self.r_min))
         object.__setattr__(self, "r_max", float(self.r_max))
         object.__setattr__(self, "eta", float(self.eta))
+        earlier = tuple(self.earlier_r_max)
+        if len(earlier) > MAX_RUNGS or not all(
+            _is_finite_number(level) and self.r_min <= level < self.r_max for level in earlier
+        ):
+            raise InvalidArgumentError(
+                "resource.earlier_r_max",
+                f"must be at most {MAX_RUNGS} numbers in [r_min, r_max) = "
+                f"[{self.r_min:g}, {self.r_max:g})",
+            )
+        if list(earlier) != sorted(set(earlier)):
+            raise InvalidArgumentError("resource.earlier_r_max", "must increase, lowest first")
+        object.__setattr__(self, "earlier_r_max", tuple(float(level) for level in earlier))
+
+    def extended(self, r_max: float) -> Resource:
+        """This resource with its top raised to ``r_max``; the current top stays a rung."""
+        if not _is_finite_number(r_max) or not r_max > self.r_max:
+            raise InvalidArgumentError(
+                "r_max", f"must be above the current r_max ({self.r_max:g}), got {r_max!r}"
+            )
+        return dataclasses.replace(
+            self, r_max=r_max, earlier_r_max=(*self.earlier_r_max, self.r_max)
+        )
 
     def contains(self, resource: float) -> bool:
         """Whether ``resource`` lies in [r_min, r_max], with a relative tolerance for rounding."""
@@ -124,11 +169,15 @@ class StudySpec:
     space: Space
     resource: Resource
     objective: Objective = field(default_factory=Objective)
-    algorithm: Algorithm = Algorithm.ASHA
+    algorithm: Algorithm = Algorithm.GP_HYPERBAND
     asha_mode: AshaMode = AshaMode.PROMOTION
     max_trials: int = 0
     seed: int = 0
     description: str = ""
+    bracket_split: BracketSplit = BracketSplit.HYPERBAND
+    # Suggest waits for the model fit that is due, so that with one worker the sequence of
+    # suggestions depends only on the seed and the results (docs/algorithms.md).
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         check_study_name(self.name)
@@ -136,6 +185,13 @@ class StudySpec:
             raise InvalidArgumentError("space", "must be a Space")
         object.__setattr__(self, "algorithm", _enum(Algorithm, "algorithm", self.algorithm))
         object.__setattr__(self, "asha_mode", _enum(AshaMode, "asha_mode", self.asha_mode))
+        object.__setattr__(
+            self, "bracket_split", _enum(BracketSplit, "bracket_split", self.bracket_split)
+        )
+        if not isinstance(self.deterministic, bool):
+            raise InvalidArgumentError(
+                "deterministic", f"must be true or false, got {self.deterministic!r}"
+            )
         for name, upper in (("max_trials", MAX_TRIALS_LIMIT), ("seed", MAX_SEED)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
@@ -161,20 +217,45 @@ class StudySpec:
                 "r_min": self.resource.r_min,
                 "r_max": self.resource.r_max,
                 "eta": self.resource.eta,
+                **(
+                    {"earlier_r_max": list(self.resource.earlier_r_max)}
+                    if self.resource.earlier_r_max
+                    else {}
+                ),
             },
             "algorithm": self.algorithm.value,
             "asha_mode": self.asha_mode.value,
+            "bracket_split": self.bracket_split.value,
+            "deterministic": self.deterministic,
             "max_trials": self.max_trials,
             "seed": self.seed,
         }
+
+    def extended(self, r_max: float) -> StudySpec:
+        """This spec with the resource's top raised to ``r_max`` (iterative deepening)."""
+        return dataclasses.replace(self, resource=self.resource.extended(r_max))
+
+    def matches(self, other: StudySpec) -> bool:
+        """Whether ``other`` asks for this study: equal, or equal before r_max was raised.
+
+        A script that creates its study with ``exist_ok`` keeps working after
+        ``hpo study extend``."""
+        if self == other:
+            return True
+        tops = (*self.resource.earlier_r_max, self.resource.r_max)
+        if other.resource.r_max not in tops:
+            return False
+        index = tops.index(other.resource.r_max)
+        before = dataclasses.replace(self.resource, r_max=tops[index], earlier_r_max=tops[:index])
+        return dataclasses.replace(self, resource=before) == other
 
     @classmethod
     def from_json(cls, data: object) -> StudySpec:
         if not isinstance(data, Mapping):
             raise InvalidArgumentError("spec", "must be an object")
         known = {
-            "name", "description", "space", "objective", "resource",
-            "algorithm", "asha_mode", "max_trials", "seed",
+            "name", "description", "space", "objective", "resource", "algorithm",
+            "asha_mode", "bracket_split", "deterministic", "max_trials", "seed",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
@@ -192,12 +273,14 @@ class StudySpec:
                 **_sub_object(
                     "resource",
                     data["resource"],
-                    {"name", "r_min", "r_max", "eta"},
+                    {"name", "r_min", "r_max", "eta", "earlier_r_max"},
                     {"r_min", "r_max"},
                 )
             ),
-            algorithm=data.get("algorithm", Algorithm.ASHA.value),
+            algorithm=data.get("algorithm", Algorithm.GP_HYPERBAND.value),
             asha_mode=data.get("asha_mode", AshaMode.PROMOTION.value),
+            bracket_split=data.get("bracket_split", BracketSplit.HYPERBAND.value),
+            deterministic=data.get("deterministic", False),
             max_trials=data.get("max_trials", 0),
             seed=data.get("seed", 0),
         )

@@ -17,7 +17,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hpo.errors import InvalidArgumentError
 from hpo.space import Categorical, Config, Float, Int, Parameter, ParamValue, Space
-from hpo.spec import Algorithm, AshaMode, Direction, Objective, Resource, StudySpec
+from hpo.spec import (
+    Algorithm,
+    AshaMode,
+    BracketSplit,
+    Direction,
+    Objective,
+    Resource,
+    StudySpec,
+)
 from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 
@@ -29,9 +37,16 @@ DIRECTIONS = {
     pb.MAXIMIZE: Direction.MAXIMIZE,
 }
 ALGORITHMS = {
-    pb.ALGORITHM_UNSPECIFIED: Algorithm.ASHA,
+    pb.ALGORITHM_UNSPECIFIED: Algorithm.GP_HYPERBAND,
     pb.RANDOM: Algorithm.RANDOM,
     pb.ASHA: Algorithm.ASHA,
+    pb.HYPERBAND: Algorithm.HYPERBAND,
+    pb.GP_HYPERBAND: Algorithm.GP_HYPERBAND,
+}
+BRACKET_SPLITS = {
+    pb.BRACKET_SPLIT_UNSPECIFIED: BracketSplit.HYPERBAND,
+    pb.HYPERBAND_SPLIT: BracketSplit.HYPERBAND,
+    pb.LEARNED_SPLIT: BracketSplit.LEARNED,
 }
 ASHA_MODES = {
     pb.ASHA_MODE_UNSPECIFIED: AshaMode.PROMOTION,
@@ -173,11 +188,14 @@ def spec_to_proto(spec: StudySpec) -> pb.StudySpec:
             r_min=spec.resource.r_min,
             r_max=spec.resource.r_max,
             eta=spec.resource.eta,
+            earlier_r_max=spec.resource.earlier_r_max,
         ),
         algorithm=_encode_enum(ALGORITHMS, spec.algorithm),
         asha_mode=_encode_enum(ASHA_MODES, spec.asha_mode),
         max_trials=spec.max_trials,
         seed=spec.seed,
+        bracket_split=_encode_enum(BRACKET_SPLITS, spec.bracket_split),
+        deterministic=spec.deterministic,
     )
 
 
@@ -199,9 +217,12 @@ def spec_from_proto(message: pb.StudySpec) -> StudySpec:
             r_max=resource.r_max,
             eta=resource.eta or 3.0,
             name=resource.name or "resource",
+            earlier_r_max=tuple(resource.earlier_r_max),
         ),
         algorithm=_decode_enum(ALGORITHMS, "algorithm", message.algorithm),
         asha_mode=_decode_enum(ASHA_MODES, "asha_mode", message.asha_mode),
         max_trials=message.max_trials,
         seed=message.seed,
+        bracket_split=_decode_enum(BRACKET_SPLITS, "bracket_split", message.bracket_split),
+        deterministic=message.deterministic,
     )

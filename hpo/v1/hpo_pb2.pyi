@@ -21,6 +21,14 @@ class Algorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALGORITHM_UNSPECIFIED: _ClassVar[Algorithm]
     RANDOM: _ClassVar[Algorithm]
     ASHA: _ClassVar[Algorithm]
+    HYPERBAND: _ClassVar[Algorithm]
+    GP_HYPERBAND: _ClassVar[Algorithm]
+
+class BracketSplit(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BRACKET_SPLIT_UNSPECIFIED: _ClassVar[BracketSplit]
+    HYPERBAND_SPLIT: _ClassVar[BracketSplit]
+    LEARNED_SPLIT: _ClassVar[BracketSplit]
 
 class AshaMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +62,11 @@ MAXIMIZE: Direction
 ALGORITHM_UNSPECIFIED: Algorithm
 RANDOM: Algorithm
 ASHA: Algorithm
+HYPERBAND: Algorithm
+GP_HYPERBAND: Algorithm
+BRACKET_SPLIT_UNSPECIFIED: BracketSplit
+HYPERBAND_SPLIT: BracketSplit
+LEARNED_SPLIT: BracketSplit
 ASHA_MODE_UNSPECIFIED: AshaMode
 PROMOTION: AshaMode
 STOPPING: AshaMode
@@ -135,19 +148,21 @@ class Objective(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., direction: _Optional[_Union[Direction, str]] = ...) -> None: ...
 
 class Resource(_message.Message):
-    __slots__ = ("name", "r_min", "r_max", "eta")
+    __slots__ = ("name", "r_min", "r_max", "eta", "earlier_r_max")
     NAME_FIELD_NUMBER: _ClassVar[int]
     R_MIN_FIELD_NUMBER: _ClassVar[int]
     R_MAX_FIELD_NUMBER: _ClassVar[int]
     ETA_FIELD_NUMBER: _ClassVar[int]
+    EARLIER_R_MAX_FIELD_NUMBER: _ClassVar[int]
     name: str
     r_min: float
     r_max: float
     eta: float
-    def __init__(self, name: _Optional[str] = ..., r_min: _Optional[float] = ..., r_max: _Optional[float] = ..., eta: _Optional[float] = ...) -> None: ...
+    earlier_r_max: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., r_min: _Optional[float] = ..., r_max: _Optional[float] = ..., eta: _Optional[float] = ..., earlier_r_max: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed")
+    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +172,8 @@ class StudySpec(_message.Message):
     ASHA_MODE_FIELD_NUMBER: _ClassVar[int]
     MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    BRACKET_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    DETERMINISTIC_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     space: SearchSpace
@@ -166,7 +183,9 @@ class StudySpec(_message.Message):
     asha_mode: AshaMode
     max_trials: int
     seed: int
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    bracket_split: BracketSplit
+    deterministic: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("running", "paused", "completed", "stopped", "failed")
@@ -211,6 +230,16 @@ class GetStudyRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ExtendStudyRequest(_message.Message):
+    __slots__ = ("study", "r_max", "request_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    R_MAX_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    r_max: float
+    request_id: str
+    def __init__(self, study: _Optional[str] = ..., r_max: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ListStudiesRequest(_message.Message):
     __slots__ = ()

@@ -74,6 +74,11 @@ class CoordinatorStub:
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatResponse.FromString,
                 _registered_method=True)
+        self.ExtendStudy = channel.unary_unary(
+                '/hpo.v1.Coordinator/ExtendStudy',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.Study.FromString,
+                _registered_method=True)
         self.ListTrials = channel.unary_unary(
                 '/hpo.v1.Coordinator/ListTrials',
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.ListTrialsRequest.SerializeToString,
@@ -144,6 +149,15 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtendStudy(self, request, context):
+        """Raises a live study's r_max (iterative deepening): earlier results keep
+        their rungs, trials that completed at the old r_max become promotable,
+        and the best of them continue upward. Nothing is re-run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTrials(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -198,6 +212,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatRequest.FromString,
                     response_serializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'ExtendStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendStudy,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.Study.SerializeToString,
             ),
             'ListTrials': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTrials,
@@ -426,6 +445,33 @@ class Coordinator:
             '/hpo.v1.Coordinator/Heartbeat',
             hpo_dot_v1_dot_hpo__pb2.HeartbeatRequest.SerializeToString,
             hpo_dot_v1_dot_hpo__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/ExtendStudy',
+            hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.Study.FromString,
             options,
             channel_credentials,
             insecure,

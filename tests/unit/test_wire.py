@@ -19,10 +19,12 @@ SPEC = StudySpec(
             "c": Categorical(["a", 2, 0.5, False]),
         }
     ),
-    resource=Resource(1, 27, 3, name="epochs"),
+    resource=Resource(1, 27, 3, name="epochs", earlier_r_max=(10,)),
     objective=Objective("accuracy", "maximize"),
-    algorithm="random",
+    algorithm="hyperband",
     asha_mode="stopping",
+    bracket_split="learned",
+    deterministic=True,
     max_trials=12,
     seed=2**64 - 1,
     description="round trip",
@@ -46,14 +48,17 @@ def test_unspecified_fields_take_documented_defaults() -> None:
     message.objective.Clear()
     message.ClearField("algorithm")
     message.ClearField("asha_mode")
+    message.ClearField("bracket_split")
+    message.ClearField("deterministic")
     message.resource.eta = 0
     spec = wire.spec_from_proto(message)
     assert (spec.objective.metric, spec.objective.direction.value) == ("value", "minimize")
     assert (spec.algorithm.value, spec.asha_mode.value, spec.resource.eta) == (
-        "asha",
+        "gp-hyperband",
         "promotion",
         3.0,
     )
+    assert (spec.bracket_split.value, spec.deterministic) == ("hyperband", False)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +67,8 @@ def test_unspecified_fields_take_documented_defaults() -> None:
         (lambda m: setattr(m.objective, "direction", 7), "objective.direction"),
         (lambda m: setattr(m, "algorithm", 99), "algorithm"),
         (lambda m: setattr(m, "asha_mode", 3), "asha_mode"),
+        (lambda m: setattr(m, "bracket_split", 5), "bracket_split"),
+        (lambda m: m.resource.earlier_r_max.append(100), "resource.earlier_r_max"),
         (lambda m: m.ClearField("resource"), "resource"),
         (lambda m: m.space.parameters[0].ClearField("float"), "space.lr"),
         (lambda m: m.space.parameters[2].categorical.choices[0].Clear(), "space.c.choices[0]"),
