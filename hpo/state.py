@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import bisect
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from hpo.space import Config
 from hpo.spec import StudySpec
@@ -83,6 +86,10 @@ class StudyState:
     _promotable_at: dict[int, tuple[tuple[int, int], RungResult]] = field(default_factory=dict)
     # (number, rung) -> the trial's result at that rung.
     _results: dict[tuple[int, int], RungResult] = field(default_factory=dict)
+    # Numbers of the trials held by a worker.
+    _busy: set[int] = field(default_factory=set)
+    # number -> the trial's configuration in the unit cube, for the surrogate.
+    _units: dict[int, np.ndarray] = field(default_factory=dict)
     _next_number: int = 0
 
     @property
@@ -96,6 +103,36 @@ class StudyState:
     def rung_results(self, bracket: int, rung: int) -> list[RungResult]:
         return self.rungs.get((bracket, rung), [])
 
+    def results_at(self, rung: int) -> Iterator[RungResult]:
+        """The results at ``rung`` in every bracket."""
+        for (_, at), results in self.rungs.items():
+            if at == rung:
+                yield from results
+
+    def result(self, number: int, rung: int) -> RungResult | None:
+        """Trial ``number``'s result at ``rung``, if it reached it."""
+        return self._results.get((number, rung))
+
+    def all_results(self) -> Iterator[tuple[int, RungResult]]:
+        """Every rung result as ``(rung, result)``, in the order they were recorded."""
+        for (_, rung), result in self._results.items():
+            yield rung, result
+
+    @property
+    def n_results(self) -> int:
+        return len(self._results)
+
+    def unit(self, number: int) -> np.ndarray:
+        """Trial ``number``'s configuration in the unit cube (encoded once, then cached)."""
+        unit = self._units.get(number)
+        if unit is None:
+            unit = self._units[number] = self.spec.space.to_unit(self.trials[number].config)
+        return unit
+
+    def busy_trials(self) -> list[TrialSnapshot]:
+        """Trials held by a worker: running, or paused and not yet released."""
+        return [self.trials[number] for number in sorted(self._busy)]
+
     def best_promotable(self, bracket: int, rung: int) -> RungResult | None:
         """The best result at ``rung`` whose trial could be promoted now."""
         candidates = self._promotable.get((bracket, rung))
@@ -106,7 +143,7 @@ class StudyState:
         return bisect.bisect_left(self.rung_results(bracket, rung), result)
 
     def any_busy(self) -> bool:
-        return any(trial.busy for trial in self.trials.values())
+        return bool(self._busy)
 
     # ------------------------------------------------------------ changes
 
@@ -143,6 +180,10 @@ class StudyState:
         self._reindex(trial)
 
     def _reindex(self, trial: TrialSnapshot) -> None:
+        if trial.busy:
+            self._busy.add(trial.number)
+        else:
+            self._busy.discard(trial.number)
         previous = self._promotable_at.pop(trial.number, None)
         if previous is not None:
             key, result = previous

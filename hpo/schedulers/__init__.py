@@ -10,6 +10,7 @@ from hpo.schedulers.asha import (
     StudyFinished,
     WaitForResults,
     make_scheduler,
+    reopened_by_extension,
 )
 from hpo.schedulers.rungs import hyperband_brackets, rung_levels
 
@@ -24,5 +25,6 @@ __all__ = [
     "WaitForResults",
     "hyperband_brackets",
     "make_scheduler",
+    "reopened_by_extension",
     "rung_levels",
 ]

@@ -1,11 +1,13 @@
-"""Asynchronous successive halving (ASHA, Li et al. 2020), as pure decisions.
+"""Asynchronous successive halving (ASHA, Li et al. 2020) and asynchronous Hyperband, as pure
+decisions.
 
 Two functions drive a study:
 
 * :meth:`Asha.next_job` answers "a worker is free, what should it do?": promote
   a paused trial that sits in the top ``1/eta`` of its rung (highest rung
-  first), otherwise start a new trial at the bottom rung, otherwise wait for
-  running trials or declare the study finished.
+  first), otherwise start a new trial (at the bottom rung, or, for the
+  Hyperband algorithms, in a bracket drawn by :mod:`hpo.schedulers.brackets`),
+  otherwise wait for running trials or declare the study finished.
 * :meth:`Asha.on_report` answers "a trial reached resource r": continue, pause
   at a rung (promotion type), stop (stopping type) or complete at ``r_max``.
 
@@ -18,6 +20,10 @@ resumed while it is still being written.
 *Stopping type* lets a trial run on towards ``r_max`` and stops it at a rung
 when it is not among the top ``max(1, floor(n/eta))`` results so far.
 
+Results are compared within a bracket: bracket ``b`` is ASHA started at rung
+``b``. A study whose ``r_max`` was raised reopens the trials completed at the
+old top as paused ones, so in both modes they are promoted by the same rule.
+
 Neither function mutates the state: the service persists the decision first
 and applies it to its cached state after the commit.
 """
@@ -27,9 +33,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from hpo.schedulers.rungs import crossed_rung, rung_levels, top_k
+from hpo.schedulers.brackets import choose_bracket
+from hpo.schedulers.rungs import crossed_rung, rung_levels, top_k, top_levels
 from hpo.spec import Algorithm, AshaMode, StudySpec
-from hpo.state import RungResult, StudyState
+from hpo.state import RungResult, StudyState, TrialState
 
 
 @dataclass(frozen=True)
@@ -74,14 +81,16 @@ class ReportDecision:
 
 
 class Asha:
-    """ASHA over the brackets of a study (issue 2 starts every trial in bracket 0)."""
+    """ASHA inside each bracket of a study; new trials start in bracket 0 unless the
+    algorithm spreads them over Hyperband's brackets."""
 
     def __init__(self, spec: StudySpec, single_rung: bool = False) -> None:
         self.spec = spec
         self.eta = spec.resource.eta
         self.mode = spec.asha_mode
-        # Random search is ASHA with r_max as the only rung: nothing stops early.
-        self.levels = (spec.resource.r_max,) if single_rung else rung_levels(spec.resource)
+        # Random search is ASHA with r_max (and r_max's earlier values) as the only rungs:
+        # nothing stops early.
+        self.levels = top_levels(spec.resource) if single_rung else rung_levels(spec.resource)
         self.top_rung = len(self.levels) - 1
 
     def first_target_rung(self, bracket: int) -> int:
@@ -91,18 +100,20 @@ class Asha:
     # ------------------------------------------------------------ next job
 
     def next_job(self, state: StudyState) -> Job:
-        if self.mode is AshaMode.PROMOTION:
-            promotion = self._best_promotion(state)
-            if promotion is not None:
-                return promotion
+        promotion = self._best_promotion(state)
+        if promotion is not None:
+            return promotion
         if not self.spec.max_trials or state.n_trials < self.spec.max_trials:
-            return NewTrial(bracket=0)
+            if not self.spec.algorithm.uses_brackets:
+                return NewTrial(bracket=0)
+            return NewTrial(choose_bracket(self.spec, state, state.next_number))
         if state.any_busy():
             return WaitForResults()
         return StudyFinished()
 
     def _best_promotion(self, state: StudyState) -> Promote | None:
         """A released paused trial in the top 1/eta of its rung, from the highest rung down.
+        (Stopping-type studies have paused trials only after their r_max was raised.)
 
         The best promotable result of a rung is in the top ``floor(n/eta)`` or no
         promotable result there is, so one rank per rung decides.
@@ -114,7 +125,9 @@ class Asha:
                 if candidate is not None and state.rank(bracket, rung, candidate) < top_k(
                     len(results), self.eta
                 ):
-                    return Promote(candidate.number, rung + 1)
+                    # A stopping-type trial runs on toward r_max, judged at each rung.
+                    to_rung = self.top_rung if self.mode is AshaMode.STOPPING else rung + 1
+                    return Promote(candidate.number, to_rung)
         return None
 
     # ------------------------------------------------------------ reports
@@ -160,3 +173,14 @@ class Asha:
 def make_scheduler(spec: StudySpec) -> Asha:
     """The scheduler a study's ``algorithm`` names."""
     return Asha(spec, single_rung=spec.algorithm is Algorithm.RANDOM)
+
+
+def reopened_by_extension(state: StudyState, old_top_rung: int) -> list[int]:
+    """Trials that reached the old r_max, in number order: when r_max is raised they pause
+    there, released, so the promotion rule continues the best of them (iterative deepening
+    Hyperband, Brandt et al.). Trials a worker completed before r_max stay completed."""
+    return [
+        number
+        for number, trial in sorted(state.trials.items())
+        if trial.state is TrialState.COMPLETED and trial.rung == old_top_rung
+    ]

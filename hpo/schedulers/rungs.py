@@ -2,10 +2,13 @@
 
 Rung levels follow the ASHA paper: rungs lie at ``r_min * eta**k`` for every
 k that stays below ``r_max``, and at ``r_max`` itself, the top rung (reaching
-it completes a trial). Rungs are numbered by these levels in every bracket:
-bracket ``s`` (ASHA's "minimum early-stopping rate") starts its trials at rung
-``s``, so Hyperband's brackets are ASHA brackets ``0 .. s_max`` and results of
-different brackets at the same rung are comparable.
+it completes a trial). A study whose ``r_max`` was raised keeps its earlier
+tops as rungs too, so every result keeps the rung it was reached at.
+
+Rungs are numbered by these levels in every bracket: bracket ``s`` (ASHA's
+"minimum early-stopping rate") starts its trials at rung ``s``, so Hyperband's
+brackets are ASHA brackets ``0 .. s_max`` and results of different brackets at
+the same rung are comparable.
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ _RELATIVE_TOLERANCE = 1e-9
 
 def rung_levels(resource: Resource) -> tuple[float, ...]:
     """Resource level of each rung, lowest first; the last one is ``r_max``."""
-    levels: list[float] = []
+    levels = set(resource.earlier_r_max)
     level = resource.r_min
     while level < resource.r_max * (1 - _RELATIVE_TOLERANCE):
-        levels.append(level)
+        if not any(abs(level - kept) <= _RELATIVE_TOLERANCE * kept for kept in levels):
+            levels.add(level)
         level *= resource.eta
-    levels.append(resource.r_max)
-    return tuple(levels)
+    return (*sorted(levels), resource.r_max)
+
+
+def top_levels(resource: Resource) -> tuple[float, ...]:
+    """The rungs of a study without early stopping: ``r_max`` and the earlier tops."""
+    return (*resource.earlier_r_max, resource.r_max)
 
 
 def crossed_rung(levels: tuple[float, ...], resource: float) -> int:

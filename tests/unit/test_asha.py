@@ -27,6 +27,7 @@ def make_spec(**overrides: object) -> StudySpec:
         "name": "s",
         "space": Space({"x": Float(0, 1)}),
         "resource": Resource(1, 81, 3),
+        "algorithm": Algorithm.ASHA,
     }
     fields.update(overrides)
     return StudySpec(**fields)
