@@ -2,11 +2,15 @@
 # Each target creates .venv and installs what it needs on first use.
 
 PYTHON ?= python3
+# Installed before anything can pull torch in (BoTorch does): this machine's pip finds a local
+# CPU build of this version. Elsewhere, pick your build, e.g.
+#   make TORCH="torch --index-url https://download.pytorch.org/whl/cpu" test
+TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench lint proto clean
+.PHONY: demo test bench bench-quality lint proto clean
 
 demo: $(INSTALLED)  ## run a real study on SQLite with 4 worker processes
 	$(BIN)/hpo demo
@@ -17,6 +21,9 @@ test: $(INSTALLED)  ## run the test suite (PostgreSQL tests skip unless a server
 bench: $(INSTALLED)  ## service latency and throughput against Optuna
 	$(BIN)/python benchmarks/service.py
 
+bench-quality: $(INSTALLED)  ## regret over a simulated budget: hpo's algorithms and Optuna
+	$(BIN)/python -m benchmarks.quality
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -26,6 +33,7 @@ proto: $(INSTALLED)  ## regenerate hpo/v1 after editing proto/hpo/v1/hpo.proto
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
 	touch $@
 

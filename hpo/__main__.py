@@ -2,4 +2,6 @@
 
 from hpo.cli import main
 
-main()
+# Guarded: the coordinator's model process is spawned, and spawning re-imports this module.
+if __name__ == "__main__":
+    main()

@@ -223,6 +223,23 @@ def study_show(
             console.print(monitor.study_view(monitor.Snapshot.fetch(client, name)))
 
 
+@study_app.command("extend")
+def study_extend(
+    name: str,
+    r_max: Annotated[float, typer.Option("--r-max", help="The new top resource.")],
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+) -> None:
+    """Raise a live study's r_max: results are kept, the best trials continue upward."""
+    with Client(coordinator) as client:
+        study = client.get_study(name).extend(r_max)
+    resource = study.spec.resource
+    console.print(
+        f"study [bold]{study.name}[/]: {resource.name} now up to {resource.r_max:g} "
+        f"(earlier tops {', '.join(f'{level:g}' for level in resource.earlier_r_max)}); "
+        f"{study.counts['paused']} trials paused"
+    )
+
+
 @study_app.command("best")
 def study_best(
     name: str,

@@ -34,7 +34,15 @@ import grpc
 
 from hpo import errors, wire
 from hpo.space import Config, Parameter, Space
-from hpo.spec import Algorithm, AshaMode, Direction, Objective, Resource, StudySpec
+from hpo.spec import (
+    Algorithm,
+    AshaMode,
+    BracketSplit,
+    Direction,
+    Objective,
+    Resource,
+    StudySpec,
+)
 from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
@@ -276,6 +284,15 @@ class Study:
     def refresh(self) -> Study:
         return self._client.get_study(self.name)
 
+    def extend(self, r_max: float) -> Study:
+        """Raise the study's top resource to ``r_max`` (docs/algorithms.md, "Growing r_max"):
+        results are kept and the best trials that reached the old r_max continue upward."""
+        message = self._client.call(
+            "ExtendStudy",
+            pb.ExtendStudyRequest(study=self.name, r_max=float(r_max), request_id=_request_id()),
+        )
+        return Study(self._client, message)
+
     def suggest(self, cancel: threading.Event | None = None) -> Trial | None:
         """The next assignment, waiting while running trials may still create work.
 
@@ -383,8 +400,10 @@ class Client:
         resource_name: str = "resource",
         metric: str = "value",
         direction: Direction | str = Direction.MINIMIZE,
-        algorithm: Algorithm | str = Algorithm.ASHA,
+        algorithm: Algorithm | str = Algorithm.GP_HYPERBAND,
         asha_mode: AshaMode | str = AshaMode.PROMOTION,
+        bracket_split: BracketSplit | str = BracketSplit.HYPERBAND,
+        deterministic: bool = False,
         max_trials: int = 0,
         seed: int | None = None,
         description: str = "",
@@ -399,6 +418,8 @@ class Client:
             objective=Objective(metric=metric, direction=direction),
             algorithm=algorithm,
             asha_mode=asha_mode,
+            bracket_split=bracket_split,
+            deterministic=deterministic,
             max_trials=max_trials,
             seed=seed_for(name) if seed is None else seed,
             description=description,

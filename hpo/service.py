@@ -37,7 +37,7 @@ from hpo.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from hpo.samplers import make_sampler
+from hpo.samplers import InlineModels, ModelSource, make_sampler
 from hpo.schedulers import (
     Action,
     Asha,
@@ -45,6 +45,7 @@ from hpo.schedulers import (
     Promote,
     StudyFinished,
     make_scheduler,
+    reopened_by_extension,
 )
 from hpo.spec import Direction, StudySpec, check_study_name
 from hpo.state import FINAL_STATES, StudyState, TrialSnapshot, TrialState
@@ -141,6 +142,8 @@ class _Transaction:
     scheduler: Asha
     now: datetime
     changed: bool = False
+    # The change is one the cached state cannot follow (a new spec): rebuild it from the rows.
+    reload: bool = False
 
     def log(self, kind: str, trial_id: int | None, **values: object) -> None:
         """Append to the ``decisions`` log."""
@@ -213,8 +216,12 @@ class StudyService:
         lease_seconds: float = 60.0,
         retry_after_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
+        models: ModelSource | None = None,
     ) -> None:
         self.store = store
+        # Who fits the GP studies' surrogates: the coordinator passes its background process;
+        # in-process use defaults to fitting inline, in the calling thread.
+        self.models = models if models is not None else InlineModels()
         # Leases are judged by this clock; tests pass one they can move forward.
         self.clock = clock
         self.lease = timedelta(seconds=lease_seconds)
@@ -262,7 +269,7 @@ class StudyService:
                 )
             if existing is None:
                 raise
-        if exist_ok and StudySpec.from_json(existing.spec) == spec:
+        if exist_ok and StudySpec.from_json(existing.spec).matches(spec):
             return self.get_study(spec.name)
         detail = "with a different spec" if exist_ok else "(pass exist_ok to reuse it)"
         raise AlreadyExistsError(f"study {spec.name!r} already exists {detail}")
@@ -328,6 +335,42 @@ class StudyService:
                 for study in studies
             ]
 
+    def extend_study(self, name: str, r_max: float, request_id: str = "") -> StudyInfo:
+        """Raise the study's r_max: trials that completed at the old top pause there, released,
+        and the promotion rule continues the best of them; a finished study runs again."""
+        _check_id("request_id", request_id, required=False)
+        with self._decide(self._study_id(check_study_name(name))) as tx:
+            if self._earlier_decision(tx.connection, request_id, None) is None:
+                self._extend(tx, r_max, request_id)
+        return self.get_study(name)
+
+    def _extend(self, tx: _Transaction, r_max: float, request_id: str) -> None:
+        old = tx.state.spec
+        spec = old.extended(r_max)
+        tx.connection.execute(
+            queries.UPDATE_STUDY, {"study_pk": tx.study_id, "spec": spec.to_json()}
+        )
+        reason = f"r_max raised from {old.resource.r_max:g} to {spec.resource.r_max:g}"
+        for number in reopened_by_extension(tx.state, tx.scheduler.top_rung):
+            trial = tx.trial(number)
+            tx.update(
+                trial,
+                state=TrialState.PAUSED.value,
+                worker_id=None,
+                lease_expires_at=None,
+                finished_at=None,
+            )
+            tx.log("reopen", trial.id, rung=trial.rung, reason=reason)
+        tx.log(
+            "extend",
+            None,
+            resource=spec.resource.r_max,
+            reason=reason,
+            request_id=request_id or None,
+        )
+        tx.study_state = "running"
+        tx.reload = True
+
     # ------------------------------------------------------------ suggest
 
     def suggest(
@@ -368,7 +411,7 @@ class StudyService:
 
     def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
         number = tx.state.next_number
-        config, source = make_sampler(tx.state.spec).propose(tx.state, number)
+        config, source = make_sampler(tx.state.spec, self.models).propose(tx.state, number)
         target_rung = tx.scheduler.first_target_rung(bracket)
         trial = models.Trial(
             study_id=tx.study_id,
@@ -776,7 +819,13 @@ class StudyService:
             except BaseException:
                 self._states.pop(study_id, None)
                 raise
+            if tx.reload:
+                self._states.pop(study_id, None)
+                return
             self._states[study_id] = (version, state, scheduler)
+            if tx.changed and state.spec.algorithm.uses_model:
+                # After the commit: a fit sees only data that is in the store.
+                self.models.observe(state)
 
     def _lock(self, study_id: int) -> threading.Lock:
         with self._locks_guard:

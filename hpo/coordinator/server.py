@@ -10,6 +10,7 @@ from datetime import datetime
 
 import grpc
 
+from hpo.coordinator.models import ModelManager
 from hpo.coordinator.servicer import CoordinatorServicer
 from hpo.service import StudyService
 from hpo.storage import Store
@@ -30,6 +31,7 @@ class Coordinator:
     server: grpc.Server
     store: Store
     service: StudyService
+    models: ModelManager
     host: str
     port: int
 
@@ -41,8 +43,10 @@ class Coordinator:
         self.server.wait_for_termination()
 
     def stop(self, grace: float = 10.0) -> None:
-        """Refuse new calls, let running ones finish within ``grace`` seconds, close the store."""
+        """Refuse new calls, let running ones finish within ``grace`` seconds, stop the model
+        process and close the store."""
         self.server.stop(grace).wait()
+        self.models.close()
         self.store.dispose()
 
 
@@ -60,7 +64,8 @@ def start_coordinator(
     store = Store(db)
     if migrate:
         upgrade(store.engine)
-    service = StudyService(store, lease_seconds=lease_seconds, clock=clock)
+    models = ModelManager()
+    service = StudyService(store, lease_seconds=lease_seconds, clock=clock, models=models)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hpo-rpc"),
         options=[
@@ -76,4 +81,4 @@ def start_coordinator(
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
     log.info("coordinator listening on %s:%d, store %s", host, bound, store.url)
-    return Coordinator(server, store, service, host, bound)
+    return Coordinator(server, store, service, models, host, bound)

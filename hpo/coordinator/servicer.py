@@ -69,6 +69,12 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
         )
 
     @_rpc
+    def ExtendStudy(self, request: pb.ExtendStudyRequest, context: Any) -> pb.Study:
+        return study_to_proto(
+            self.service.extend_study(request.study, request.r_max, request.request_id)
+        )
+
+    @_rpc
     def Suggest(self, request: pb.SuggestRequest, context: Any) -> pb.SuggestResponse:
         result = self.service.suggest(request.study, request.worker_id, request.request_id)
         if isinstance(result, Assignment):

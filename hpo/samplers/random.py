@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from hpo.space import Config
-from hpo.spec import StudySpec
 from hpo.state import StudyState
 
 
@@ -22,8 +21,3 @@ class RandomSampler:
         """The configuration of new trial ``number`` and its provenance."""
         rng = np.random.default_rng([state.spec.seed, number])
         return state.spec.space.sample(rng), self.source
-
-
-def make_sampler(spec: StudySpec) -> RandomSampler:
-    """The sampler a study uses (random for every algorithm until the GP sampler lands)."""
-    return RandomSampler()

@@ -117,6 +117,42 @@ def test_four_workers_finish_a_study_and_the_store_holds_what_they_reported(
     assert "e2e" in listing and "finished" in listing
     shown = hpo_cli("study", "show", "e2e", "-c", server.address).stdout
     assert "leading trials" in shown and "epochs" in shown
+    with Client(server.address) as client:
+        trials = client.get_study("e2e").trials()
+    # The default algorithm: asynchronous Hyperband whose configurations come from the GP
+    # once it has data (or at random while no candidate is ready).
+    assert "gp-hyperband" in listing
+    assert {trial.source for trial in trials} <= {"random", "model"}
+    assert len({trial.bracket for trial in trials}) >= 2
+
+    # Raise r_max: the trials that reached 9 pause there, the best of them continue to 27.
+    at_top = {t.number for t in trials if t.state.value == "completed" and t.rung == 2}
+    hpo_cli("study", "extend", "e2e", "--r-max", "27", "-c", server.address)
+    workers = start_workers(server.address, tmp_path / "trials", 2, "train_quadratic.py", "--quiet")
+    assert [worker.wait(timeout=300) for worker in workers] == [0, 0]
+    with engine.connect() as connection:
+        reopened = (
+            connection.execute(
+                sa.text(
+                    "SELECT t.number FROM decisions d JOIN trials t ON t.id = d.trial_id "
+                    "WHERE d.kind = 'reopen'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        deeper = connection.execute(
+            sa.text(
+                "SELECT t.number, min(r.resource) FROM reports r "
+                "JOIN trials t ON t.id = r.trial_id WHERE r.resource > 9 GROUP BY t.number"
+            )
+        ).all()
+        total = connection.execute(sa.text("SELECT count(*) FROM trials")).scalar()
+    engine.dispose()
+    assert set(reopened) == at_top
+    assert total == SPEC["max_trials"], "nothing new started: the budget was spent"
+    assert deeper and {number for number, _ in deeper} <= at_top
+    assert all(first > 9 for _, first in deeper), "continued from the checkpoint at 9"
     assert server.stop() == 0
 
 

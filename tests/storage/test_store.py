@@ -22,6 +22,8 @@ SPEC = StudySpec(
     name="store",
     space=Space({"x": Float(-2, 2), "n": Int(1, 8, log=True), "c": Categorical(["a", "b"])}),
     resource=Resource(1, 9, 3),
+    # Store mechanics across Hyperband's brackets; the GP sampler has tests of its own.
+    algorithm="hyperband",
     max_trials=12,
     seed=7,
 )

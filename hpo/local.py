@@ -1,0 +1,129 @@
+"""A study decided in memory: the service's scheduler and sampler without a database.
+
+:class:`LocalStudy` applies the same pure decisions as :class:`hpo.service.StudyService`
+to a :class:`~hpo.state.StudyState`, in the same order, so the quality
+simulator (``benchmarks/quality``) and unit tests exercise exactly what the
+coordinator runs, without gRPC or SQL. ``tests/integration/test_local_replay.py``
+checks that a study run through the service and through this class makes the
+same decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpo.samplers import InlineModels, ModelSource, make_sampler
+from hpo.schedulers import (
+    Action,
+    NewTrial,
+    Promote,
+    ReportDecision,
+    StudyFinished,
+    WaitForResults,
+    make_scheduler,
+    reopened_by_extension,
+)
+from hpo.space import Config
+from hpo.spec import StudySpec
+from hpo.state import StudyState, TrialSnapshot, TrialState
+
+_STATE_AFTER = {
+    Action.PAUSE: TrialState.PAUSED,
+    Action.STOP: TrialState.STOPPED,
+    Action.COMPLETE: TrialState.COMPLETED,
+}
+
+
+@dataclass(frozen=True)
+class LocalAssignment:
+    """Train trial ``number`` from ``resume_from`` to ``resource``."""
+
+    number: int
+    config: Config
+    resume_from: float
+    resource: float
+    bracket: int
+    source: str
+
+
+class LocalStudy:
+    def __init__(self, spec: StudySpec, models: ModelSource | None = None) -> None:
+        self.state = StudyState(spec)
+        self.scheduler = make_scheduler(spec)
+        self.models = models if models is not None else InlineModels()
+
+    @property
+    def spec(self) -> StudySpec:
+        return self.state.spec
+
+    def suggest(self, worker_id: str) -> LocalAssignment | WaitForResults | StudyFinished:
+        """Work for ``worker_id``: a new or promoted trial, or why there is none."""
+        job = self.scheduler.next_job(self.state)
+        if isinstance(job, NewTrial):
+            number = self.state.next_number
+            config, source = make_sampler(self.spec, self.models).propose(self.state, number)
+            target_rung = self.scheduler.first_target_rung(job.bracket)
+            self.state.add_trial(
+                TrialSnapshot(
+                    number=number,
+                    config=config,
+                    state=TrialState.RUNNING,
+                    bracket=job.bracket,
+                    target_rung=target_rung,
+                    source=source,
+                    worker_id=worker_id,
+                )
+            )
+            self._observe()
+        elif isinstance(job, Promote):
+            number, target_rung = job.number, job.to_rung
+            self.state.assign(number, worker_id, target_rung)
+        else:
+            return job
+        trial = self.state.trials[number]
+        return LocalAssignment(
+            number=number,
+            config=trial.config,
+            resume_from=trial.last_resource or 0.0,
+            resource=self.scheduler.levels[target_rung],
+            bracket=trial.bracket,
+            source=trial.source,
+        )
+
+    def report(self, number: int, resource: float, value: float) -> ReportDecision:
+        decision = self.scheduler.on_report(self.state, number, resource, value)
+        self.state.trials[number].last_resource = resource
+        if decision.rung is not None:
+            self.state.record_rung(number, decision.rung, value)
+        next_state = _STATE_AFTER.get(decision.action)
+        if next_state is not None:
+            self.state.set_state(number, next_state)
+        if decision.rung is not None:
+            self._observe()
+        return decision
+
+    def complete(self, number: int) -> None:
+        """The worker finished its assignment: a running trial completes, a paused one is
+        released for promotion."""
+        trial = self.state.trials[number]
+        if trial.state is TrialState.RUNNING:
+            self.state.set_state(number, TrialState.COMPLETED)
+        elif trial.busy:
+            self.state.release(number)
+
+    def fail(self, number: int) -> None:
+        self.state.set_state(number, TrialState.FAILED)
+
+    def extend(self, r_max: float) -> list[int]:
+        """Raise r_max; returns the trials reopened at the old top."""
+        reopened = reopened_by_extension(self.state, self.scheduler.top_rung)
+        self.state.spec = self.spec.extended(r_max)
+        self.scheduler = make_scheduler(self.spec)
+        for number in reopened:
+            self.state.set_state(number, TrialState.PAUSED)
+            self.state.release(number)
+        return reopened
+
+    def _observe(self) -> None:
+        if self.spec.algorithm.uses_model:
+            self.models.observe(self.state)

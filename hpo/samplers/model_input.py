@@ -1,0 +1,131 @@
+"""What the GP surrogate is fitted on: a bounded, numeric snapshot of a study.
+
+The surrogate models the study's rung results as a function of
+(configuration, resource): a configuration is its unit-cube encoding
+(:meth:`hpo.space.Space.to_unit`: log parameters in log space, one coordinate
+per categorical choice), and the resource is one more coordinate,
+``log(r / r_min) / log(r_max / r_min)`` in [0, 1]. Values are signed so that
+lower is better.
+
+A snapshot is plain numpy (no torch), built under the study's lock in a few
+milliseconds and small enough to send to the model process. Its size is
+capped: a study of thousands of trials keeps every result at the target rung
+and above, then the best and a seeded random share of each lower rung, highest
+rung first, so the cost of a fit stays bounded however long the study runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpo.space import Space
+from hpo.state import StudyState
+
+# The most results a fit sees: the GP's cost grows with the cube of this.
+MAX_POINTS = 400
+# A rung is a target for the acquisition once it has this many results.
+MIN_TARGET_RESULTS = 6
+# Results needed before the first fit; before that, configurations are sampled.
+MIN_RESULTS = 6
+# Within a capped lower rung, this share of the kept points are its best results.
+BEST_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One fit's data: ``x`` (n, d+1) with the resource coordinate last, ``y`` (n,) signed."""
+
+    space: Space
+    x: np.ndarray
+    y: np.ndarray
+    # Resource coordinate at which new configurations are chosen, and its rung.
+    target: float
+    target_rung: int
+    # Configurations held by workers now (unit cube, (p, d)): fantasised at the target.
+    pending: np.ndarray
+    # Candidates the fit should return, and the seed of its random choices.
+    n_candidates: int
+    seed: int
+    # Results in the study when the snapshot was taken (the pool's freshness).
+    n_results: int
+
+
+def resource_coordinate(levels: tuple[float, ...], rung: int) -> float:
+    """Where rung ``rung`` lies on the resource axis, in [0, 1] on a log scale."""
+    if len(levels) == 1:
+        return 1.0
+    return math.log(levels[rung] / levels[0]) / math.log(levels[-1] / levels[0])
+
+
+def target_rung(state: StudyState, top_rung: int) -> int:
+    """The highest rung with enough results to aim the acquisition at (MOBSTER's rule)."""
+    counts = np.zeros(top_rung + 1, dtype=int)
+    for rung, _ in state.all_results():
+        counts[rung] += 1
+    enough = np.flatnonzero(counts >= MIN_TARGET_RESULTS)
+    return int(enough[-1]) if enough.size else int(np.argmax(counts))
+
+
+def _select(
+    rungs: np.ndarray, values: np.ndarray, target: int, limit: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of at most ``limit`` results: every one at or above ``target``, then, highest
+    rung first, each lower rung's best and a random share of the others."""
+    keep = list(np.flatnonzero(rungs >= target))
+    for rung in sorted(set(rungs[rungs < target].tolist()), reverse=True):
+        room = limit - len(keep)
+        if room <= 0:
+            break
+        members = np.flatnonzero(rungs == rung)
+        if members.size <= room:
+            keep.extend(members)
+            continue
+        ranked = members[np.argsort(values[members], kind="stable")]
+        n_best = int(room * BEST_SHARE)
+        rest = rng.choice(ranked[n_best:], size=room - n_best, replace=False)
+        keep.extend(ranked[:n_best])
+        keep.extend(rest)
+    return np.sort(np.asarray(keep[:limit], dtype=int))
+
+
+def model_input(
+    state: StudyState,
+    levels: tuple[float, ...],
+    *,
+    n_candidates: int,
+    seed: int,
+    max_points: int = MAX_POINTS,
+) -> ModelInput:
+    """The snapshot of ``state`` a fit needs (call under the study's lock)."""
+    space = state.spec.space
+    coordinates = [resource_coordinate(levels, rung) for rung in range(len(levels))]
+    rungs = np.empty(state.n_results, dtype=int)
+    values = np.empty(state.n_results)
+    units = np.empty((state.n_results, space.dims))
+    for index, (rung, result) in enumerate(state.all_results()):
+        rungs[index], values[index] = rung, result.signed_value
+        units[index] = state.unit(result.number)
+    target = target_rung(state, len(levels) - 1)
+    rng = np.random.default_rng([state.spec.seed, state.n_results])
+    chosen = _select(rungs, values, target, max_points, rng)
+    x = np.column_stack([units[chosen], np.take(coordinates, rungs[chosen])])
+    busy = state.busy_trials()
+    pending = (
+        np.array([state.unit(trial.number) for trial in busy])
+        if busy
+        else np.empty((0, space.dims))
+    )
+    return ModelInput(
+        space=space,
+        x=x,
+        y=values[chosen],
+        target=coordinates[target],
+        target_rung=target,
+        pending=pending,
+        n_candidates=n_candidates,
+        seed=seed,
+        n_results=state.n_results,
+    )

@@ -1,0 +1,100 @@
+"""The coordinator's background model process: real spawned processes, real BoTorch fits."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from hpo.client import Client
+from hpo.coordinator.models import ModelManager
+from hpo.coordinator.server import Coordinator, start_coordinator
+from hpo.local import LocalAssignment, LocalStudy
+from hpo.samplers.gp import FitResult
+from hpo.samplers.gp_fit import fit_and_propose
+from hpo.samplers.model_input import MIN_RESULTS, ModelInput
+from hpo.space import Float, Int, Space
+from hpo.spec import Resource, StudySpec
+
+SPACE = {"x": Float(-2, 2), "n": Int(1, 16, log=True)}
+FIT_SECONDS = 120
+
+
+def loss(config: dict, resource: float) -> float:
+    return (config["x"] - 0.5) ** 2 + abs(config["n"] - 4) / 16 + 1 / resource
+
+
+def _die_on_the_first_fit(data: ModelInput, warm: dict | None) -> FitResult:
+    """A fit whose process dies on the first snapshot (it runs in the spawned process)."""
+    if data.n_results == MIN_RESULTS:
+        os._exit(3)
+    return fit_and_propose(data, warm)
+
+
+def test_new_trials_take_the_models_candidates_once_a_fit_is_done(
+    coordinator: Coordinator, client: Client
+) -> None:
+    study = client.create_study("gp", SPACE, r_min=1, r_max=1, seed=1)
+    for _ in range(MIN_RESULTS):
+        with study.suggest() as trial:
+            assert trial.record.source == "random"
+            trial.report(1, loss(trial.config, 1))
+    assert coordinator.models.wait_idle(FIT_SECONDS)
+    with study.suggest() as trial:
+        assert trial.record.source == "model"
+        trial.report(1, loss(trial.config, 1))
+
+
+def test_a_dead_model_process_costs_a_log_line_and_is_replaced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = StudySpec(name="dies", space=Space(SPACE), resource=Resource(1, 1), seed=2)
+    models = ModelManager(fit=_die_on_the_first_fit)
+    study = LocalStudy(spec, models)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hpo.coordinator.models"):
+            for _ in range(MIN_RESULTS):
+                job = study.suggest("w")
+                assert isinstance(job, LocalAssignment)
+                study.report(job.number, 1, loss(job.config, 1))
+                study.complete(job.number)
+            assert models.wait_idle(FIT_SECONDS)
+        assert "the model process died" in caplog.text
+        job = study.suggest("w")  # no pool: sampled at random, and no crash
+        assert isinstance(job, LocalAssignment) and job.source == "random"
+        study.report(job.number, 1, loss(job.config, 1))  # a new result: a fit, a new process
+        study.complete(job.number)
+        assert models.wait_idle(FIT_SECONDS)
+        job = study.suggest("w")
+        assert isinstance(job, LocalAssignment) and job.source == "model"
+    finally:
+        models.close()
+
+
+def test_a_deterministic_study_repeats_its_suggestions_over_the_server(tmp_path: Path) -> None:
+    """One worker, a fixed seed: two coordinators on fresh stores hand out the same sequence
+    of configurations and resources (the GP included: suggest waits for its due fit)."""
+
+    def sequence(db: Path) -> list[tuple]:
+        coordinator = start_coordinator(f"sqlite:///{db}", port=0)
+        try:
+            with Client(coordinator.address) as client:
+                study = client.create_study(
+                    "repeat", SPACE, r_min=1, r_max=9, seed=7, max_trials=14, deterministic=True
+                )
+                seen = []
+                while (trial := study.suggest()) is not None:
+                    with trial:
+                        seen.append(
+                            (trial.number, trial.config, trial.resource, trial.record.source)
+                        )
+                        trial.report(trial.resource, loss(trial.config, trial.resource))
+                return seen
+        finally:
+            coordinator.stop()
+
+    first = sequence(tmp_path / "first.db")
+    assert first == sequence(tmp_path / "second.db")
+    assert "model" in {source for *_, source in first}
