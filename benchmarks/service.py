@@ -25,6 +25,12 @@ that raised counts as an error. Workers are spread over at most ``--processes`` 
 processes, threads inside each, so that the clients do not share one GIL: on a 2-core
 machine, clients in one Python process inflate each other's latency.
 
+**GP suggest latency** (``--gp-reports``, default 500): on SQLite, a gp-hyperband study
+(hpo's default algorithm) is first filled with that many reports by one worker; then 1 and 8
+clients loop as above while the coordinator's model process refits in the background. The
+table shows the latencies and the share of the new trials whose configuration came from the
+model (the rest were sampled while no candidate was ready).
+
 It prints, per store, p50/p99 latency of each phase, loops/s, RPCs/s and errors for both
 systems, the Optuna/hpo ratios, and PASS/FAIL lines for the service goals. ``--json PATH``
 also writes every figure as JSON.
@@ -33,11 +39,13 @@ also writes every figure as JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import multiprocessing
 import os
 import platform
+import re
 import secrets
 import signal
 import subprocess
@@ -83,6 +91,9 @@ STORES = ("sqlite", "postgres")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 GOAL_SUGGEST_P50_MS = 5.0
 GOAL_CLIENTS = 32
+GOAL_GP_P50_MS = 150.0
+GOAL_GP_P99_MS = 1000.0
+GP_CLIENTS = (1, 8)
 # A worker process that has not imported and warmed up by then is stuck, not slow.
 READY_TIMEOUT_S = 300.0
 MIN_WIDTH = 120
@@ -138,6 +149,10 @@ class HpoWorker:
 
     def finish(self) -> None:
         self._trial.complete()
+
+    def next_number(self) -> int:
+        """The number the study's next new trial will get (after the last one seen)."""
+        return self._trial.number + 1
 
     def close(self) -> None:
         self._client.close()
@@ -392,6 +407,10 @@ class Cell:
     errors: int
     error_kinds: dict[str, int]
     latency_ms: dict[str, Latency]
+    # GP cells: the share of the timed run's new trials that the model chose, and the
+    # durations of the background fits (fit and candidate search) the study ran.
+    model_share: float | None = None
+    fit_seconds: tuple[float, ...] = ()
 
     @property
     def loops_per_s(self) -> float:
@@ -464,12 +483,14 @@ def postgres_reachable(admin_url: str) -> str | None:
 
 
 @contextmanager
-def coordinator(db_url: str, log_path: Path, console: Console) -> Iterator[str]:
+def coordinator(
+    db_url: str, log_path: Path, console: Console, log_level: str = "WARNING"
+) -> Iterator[str]:
     """Start ``hpo serve`` on a free port and yield its address, read from the first
-    line it prints; SIGTERM it on the way out. Its log (warnings and errors only) is
-    shown afterwards, because errors the clients saw are explained there."""
+    line it prints; SIGTERM it on the way out. Its warnings and errors are shown
+    afterwards, because errors the clients saw are explained there."""
     command = [sys.executable, "-m", "hpo", "serve", "--db", db_url]
-    command += ["--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"]
+    command += ["--host", "127.0.0.1", "--port", "0", "--log-level", log_level]
     with (
         log_path.open("w") as log,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as server,
@@ -487,17 +508,78 @@ def coordinator(db_url: str, log_path: Path, console: Console) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-    text = log_path.read_text().strip()
-    if text:
-        lines = text.splitlines()
+    lines = [line for line in log_path.read_text().splitlines() if " DEBUG " not in line]
+    if lines:
         console.print(f"[yellow]coordinator log ({len(lines)} lines), last lines:[/]")
         console.print("\n".join(lines[-20:]), markup=False, highlight=False)
 
 
-def create_hpo_study(address: str, name: str) -> None:
-    """The ASHA study of the benchmark: promotion-type (hpo's default), no trial budget."""
+def create_hpo_study(address: str, name: str, algorithm: str = "asha") -> None:
+    """The benchmark's study: promotion-type (hpo's default), no trial budget."""
     with Client(address) as client:
-        client.create_study(name, SPACE, r_min=R_MIN, r_max=R_MAX, eta=ETA, max_trials=0)
+        client.create_study(
+            name, SPACE, r_min=R_MIN, r_max=R_MAX, eta=ETA, max_trials=0, algorithm=algorithm
+        )
+
+
+def prefill(address: str, study: str, reports: int) -> int:
+    """Give ``study`` ``reports`` reports from one worker; returns the next trial number."""
+    worker = HpoWorker(address, study, f"bench-{study}-prefill")
+    try:
+        for _ in range(reports):
+            worker.suggest()
+            worker.report()
+            worker.finish()
+        return worker.next_number()
+    finally:
+        worker.close()
+
+
+def model_share(address: str, study: str, first_number: int) -> float:
+    """The share of trials numbered ``first_number`` or above whose configuration the GP chose."""
+    with Client(address) as client:
+        trials = client.get_study(study).trials()
+    new = [trial for trial in trials if trial.number >= first_number]
+    return sum(trial.source == "model" for trial in new) / max(1, len(new))
+
+
+FIT_LINE = re.compile(r"study (\S+): fit \d+ on (\d+) results took ([0-9.]+) s")
+
+
+def fit_seconds(log_path: Path, study: str, min_results: int) -> tuple[float, ...]:
+    """Durations of the study's fits on at least ``min_results`` results, from the
+    coordinator's DEBUG log (hpo.coordinator.models logs each fit)."""
+    return tuple(
+        float(match.group(3))
+        for match in FIT_LINE.finditer(log_path.read_text())
+        if match.group(1) == study and int(match.group(2)) >= min_results
+    )
+
+
+def bench_gp(settings: Settings, console: Console) -> list[Cell]:
+    """Suggest latency of gp-hyperband studies that already hold ``settings.gp_reports``
+    reports, on SQLite, while the model process refits in the background."""
+    console.print(f"[bold]sqlite, gp-hyperband after {settings.gp_reports} reports[/]")
+    cells = []
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hpo-bench-")))
+        url = stack.enter_context(sqlite_database(directory, "gp"))
+        log_path = directory / "gp.log"
+        address = stack.enter_context(coordinator(url, log_path, console, log_level="DEBUG"))
+        for clients in GP_CLIENTS:
+            study = f"bench-gp-{clients}c-{secrets.token_hex(3)}"
+            create_hpo_study(address, study, algorithm="gp-hyperband")
+            first_number = prefill(address, study, settings.gp_reports)
+            task = CellTask(
+                "hpo", address, study, settings.seconds, settings.loops, settings.warmup
+            )
+            cell = measure("sqlite", task, clients, settings.processes, console)
+            share = model_share(address, study, first_number)
+            fits = fit_seconds(log_path, study, settings.gp_reports)
+            cells.append(
+                dataclasses.replace(cell, system="hpo-gp", model_share=share, fit_seconds=fits)
+            )
+    return cells
 
 
 def create_optuna_study(url: str, name: str) -> None:
@@ -570,7 +652,7 @@ def results_table(store: str, cells: list[Cell]) -> Table:
             for phase in PHASES
             for value in (cell.latency_ms[phase].p50, cell.latency_ms[phase].p99)
         ]
-        rpcs = f"{cell.calls_per_s:.0f}" if cell.system == "hpo" else "-"
+        rpcs = f"{cell.calls_per_s:.0f}" if cell.system != "optuna" else "-"
         errors = f"[red]{cell.errors}[/]" if cell.errors else "0"
         table.add_row(
             str(cell.clients),
@@ -632,10 +714,39 @@ def check_goals(cells: list[Cell]) -> list[Goal]:
         goals.append(Goal(name, verdict, detail))
     else:
         goals.append(Goal(name, "SKIP", f"{GOAL_CLIENTS} clients not measured"))
+    gp = [cell for cell in cells if cell.system == "hpo-gp" and cell.clients == 1]
+    name = (
+        f"GP suggest p50 under {GOAL_GP_P50_MS:g} ms and p99 under {GOAL_GP_P99_MS:g} ms "
+        "with one client"
+    )
+    if gp:
+        suggest = gp[0].latency_ms["suggest"]
+        verdict = (
+            "PASS" if suggest.p50 < GOAL_GP_P50_MS and suggest.p99 < GOAL_GP_P99_MS else "FAIL"
+        )
+        goals.append(Goal(name, verdict, f"p50 {suggest.p50:.2f} ms, p99 {suggest.p99:.2f} ms"))
+    else:
+        goals.append(Goal(name, "SKIP", "GP cells not measured (--gp-reports 0)"))
     return goals
 
 
 def print_report(cells: list[Cell], goals: list[Goal], console: Console) -> None:
+    gp = [cell for cell in cells if cell.system == "hpo-gp"]
+    if gp:
+        console.print()
+        console.print(results_table("sqlite, gp-hyperband", gp))
+        for cell in gp:
+            fits = np.array(cell.fit_seconds)
+            timing = (
+                f"{len(fits)} background fits, p50 {np.median(fits):.2f} s, max {fits.max():.2f} s"
+                if len(fits)
+                else "no background fit finished in the timed run"
+            )
+            console.print(
+                f"  {cell.clients} clients: {cell.model_share:.0%} of the new trials were "
+                f"chosen by the model; {timing}"
+            )
+    cells = [cell for cell in cells if cell.system != "hpo-gp"]
     for store in dict.fromkeys(cell.store for cell in cells):
         ours = [cell for cell in cells if cell.store == store]
         console.print()
@@ -663,6 +774,7 @@ class Settings:
     warmup: int
     processes: int
     postgres: str
+    gp_reports: int
     json: Path | None
 
 
@@ -692,15 +804,25 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--warmup", type=int, default=3, help="untimed loops per worker")
     parser.add_argument("--processes", type=int, default=4, help="most worker processes")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin connection URL")
+    parser.add_argument(
+        "--gp-reports",
+        type=int,
+        help="reports in the GP studies before timing (default 500, --quick 0; 0 skips them)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: SQLite, 1 and 8 clients, 2 s a cell"
     )
     args = parser.parse_args(argv)
     defaults: dict[str, Any] = (
-        {"stores": ["sqlite"], "clients": [1, 8], "seconds": 2.0}
+        {"stores": ["sqlite"], "clients": [1, 8], "seconds": 2.0, "gp_reports": 0}
         if args.quick
-        else {"stores": list(STORES), "clients": [1, 8, GOAL_CLIENTS], "seconds": 10.0}
+        else {
+            "stores": list(STORES),
+            "clients": [1, 8, GOAL_CLIENTS],
+            "seconds": 10.0,
+            "gp_reports": 500,
+        }
     )
     return Settings(
         stores=args.stores or defaults["stores"],
@@ -710,6 +832,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         warmup=args.warmup,
         processes=max(1, args.processes),
         postgres=args.postgres,
+        gp_reports=args.gp_reports if args.gp_reports is not None else defaults["gp_reports"],
         json=args.json,
     )
 
@@ -760,6 +883,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[yellow]PostgreSQL skipped: unreachable ({reason})[/]")
             continue
         cells.extend(bench_store(store, settings, console))
+    if settings.gp_reports > 0:
+        cells.extend(bench_gp(settings, console))
     goals = check_goals(cells)
     print_report(cells, goals, console)
     if settings.json:

@@ -1,0 +1,75 @@
+"""One run of the quality benchmark: a (problem, method, seed) cell, simulated and stored.
+
+Kept apart from ``__main__`` so that spawned worker processes can import it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Cell:
+    problem: str
+    method: str
+    seed: int
+    workers: int
+    budget: float
+
+    def path(self, root: Path) -> Path:
+        return (
+            root / f"budget{self.budget:g}-workers{self.workers}" / self.problem / self.method
+        ) / f"seed{self.seed}.json"
+
+
+def run_cell(cell: Cell, root: Path) -> dict:
+    """Simulate one cell (in a worker process) and store its trajectory."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+    import torch
+
+    from benchmarks.quality.methods import METHODS
+    from benchmarks.quality.problems import get_problem
+    from benchmarks.quality.simulator import simulate
+
+    torch.set_num_threads(1)
+    problem = get_problem(cell.problem)
+    time_limit = cell.budget * problem.resource.r_max / cell.workers
+    started = time.perf_counter()
+    trajectory = simulate(
+        problem, METHODS[cell.method](problem, cell.seed), cell.workers, time_limit
+    )
+    result = {
+        "cell": asdict(cell),
+        "time_limit": time_limit,
+        "times": trajectory.times,
+        "regrets": trajectory.regrets,
+        "suggestions": trajectory.suggestions,
+        "trials": trajectory.trials,
+        "optimizer_seconds": trajectory.optimizer_seconds,
+        "wall_seconds": time.perf_counter() - started,
+    }
+    path = cell.path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(result))
+    partial.replace(path)
+    return result
+
+
+def run_cell_star(args: tuple[Cell, Path]) -> dict:
+    return run_cell(*args)
+
+
+def regret_at(result: dict, fraction: float) -> float:
+    """Regret of the answer held at ``fraction`` of the time limit (1.0 before any answer)."""
+    moment = fraction * result["time_limit"]
+    times = np.asarray(result["times"])
+    held = int(np.searchsorted(times, moment, side="right"))
+    return result["regrets"][held - 1] if held else 1.0
