@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpo.errors import InvalidArgumentError
-from hpo.space import Space
+from hpo.priors.sources import PriorSource, enqueued_from_json, priors_from_json
+from hpo.space import Config, Space
 
 MAX_STUDY_NAME_LENGTH = 128
 MAX_DESCRIPTION_LENGTH = 20_000
@@ -178,6 +179,9 @@ class StudySpec:
     # Suggest waits for the model fit that is due, so that with one worker the sequence of
     # suggestions depends only on the seed and the results (docs/algorithms.md).
     deterministic: bool = False
+    # What is believed before the study starts, and configurations to run first (docs/priors.md).
+    priors: tuple[PriorSource, ...] = ()
+    enqueue: tuple[Config, ...] = ()
 
     def __post_init__(self) -> None:
         check_study_name(self.name)
@@ -198,6 +202,11 @@ class StudySpec:
                 raise InvalidArgumentError(
                     name, f"must be an integer in [0, {upper}], got {value!r}"
                 )
+        # Entries may be given as PriorSource or in their JSON form; either way they are
+        # validated against the space here.
+        priors = [p.to_json() if isinstance(p, PriorSource) else p for p in _listed(self.priors)]
+        object.__setattr__(self, "priors", priors_from_json(self.space, priors))
+        object.__setattr__(self, "enqueue", enqueued_from_json(self.space, _listed(self.enqueue)))
         if not isinstance(self.description, str) or len(self.description) > MAX_DESCRIPTION_LENGTH:
             raise InvalidArgumentError(
                 "description", f"must be a string of at most {MAX_DESCRIPTION_LENGTH} characters"
@@ -229,6 +238,9 @@ class StudySpec:
             "deterministic": self.deterministic,
             "max_trials": self.max_trials,
             "seed": self.seed,
+            # Only when set, so the stored specs of studies without priors keep their form.
+            **({"priors": [prior.to_json() for prior in self.priors]} if self.priors else {}),
+            **({"enqueue": [dict(config) for config in self.enqueue]} if self.enqueue else {}),
         }
 
     def extended(self, r_max: float) -> StudySpec:
@@ -256,16 +268,18 @@ class StudySpec:
         known = {
             "name", "description", "space", "objective", "resource", "algorithm",
             "asha_mode", "bracket_split", "deterministic", "max_trials", "seed",
+            "priors", "enqueue",
         }  # fmt: skip
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidArgumentError(unknown[0], "is not a field of a study spec")
         if "resource" not in data:
             raise InvalidArgumentError("resource", "is required (r_min, r_max, eta)")
+        space = Space.from_json(data.get("space"))
         return cls(
             name=data.get("name", ""),
             description=data.get("description", ""),
-            space=Space.from_json(data.get("space")),
+            space=space,
             objective=Objective(
                 **_sub_object("objective", data.get("objective", {}), {"metric", "direction"})
             ),
@@ -283,7 +297,14 @@ class StudySpec:
             deterministic=data.get("deterministic", False),
             max_trials=data.get("max_trials", 0),
             seed=data.get("seed", 0),
+            priors=data.get("priors", ()),
+            enqueue=data.get("enqueue", ()),
         )
+
+
+def _listed(entries: object) -> object:
+    """A tuple as a list (the validators want lists; anything else they reject by name)."""
+    return list(entries) if isinstance(entries, tuple) else entries
 
 
 def _sub_object(

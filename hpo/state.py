@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hpo.priors.model import Prior
+from hpo.priors.proposals import Proposal, study_prior
+from hpo.priors.sources import PriorKind
 from hpo.space import Config
 from hpo.spec import StudySpec
 
@@ -91,6 +94,14 @@ class StudyState:
     # number -> the trial's configuration in the unit cube, for the surrogate.
     _units: dict[int, np.ndarray] = field(default_factory=dict)
     _next_number: int = 0
+    # The study's proposals (hpo.priors.proposals), and the prior they and the spec make.
+    proposals: list[Proposal] = field(default_factory=list)
+    prior: Prior | None = None
+    # Indexes of the spec's LLM priors whose exchange is stored (answered, replayed or failed).
+    llm_answered: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.prior = study_prior(self.spec, self.proposals)
 
     @property
     def n_trials(self) -> int:
@@ -145,7 +156,29 @@ class StudyState:
     def any_busy(self) -> bool:
         return bool(self._busy)
 
+    @property
+    def llm_pending(self) -> bool:
+        """Whether an LLM prior of the spec has no stored exchange yet."""
+        return any(
+            source.kind is PriorKind.LLM and index not in self.llm_answered
+            for index, source in enumerate(self.spec.priors)
+        )
+
+    def next_queued(self) -> Proposal | None:
+        """The first proposal still waiting to run first, if any."""
+        return next((proposal for proposal in self.proposals if proposal.queued), None)
+
+    @property
+    def n_observed_trials(self) -> int:
+        """Trials with at least one rung result (πBO's count of observations)."""
+        return len({result.number for _, result in self.all_results()})
+
     # ------------------------------------------------------------ changes
+
+    def set_proposals(self, proposals: list[Proposal]) -> None:
+        """Replace the proposals (new ones arrived) and rebuild the prior from them."""
+        self.proposals = sorted(proposals, key=lambda proposal: proposal.position)
+        self.prior = study_prior(self.spec, self.proposals)
 
     def add_trial(self, trial: TrialSnapshot) -> None:
         self.trials[trial.number] = trial

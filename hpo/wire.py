@@ -8,6 +8,7 @@ numbers this version does not know (proto3 enums are open on the wire).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hpo.errors import InvalidArgumentError
+from hpo.priors.sources import Confidence, PriorKind, PriorSource
 from hpo.space import Categorical, Config, Float, Int, Parameter, ParamValue, Space
 from hpo.spec import (
     Algorithm,
@@ -61,6 +63,12 @@ TRIAL_STATES = {
     pb.TRIAL_FAILED: TrialState.FAILED,
 }
 STUDY_STATES = {"running": pb.STUDY_RUNNING, "finished": pb.STUDY_FINISHED}
+CONFIDENCES = {
+    pb.CONFIDENCE_UNSPECIFIED: Confidence.MEDIUM,
+    pb.LOW: Confidence.LOW,
+    pb.MEDIUM: Confidence.MEDIUM,
+    pb.HIGH: Confidence.HIGH,
+}
 
 
 def _decode_enum(table: Mapping[int, E], field: str, number: int) -> E:
@@ -196,6 +204,8 @@ def spec_to_proto(spec: StudySpec) -> pb.StudySpec:
         seed=spec.seed,
         bracket_split=_encode_enum(BRACKET_SPLITS, spec.bracket_split),
         deterministic=spec.deterministic,
+        priors=[prior_to_proto(prior) for prior in spec.priors],
+        enqueue=[pb.Configuration(values=config_to_proto(config)) for config in spec.enqueue],
     )
 
 
@@ -225,4 +235,65 @@ def spec_from_proto(message: pb.StudySpec) -> StudySpec:
         seed=message.seed,
         bracket_split=_decode_enum(BRACKET_SPLITS, "bracket_split", message.bracket_split),
         deterministic=message.deterministic,
+        priors=[
+            prior_from_proto(prior, f"priors[{index}]")
+            for index, prior in enumerate(message.priors)
+        ],
+        enqueue=[
+            config_from_proto(config.values, f"enqueue[{index}]")
+            for index, config in enumerate(message.enqueue)
+        ],
     )
+
+
+# ---------------------------------------------------------------- priors
+
+
+def prior_to_proto(prior: PriorSource) -> pb.Prior:
+    message = pb.Prior(confidence=_encode_enum(CONFIDENCES, prior.confidence), weight=prior.weight)
+    if prior.kind is PriorKind.POINT:
+        message.point.config.CopyFrom(pb.Configuration(values=config_to_proto(prior.config)))
+    elif prior.kind is PriorKind.CONFIGS:
+        message.configs.configs.extend(
+            pb.Configuration(values=config_to_proto(config)) for config in prior.configs
+        )
+    elif prior.kind is PriorKind.LLM and prior.llm is not None:
+        message.llm.CopyFrom(pb.LLMPrior(**dataclasses.asdict(prior.llm)))
+    else:
+        message.transfer.CopyFrom(pb.TransferPrior(studies=prior.studies, top_k=prior.top_k))
+    return message
+
+
+def prior_from_proto(message: pb.Prior, field: str) -> dict[str, Any]:
+    """The JSON form of a prior entry; the spec validates it against the space."""
+    kind = message.WhichOneof("kind")
+    if kind is None:
+        raise InvalidArgumentError(f"{field}.kind", "must be point, configs, llm or transfer")
+    data: dict[str, Any] = {
+        "kind": kind,
+        "confidence": _decode_enum(CONFIDENCES, f"{field}.confidence", message.confidence).value,
+        "weight": message.weight or 1.0,
+    }
+    if kind == "point":
+        data["config"] = config_from_proto(message.point.config.values, f"{field}.config")
+    elif kind == "configs":
+        data["configs"] = [
+            config_from_proto(config.values, f"{field}.configs[{index}]")
+            for index, config in enumerate(message.configs.configs)
+        ]
+    elif kind == "llm":
+        # Zero means the default where zero is not a meaningful value.
+        llm = message.llm
+        data.update(
+            {name: getattr(llm, name) for name in ("base_url", "model", "api_key_env", "retries")},
+            temperature=llm.temperature,
+            seed=llm.seed,
+            **{
+                name: getattr(llm, name)
+                for name in ("n_configs", "timeout_seconds", "response_format")
+                if getattr(llm, name)
+            },
+        )
+    else:
+        data.update(studies=list(message.transfer.studies), top_k=message.transfer.top_k or 5)
+    return data

@@ -4,7 +4,9 @@ Plain tables meant to be read by people as much as by hpo (see docs/storage.md):
 ``studies`` (one row per study, its spec as JSON), ``trials`` (one row per
 configuration, its state and where it stands in the rungs), ``reports`` (every
 intermediate result, with the decision it got), ``decisions`` (the scheduler's
-log: new trials, promotions, pauses, stops...) and ``workers``.
+log: new trials, promotions, pauses, stops...), ``workers``, and the priors'
+``prior_proposals`` (configurations queued or believed good) and
+``llm_exchanges`` (every question to an LLM and its answer).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -119,7 +122,8 @@ class Decision(Base):
     trial_id: Mapped[int | None] = mapped_column(
         ForeignKey("trials.id", ondelete="CASCADE"), nullable=True
     )
-    # create | new | promote | continue | pause | stop | complete | release | fail | finish
+    # create | new | promote | continue | pause | stop | complete | release | fail | finish |
+    # extend | reopen | enqueue | warm-start
     kind: Mapped[str] = mapped_column(String(16))
     rung: Mapped[int | None] = mapped_column(Integer, nullable=True)
     resource: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -136,3 +140,64 @@ class Worker(Base):
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PriorProposal(Base):
+    """A configuration a prior holds: queued to run first (``run_first``: enqueued by a user,
+    proposed by an LLM), or only a mode of the prior's mixture (transfer)."""
+
+    __tablename__ = "prior_proposals"
+    __table_args__ = (
+        UniqueConstraint("study_id", "position"),
+        UniqueConstraint("request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    # Order in the study: queued proposals run in this order.
+    position: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(Json)
+    # user | llm | transfer
+    source: Mapped[str] = mapped_column(String(16))
+    run_first: Mapped[bool] = mapped_column(Boolean)
+    # The spec's priors entry (its index) that produced it; NULL for an enqueued configuration.
+    prior_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The trial that ran it (NULL while queued, or when it only shapes the prior).
+    trial_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trials.id", ondelete="SET NULL"), nullable=True
+    )
+    exchange_id: Mapped[int | None] = mapped_column(
+        ForeignKey("llm_exchanges.id", ondelete="SET NULL"), nullable=True
+    )
+    # Enqueue's idempotency key.
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LLMExchange(Base):
+    """One question to an LLM endpoint and its answer, verbatim: the study can be audited
+    and re-created from it without calling the model again."""
+
+    __tablename__ = "llm_exchanges"
+    __table_args__ = (Index("ix_llm_exchanges_prompt_hash", "prompt_hash"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    # The spec's priors entry (its index) that asked.
+    prior_index: Mapped[int] = mapped_column(Integer)
+    base_url: Mapped[str] = mapped_column(String(512))
+    model: Mapped[str] = mapped_column(String(512))
+    # sha256 of the model, the messages and the answer schema: the replay key.
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    response_format: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    raw_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    accepted: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    rejected: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    # The exchange whose answer this one reuses (same prompt), when it did not call the model.
+    replayed_from: Mapped[int | None] = mapped_column(
+        ForeignKey("llm_exchanges.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -36,6 +36,13 @@ class AshaMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROMOTION: _ClassVar[AshaMode]
     STOPPING: _ClassVar[AshaMode]
 
+class Confidence(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONFIDENCE_UNSPECIFIED: _ClassVar[Confidence]
+    LOW: _ClassVar[Confidence]
+    MEDIUM: _ClassVar[Confidence]
+    HIGH: _ClassVar[Confidence]
+
 class StudyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     STUDY_STATE_UNSPECIFIED: _ClassVar[StudyState]
@@ -70,6 +77,10 @@ LEARNED_SPLIT: BracketSplit
 ASHA_MODE_UNSPECIFIED: AshaMode
 PROMOTION: AshaMode
 STOPPING: AshaMode
+CONFIDENCE_UNSPECIFIED: Confidence
+LOW: Confidence
+MEDIUM: Confidence
+HIGH: Confidence
 STUDY_STATE_UNSPECIFIED: StudyState
 STUDY_RUNNING: StudyState
 STUDY_FINISHED: StudyState
@@ -162,7 +173,7 @@ class Resource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., r_min: _Optional[float] = ..., r_max: _Optional[float] = ..., eta: _Optional[float] = ..., earlier_r_max: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic")
+    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic", "priors", "enqueue")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +185,8 @@ class StudySpec(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     BRACKET_SPLIT_FIELD_NUMBER: _ClassVar[int]
     DETERMINISTIC_FIELD_NUMBER: _ClassVar[int]
+    PRIORS_FIELD_NUMBER: _ClassVar[int]
+    ENQUEUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     space: SearchSpace
@@ -185,7 +198,80 @@ class StudySpec(_message.Message):
     seed: int
     bracket_split: BracketSplit
     deterministic: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ...) -> None: ...
+    priors: _containers.RepeatedCompositeFieldContainer[Prior]
+    enqueue: _containers.RepeatedCompositeFieldContainer[Configuration]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ..., priors: _Optional[_Iterable[_Union[Prior, _Mapping]]] = ..., enqueue: _Optional[_Iterable[_Union[Configuration, _Mapping]]] = ...) -> None: ...
+
+class Configuration(_message.Message):
+    __slots__ = ("values",)
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.MessageMap[str, Value]
+    def __init__(self, values: _Optional[_Mapping[str, Value]] = ...) -> None: ...
+
+class PointPrior(_message.Message):
+    __slots__ = ("config",)
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    config: Configuration
+    def __init__(self, config: _Optional[_Union[Configuration, _Mapping]] = ...) -> None: ...
+
+class ConfigsPrior(_message.Message):
+    __slots__ = ("configs",)
+    CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    configs: _containers.RepeatedCompositeFieldContainer[Configuration]
+    def __init__(self, configs: _Optional[_Iterable[_Union[Configuration, _Mapping]]] = ...) -> None: ...
+
+class LLMPrior(_message.Message):
+    __slots__ = ("base_url", "model", "api_key_env", "n_configs", "timeout_seconds", "retries", "response_format", "temperature", "seed")
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ENV_FIELD_NUMBER: _ClassVar[int]
+    N_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    base_url: str
+    model: str
+    api_key_env: str
+    n_configs: int
+    timeout_seconds: float
+    retries: int
+    response_format: str
+    temperature: float
+    seed: int
+    def __init__(self, base_url: _Optional[str] = ..., model: _Optional[str] = ..., api_key_env: _Optional[str] = ..., n_configs: _Optional[int] = ..., timeout_seconds: _Optional[float] = ..., retries: _Optional[int] = ..., response_format: _Optional[str] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class TransferPrior(_message.Message):
+    __slots__ = ("studies", "top_k")
+    STUDIES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    studies: _containers.RepeatedScalarFieldContainer[str]
+    top_k: int
+    def __init__(self, studies: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class Prior(_message.Message):
+    __slots__ = ("confidence", "weight", "point", "configs", "llm", "transfer")
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    POINT_FIELD_NUMBER: _ClassVar[int]
+    CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    LLM_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    confidence: Confidence
+    weight: float
+    point: PointPrior
+    configs: ConfigsPrior
+    llm: LLMPrior
+    transfer: TransferPrior
+    def __init__(self, confidence: _Optional[_Union[Confidence, str]] = ..., weight: _Optional[float] = ..., point: _Optional[_Union[PointPrior, _Mapping]] = ..., configs: _Optional[_Union[ConfigsPrior, _Mapping]] = ..., llm: _Optional[_Union[LLMPrior, _Mapping]] = ..., transfer: _Optional[_Union[TransferPrior, _Mapping]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("running", "paused", "completed", "stopped", "failed")
@@ -421,6 +507,96 @@ class HeartbeatResponse(_message.Message):
     LEASES_FIELD_NUMBER: _ClassVar[int]
     leases: _containers.RepeatedCompositeFieldContainer[Lease]
     def __init__(self, leases: _Optional[_Iterable[_Union[Lease, _Mapping]]] = ...) -> None: ...
+
+class EnqueueRequest(_message.Message):
+    __slots__ = ("study", "config", "request_id")
+    class ConfigEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    config: _containers.MessageMap[str, Value]
+    request_id: str
+    def __init__(self, study: _Optional[str] = ..., config: _Optional[_Mapping[str, Value]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EnqueueResponse(_message.Message):
+    __slots__ = ("proposal",)
+    PROPOSAL_FIELD_NUMBER: _ClassVar[int]
+    proposal: Proposal
+    def __init__(self, proposal: _Optional[_Union[Proposal, _Mapping]] = ...) -> None: ...
+
+class GetPriorsRequest(_message.Message):
+    __slots__ = ("study",)
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    def __init__(self, study: _Optional[str] = ...) -> None: ...
+
+class Proposal(_message.Message):
+    __slots__ = ("id", "position", "config", "source", "run_first", "trial_number")
+    class ConfigEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIRST_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    position: int
+    config: _containers.MessageMap[str, Value]
+    source: str
+    run_first: bool
+    trial_number: int
+    def __init__(self, id: _Optional[int] = ..., position: _Optional[int] = ..., config: _Optional[_Mapping[str, Value]] = ..., source: _Optional[str] = ..., run_first: _Optional[bool] = ..., trial_number: _Optional[int] = ...) -> None: ...
+
+class LLMExchange(_message.Message):
+    __slots__ = ("id", "base_url", "model", "prompt_hash", "messages_json", "response_format_json", "raw_answer", "accepted", "rejected", "error", "replayed_from", "created_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_HASH_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_JSON_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_JSON_FIELD_NUMBER: _ClassVar[int]
+    RAW_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FROM_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    base_url: str
+    model: str
+    prompt_hash: str
+    messages_json: str
+    response_format_json: str
+    raw_answer: str
+    accepted: int
+    rejected: int
+    error: str
+    replayed_from: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., base_url: _Optional[str] = ..., model: _Optional[str] = ..., prompt_hash: _Optional[str] = ..., messages_json: _Optional[str] = ..., response_format_json: _Optional[str] = ..., raw_answer: _Optional[str] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., error: _Optional[str] = ..., replayed_from: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetPriorsResponse(_message.Message):
+    __slots__ = ("proposals", "exchanges", "warming_up")
+    PROPOSALS_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    WARMING_UP_FIELD_NUMBER: _ClassVar[int]
+    proposals: _containers.RepeatedCompositeFieldContainer[Proposal]
+    exchanges: _containers.RepeatedCompositeFieldContainer[LLMExchange]
+    warming_up: bool
+    def __init__(self, proposals: _Optional[_Iterable[_Union[Proposal, _Mapping]]] = ..., exchanges: _Optional[_Iterable[_Union[LLMExchange, _Mapping]]] = ..., warming_up: _Optional[bool] = ...) -> None: ...
 
 class ListTrialsRequest(_message.Message):
     __slots__ = ("study", "states", "include_reports", "start_number", "limit")

@@ -79,6 +79,16 @@ class CoordinatorStub:
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.SerializeToString,
                 response_deserializer=hpo_dot_v1_dot_hpo__pb2.Study.FromString,
                 _registered_method=True)
+        self.Enqueue = channel.unary_unary(
+                '/hpo.v1.Coordinator/Enqueue',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.EnqueueRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.EnqueueResponse.FromString,
+                _registered_method=True)
+        self.GetPriors = channel.unary_unary(
+                '/hpo.v1.Coordinator/GetPriors',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.GetPriorsRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.GetPriorsResponse.FromString,
+                _registered_method=True)
         self.ListTrials = channel.unary_unary(
                 '/hpo.v1.Coordinator/ListTrials',
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.ListTrialsRequest.SerializeToString,
@@ -158,6 +168,21 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Enqueue(self, request, context):
+        """Queues a configuration to run before any other new configuration, at the
+        bottom rung; its trial records source "user".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPriors(self, request, context):
+        """The study's prior: its proposals (queued and run) and LLM exchanges.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTrials(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -217,6 +242,16 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ExtendStudy,
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.FromString,
                     response_serializer=hpo_dot_v1_dot_hpo__pb2.Study.SerializeToString,
+            ),
+            'Enqueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enqueue,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.EnqueueRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.EnqueueResponse.SerializeToString,
+            ),
+            'GetPriors': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPriors,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.GetPriorsRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.GetPriorsResponse.SerializeToString,
             ),
             'ListTrials': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTrials,
@@ -472,6 +507,60 @@ class Coordinator:
             '/hpo.v1.Coordinator/ExtendStudy',
             hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.SerializeToString,
             hpo_dot_v1_dot_hpo__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enqueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/Enqueue',
+            hpo_dot_v1_dot_hpo__pb2.EnqueueRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.EnqueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPriors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/GetPriors',
+            hpo_dot_v1_dot_hpo__pb2.GetPriorsRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.GetPriorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,12 +28,35 @@ SPEC = StudySpec(
     max_trials=12,
     seed=2**64 - 1,
     description="round trip",
+    priors=[
+        {"kind": "point", "config": {"lr": 0.01}, "confidence": "high", "weight": 2.0},
+        {"kind": "configs", "configs": [{"lr": 0.1, "n": 3, "c": False}], "confidence": "low"},
+        {
+            "kind": "llm",
+            "base_url": "http://127.0.0.1:8000/v1",
+            "model": "m",
+            "api_key_env": "",
+            "retries": 0,
+            "temperature": 0.5,
+            "response_format": "json_object",
+        },
+        {"kind": "transfer", "studies": ["older"], "top_k": 3},
+    ],
+    enqueue=[{"lr": 0.5, "n": 2, "c": "a"}],
 )
 
 
 def test_spec_round_trips_through_proto() -> None:
     message = pb.StudySpec.FromString(wire.spec_to_proto(SPEC).SerializeToString())
     assert wire.spec_from_proto(message) == SPEC
+
+
+def test_a_prior_entry_without_a_kind_is_rejected_naming_it() -> None:
+    message = wire.spec_to_proto(SPEC)
+    message.priors.add(weight=1.0)
+    with pytest.raises(InvalidArgumentError) as error:
+        wire.spec_from_proto(message)
+    assert error.value.field == "priors[4].kind"
 
 
 def test_typed_values_keep_their_type() -> None:

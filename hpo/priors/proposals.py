@@ -1,0 +1,62 @@
+"""A study's proposals, and the prior they and the spec make together.
+
+Proposals are configurations the prior holds, kept in ``prior_proposals``:
+the ones a user enqueued and the ones an LLM proposed run first, in order,
+at the bottom rung; the LLM's and the transfer's configurations are also modes
+of the study's prior, next to the spec's points and configuration lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hpo.priors.model import Component, Prior, config_components
+from hpo.priors.sources import PriorKind
+from hpo.space import Config
+from hpo.spec import StudySpec
+
+USER = "user"
+LLM = "llm"
+TRANSFER = "transfer"
+# Provenance of a configuration drawn from the spec's own points and lists.
+PRIOR = "prior"
+
+
+@dataclass
+class Proposal:
+    """One row of ``prior_proposals`` (``trial_number`` is set once a trial ran it)."""
+
+    id: int
+    position: int
+    config: Config
+    source: str
+    run_first: bool
+    prior_index: int | None = None
+    trial_number: int | None = None
+
+    @property
+    def queued(self) -> bool:
+        return self.run_first and self.trial_number is None
+
+
+def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
+    """The mixture of every ``priors`` entry of ``spec`` that has configurations yet (an LLM
+    entry before its answer, or a transfer that found nothing, adds nothing); None if empty."""
+    components: list[Component] = []
+    for index, source in enumerate(spec.priors):
+        if source.kind is PriorKind.POINT:
+            components.append(
+                Component.around(source.config, source.confidence, source.weight, PRIOR)
+            )
+            continue
+        if source.kind is PriorKind.CONFIGS:
+            configs, provenance = list(source.configs), PRIOR
+        else:
+            configs = [p.config for p in proposals if p.prior_index == index]
+            provenance = LLM if source.kind is PriorKind.LLM else TRANSFER
+        if configs:
+            components.extend(
+                config_components(configs, source.confidence, source.weight, provenance)
+            )
+    return Prior(spec.space, components) if components else None

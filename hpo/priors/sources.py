@@ -1,0 +1,266 @@
+"""Where a study's prior comes from: the ``priors`` entries of a study spec.
+
+Four kinds, each with a ``confidence`` (low/medium/high) and a ``weight`` in
+the mixture:
+
+* ``point``: one configuration the user believes in; it may name only some
+  parameters (the others stay uniform).
+* ``configs``: several full configurations (a paper's settings, a team's
+  defaults), equal shares of the weight.
+* ``llm``: configurations an OpenAI-compatible endpoint proposes for the
+  study's description (:mod:`hpo.priors.llm`); they run first, then join the
+  prior.
+* ``transfer``: the best configurations of earlier studies in the same store
+  (named, or every study with the same parameter names and types).
+
+Entries are validated against the space when the spec is built, with errors
+that name the field (``priors[1].config.lr: 3.0 is outside [1e-05, 0.1]``), so
+a bad prior is rejected before anything is written.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpo.errors import InvalidArgumentError
+from hpo.priors.llm import RESPONSE_FORMATS, LLMSettings
+from hpo.space import Config, Space
+
+MAX_PRIORS = 16
+MAX_PRIOR_CONFIGS = 100
+MAX_ENQUEUED = 1000
+MAX_WEIGHT = 1e6
+MAX_LLM_CONFIGS = 32
+MAX_TOP_K = 100
+MAX_TEXT = 512
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Confidence(str, enum.Enum):
+    """How sure a prior is: sets its spread (hpo.priors.model)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class PriorKind(str, enum.Enum):
+    POINT = "point"
+    CONFIGS = "configs"
+    LLM = "llm"
+    TRANSFER = "transfer"
+
+
+@dataclass(frozen=True)
+class PriorSource:
+    """One ``priors`` entry; only the fields of its ``kind`` are set."""
+
+    kind: PriorKind
+    confidence: Confidence = Confidence.MEDIUM
+    weight: float = 1.0
+    # point: a (possibly partial) configuration; configs: full configurations.
+    config: Config = field(default_factory=dict)
+    configs: tuple[Config, ...] = ()
+    # llm: the endpoint and how to ask it.
+    llm: LLMSettings | None = None
+    # transfer: studies to learn from (empty: every study with the same parameters), and how
+    # many of their best configurations to take from each.
+    studies: tuple[str, ...] = ()
+    top_k: int = 5
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind.value,
+            "confidence": self.confidence.value,
+            "weight": self.weight,
+        }
+        if self.kind is PriorKind.POINT:
+            data["config"] = dict(self.config)
+        elif self.kind is PriorKind.CONFIGS:
+            data["configs"] = [dict(config) for config in self.configs]
+        elif self.kind is PriorKind.LLM and self.llm is not None:
+            data.update(_llm_to_json(self.llm))
+        elif self.kind is PriorKind.TRANSFER:
+            data.update(studies=list(self.studies), top_k=self.top_k)
+        return data
+
+
+_LLM_FIELDS = {
+    "base_url": str,
+    "model": str,
+    "api_key_env": str,
+    "n_configs": int,
+    "timeout_seconds": float,
+    "retries": int,
+    "response_format": str,
+    "temperature": float,
+    "seed": int,
+}
+_KIND_FIELDS = {
+    PriorKind.POINT: {"config"},
+    PriorKind.CONFIGS: {"configs"},
+    PriorKind.LLM: set(_LLM_FIELDS),
+    PriorKind.TRANSFER: {"studies", "top_k"},
+}
+
+
+def _llm_to_json(settings: LLMSettings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in _LLM_FIELDS}
+
+
+def prior_from_json(space: Space, data: object, where: str) -> PriorSource:
+    """Parse and validate one ``priors`` entry; errors name ``where`` and the field."""
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentError(where, "must be an object with a kind")
+    kind = _choice(PriorKind, f"{where}.kind", data.get("kind"))
+    unknown = sorted(set(data) - {"kind", "confidence", "weight"} - _KIND_FIELDS[kind])
+    if unknown:
+        raise InvalidArgumentError(
+            f"{where}.{unknown[0]}", f"is not a field of a {kind.value} prior"
+        )
+    weight = data.get("weight", 1.0)
+    if not _is_number(weight) or not 0 < weight <= MAX_WEIGHT:
+        raise InvalidArgumentError(
+            f"{where}.weight", f"must be in (0, {MAX_WEIGHT:g}], got {weight!r}"
+        )
+    common: dict[str, Any] = {
+        "kind": kind,
+        "confidence": _choice(Confidence, f"{where}.confidence", data.get("confidence", "medium")),
+        "weight": float(weight),
+    }
+    if kind is PriorKind.POINT:
+        return PriorSource(
+            **common, config=partial_config(space, data.get("config"), f"{where}.config")
+        )
+    if kind is PriorKind.CONFIGS:
+        configs = _list(
+            data.get("configs"), f"{where}.configs", MAX_PRIOR_CONFIGS, allow_empty=False
+        )
+        return PriorSource(
+            **common,
+            configs=tuple(
+                space.validate(
+                    _mapping(config, f"{where}.configs[{index}]"), f"{where}.configs[{index}]"
+                )
+                for index, config in enumerate(configs)
+            ),
+        )
+    if kind is PriorKind.LLM:
+        return PriorSource(**common, llm=_llm_settings(data, where))
+    studies = _list(data.get("studies", []), f"{where}.studies", MAX_PRIORS, allow_empty=True)
+    for index, name in enumerate(studies):
+        if not isinstance(name, str) or not name or len(name) > MAX_TEXT:
+            raise InvalidArgumentError(
+                f"{where}.studies[{index}]", f"must be a study name, got {name!r}"
+            )
+    top_k = _bounded_int(data.get("top_k", 5), f"{where}.top_k", 1, MAX_TOP_K)
+    return PriorSource(**common, studies=tuple(studies), top_k=top_k)
+
+
+def priors_from_json(space: Space, data: object) -> tuple[PriorSource, ...]:
+    entries = _list(data, "priors", MAX_PRIORS, allow_empty=True)
+    return tuple(
+        prior_from_json(space, entry, f"priors[{index}]") for index, entry in enumerate(entries)
+    )
+
+
+def enqueued_from_json(space: Space, data: object) -> tuple[Config, ...]:
+    entries = _list(data, "enqueue", MAX_ENQUEUED, allow_empty=True)
+    return tuple(
+        space.validate(_mapping(config, f"enqueue[{index}]"), f"enqueue[{index}]")
+        for index, config in enumerate(entries)
+    )
+
+
+def partial_config(space: Space, data: object, where: str) -> Config:
+    """A configuration that may leave parameters out (each given value is validated)."""
+    config = _mapping(data, where)
+    if not config:
+        raise InvalidArgumentError(where, "must name at least one parameter")
+    for name in config:
+        if name not in space:
+            raise InvalidArgumentError(f"{where}.{name}", "is not a parameter of the space")
+    return {name: space[name].validate(f"{where}.{name}", value) for name, value in config.items()}
+
+
+def _llm_settings(data: Mapping[str, Any], where: str) -> LLMSettings:
+    for required in ("base_url", "model"):
+        value = data.get(required)
+        if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+            raise InvalidArgumentError(f"{where}.{required}", "is required (a non-empty string)")
+    if not data["base_url"].startswith(("http://", "https://")):
+        raise InvalidArgumentError(f"{where}.base_url", "must start with http:// or https://")
+    defaults = LLMSettings(base_url=data["base_url"], model=data["model"])
+    api_key_env = data.get("api_key_env", defaults.api_key_env)
+    if not isinstance(api_key_env, str) or (api_key_env and not _ENV_NAME.match(api_key_env)):
+        raise InvalidArgumentError(f"{where}.api_key_env", "must name an environment variable")
+    response_format = data.get("response_format", defaults.response_format)
+    if response_format not in RESPONSE_FORMATS:
+        raise InvalidArgumentError(
+            f"{where}.response_format", f"must be one of {', '.join(RESPONSE_FORMATS)}"
+        )
+    return LLMSettings(
+        base_url=data["base_url"],
+        model=data["model"],
+        api_key_env=api_key_env,
+        n_configs=_bounded_int(
+            data.get("n_configs", defaults.n_configs), f"{where}.n_configs", 1, MAX_LLM_CONFIGS
+        ),
+        timeout_seconds=_bounded_float(
+            data.get("timeout_seconds", defaults.timeout_seconds),
+            f"{where}.timeout_seconds",
+            1.0,
+            600.0,
+        ),
+        retries=_bounded_int(data.get("retries", defaults.retries), f"{where}.retries", 0, 10),
+        response_format=response_format,
+        temperature=_bounded_float(
+            data.get("temperature", defaults.temperature), f"{where}.temperature", 0.0, 2.0
+        ),
+        seed=_bounded_int(data.get("seed", defaults.seed), f"{where}.seed", 0, 2**31 - 1),
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bounded_int(value: object, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgumentError(where, f"must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _bounded_float(value: object, where: str, low: float, high: float) -> float:
+    if not _is_number(value) or not low <= value <= high:
+        raise InvalidArgumentError(where, f"must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def _choice(cls: type[enum.Enum], where: str, value: object) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in cls)
+        raise InvalidArgumentError(where, f"must be one of {allowed}, got {value!r}") from None
+
+
+def _mapping(data: object, where: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidArgumentError(where, "must be an object of parameter values")
+    return dict(data)
+
+
+def _list(data: object, where: str, limit: int, allow_empty: bool) -> list[Any]:
+    if not isinstance(data, (list, tuple)):
+        raise InvalidArgumentError(where, "must be a list")
+    if not data and not allow_empty:
+        raise InvalidArgumentError(where, "must not be empty")
+    if len(data) > limit:
+        raise InvalidArgumentError(where, f"has {len(data)} entries; the limit is {limit}")
+    return list(data)
