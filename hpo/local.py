@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hpo.samplers import InlineModels, ModelSource, make_sampler
+from hpo.priors.proposals import USER, Proposal
+from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
     Action,
     NewTrial,
@@ -47,10 +48,25 @@ class LocalAssignment:
 
 
 class LocalStudy:
-    def __init__(self, spec: StudySpec, models: ModelSource | None = None) -> None:
+    """``proposals`` are the study's stored proposals beyond the spec's ``enqueue`` (the
+    answers of its LLM and transfer priors, resolved by the caller)."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        models: ModelSource | None = None,
+        proposals: list[Proposal] | None = None,
+    ) -> None:
         self.state = StudyState(spec)
         self.scheduler = make_scheduler(spec)
         self.models = models if models is not None else InlineModels()
+        for config in spec.enqueue:
+            self.enqueue(config)
+        if proposals:  # after the spec's enqueued configurations, in the order given
+            first = len(self.state.proposals)
+            for offset, proposal in enumerate(proposals):
+                proposal.position = first + offset
+            self.state.set_proposals([*self.state.proposals, *proposals])
 
     @property
     def spec(self) -> StudySpec:
@@ -61,16 +77,20 @@ class LocalStudy:
         job = self.scheduler.next_job(self.state)
         if isinstance(job, NewTrial):
             number = self.state.next_number
-            config, source = make_sampler(self.spec, self.models).propose(self.state, number)
-            target_rung = self.scheduler.first_target_rung(job.bracket)
+            new = next_configuration(self.state, self.models, number)
+            # A queued proposal starts at the bottom rung, whatever bracket was drawn.
+            bracket = 0 if new.proposal is not None else job.bracket
+            if new.proposal is not None:
+                new.proposal.trial_number = number
+            target_rung = self.scheduler.first_target_rung(bracket)
             self.state.add_trial(
                 TrialSnapshot(
                     number=number,
-                    config=config,
+                    config=new.config,
                     state=TrialState.RUNNING,
-                    bracket=job.bracket,
+                    bracket=bracket,
                     target_rung=target_rung,
-                    source=source,
+                    source=new.source,
                     worker_id=worker_id,
                 )
             )
@@ -110,6 +130,18 @@ class LocalStudy:
             self.state.set_state(number, TrialState.COMPLETED)
         elif trial.busy:
             self.state.release(number)
+
+    def enqueue(self, config: Config) -> None:
+        """Run ``config`` before any other new configuration (validated against the space)."""
+        position = len(self.state.proposals)
+        proposal = Proposal(
+            id=position,
+            position=position,
+            config=self.spec.space.validate(config),
+            source=USER,
+            run_first=True,
+        )
+        self.state.set_proposals([*self.state.proposals, proposal])
 
     def fail(self, number: int) -> None:
         self.state.set_state(number, TrialState.FAILED)

@@ -25,6 +25,7 @@ import numpy as np
 
 from hpo.samplers.base import Sampler
 from hpo.samplers.model_input import MIN_RESULTS, ModelInput, model_input
+from hpo.samplers.prior_band import acquisition_prior
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Config
 from hpo.state import StudyState
@@ -93,11 +94,14 @@ class ModelSlot:
         """The snapshot for the next fit (call under the study's lock)."""
         self.requested_results = state.n_results
         self.requested_busy = frozenset(trial.number for trial in state.busy_trials())
+        prior, power = acquisition_prior(state)
         return model_input(
             state,
             rung_levels(state.spec.resource),
             n_candidates=min(POOL_SIZE, len(self.requested_busy) + POOL_SLACK),
             seed=_fit_seed(state.spec.seed, self.fits),
+            prior=prior,
+            prior_power=power,
         )
 
     def install(self, data: ModelInput, result: FitResult) -> None:

@@ -24,6 +24,11 @@ Details that matter in practice:
   scored points (refining them cost 70% of a fit for little gain).
 * The kernel's hyperparameters of the previous fit are the starting point of
   the next (a warm start); if that fit fails, it starts again from the priors.
+* A study with a prior over configurations weights the acquisition as πBO does
+  (Hvarfner et al.): log EI + (beta / n) * log prior(x), n the configurations
+  observed, in the scores that rank candidates; its samples join the raw points.
+  The gradient refinement sees log EI alone, and its result is scored with the
+  prior term like every other point.
 
 It runs where the caller puts it (the coordinator runs it in a separate
 process with one torch thread) and returns plain numpy.
@@ -48,6 +53,7 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import norm, rankdata
 
+from hpo.priors.model import Prior
 from hpo.samplers.gp import FitResult, min_distance
 from hpo.samplers.model_input import ModelInput
 from hpo.space import Space
@@ -55,6 +61,8 @@ from hpo.space import Space
 # Valid points scored per candidate: quasi-random ones, and perturbations of the best.
 N_QUASI_RANDOM = 512
 N_LOCAL = 256
+# Draws from the study's prior scored per candidate, when it has a prior.
+N_PRIOR = 128
 # Configurations whose neighbourhoods are searched, and the spread of the perturbations.
 N_BEST = 8
 LOCAL_SPREAD = 0.08
@@ -130,12 +138,16 @@ def valid(space: Space, units: np.ndarray) -> np.ndarray:
     return np.array([space.to_unit(space.from_unit(unit)) for unit in units])
 
 
-def _raw_points(space: Space, best: np.ndarray, rng: np.random.Generator, seed: int) -> np.ndarray:
+def _raw_points(
+    space: Space, best: np.ndarray, rng: np.random.Generator, seed: int, prior: Prior | None
+) -> np.ndarray:
     if space.dims <= torch.quasirandom.SobolEngine.MAXDIM:
         sobol = torch.quasirandom.SobolEngine(space.dims, scramble=True, seed=seed)
         points = [sobol.draw(N_QUASI_RANDOM, dtype=_DTYPE).numpy()]
     else:
         points = [rng.random((N_QUASI_RANDOM, space.dims))]
+    if prior is not None:
+        points.append(np.array([space.to_unit(prior.sample(rng)[0]) for _ in range(N_PRIOR)]))
     if len(best):
         centres = best[rng.integers(len(best), size=N_LOCAL)]
         points.append(np.clip(centres + rng.normal(0, LOCAL_SPREAD, centres.shape), 0, 1))
@@ -192,6 +204,8 @@ class _Chooser:
     ) -> np.ndarray:
         with torch.no_grad():
             scores = acquisition(torch.as_tensor(units, dtype=_DTYPE).unsqueeze(1)).numpy()
+        if self.data.prior is not None and self.data.prior_power > 0:
+            scores = scores + self.data.prior_power * self.data.prior.log_density(units)
         return np.where(self._apart(units), scores, -np.inf)
 
     def choose(self, raw: np.ndarray, refine: bool) -> np.ndarray | None:
@@ -235,7 +249,7 @@ def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
     chooser.add_pending(data.pending)
     chosen: list[np.ndarray] = []
     for index in range(data.n_candidates):
-        raw = _raw_points(data.space, best, rng, data.seed + index)
+        raw = _raw_points(data.space, best, rng, data.seed + index, data.prior)
         candidate = chooser.choose(raw, refine=index == 0)
         if candidate is None:
             break

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpo.priors.model import Prior
 from hpo.space import Space
 from hpo.state import StudyState
 
@@ -51,6 +52,9 @@ class ModelInput:
     seed: int
     # Results in the study when the snapshot was taken (the pool's freshness).
     n_results: int
+    # The prior that weights the acquisition (πBO), if any, and the power of its density.
+    prior: Prior | None = None
+    prior_power: float = 0.0
 
 
 def resource_coordinate(levels: tuple[float, ...], rung: int) -> float:
@@ -98,6 +102,8 @@ def model_input(
     n_candidates: int,
     seed: int,
     max_points: int = MAX_POINTS,
+    prior: Prior | None = None,
+    prior_power: float = 0.0,
 ) -> ModelInput:
     """The snapshot of ``state`` a fit needs (call under the study's lock)."""
     space = state.spec.space
@@ -128,4 +134,6 @@ def model_input(
         n_candidates=n_candidates,
         seed=seed,
         n_results=state.n_results,
+        prior=prior,
+        prior_power=prior_power,
     )

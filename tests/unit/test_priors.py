@@ -1,0 +1,238 @@
+"""The prior model, the spec's priors, PriorBand's mixture and πBO, in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hpo.errors import InvalidArgumentError
+from hpo.local import LocalAssignment, LocalStudy
+from hpo.priors.model import Component, Prior
+from hpo.priors.proposals import Proposal
+from hpo.priors.sources import Confidence
+from hpo.samplers.prior_band import INCUMBENT, PRIOR_BETA, acquisition_prior, mixture_weights
+from hpo.space import Categorical, Float, Int, Space
+from hpo.spec import Resource, StudySpec
+
+SPACE = Space(
+    {
+        "lr": Float(1e-5, 1e-1, log=True),
+        "width": Int(8, 512, log=True),
+        "act": Categorical(["relu", "tanh", "gelu"]),
+    }
+)
+GOOD = {"lr": 3e-3, "width": 128, "act": "gelu"}
+
+
+def spec(**overrides: object) -> StudySpec:
+    fields: dict = {
+        "name": "priors",
+        "space": SPACE,
+        "resource": Resource(1, 27, 3),
+        "algorithm": "hyperband",
+        "seed": 1,
+    }
+    fields.update(overrides)
+    return StudySpec(**fields)
+
+
+def point(config: dict, confidence: str = "medium", weight: float = 1.0) -> dict:
+    return {"kind": "point", "config": config, "confidence": confidence, "weight": weight}
+
+
+# ---------------------------------------------------------------- the prior model
+
+
+def test_a_numeric_density_integrates_to_one_over_the_unit_cube() -> None:
+    space = Space({"x": Float(0, 1), "y": Float(0, 1)})
+    prior = Prior(space, [Component.around({"x": 0.1, "y": 0.9}, Confidence.HIGH, 1, "prior")])
+    grid = np.linspace(0.0005, 0.9995, 1000)
+    xs, ys = np.meshgrid(grid, grid)
+    density = np.exp(prior.log_density(np.column_stack([xs.ravel(), ys.ravel()])))
+    assert density.mean() == pytest.approx(1.0, rel=1e-2)
+
+
+def test_samples_concentrate_around_the_centre_as_confidence_grows() -> None:
+    centre = SPACE.to_unit(GOOD)
+    spreads = {}
+    for confidence in Confidence:
+        prior = Prior(SPACE, [Component.around(GOOD, confidence, 1, "prior")])
+        rng = np.random.default_rng(0)
+        units = np.array([SPACE.to_unit(prior.sample(rng)[0]) for _ in range(400)])
+        spreads[confidence] = np.abs(units[:, :2] - centre[:2]).mean()
+        chosen = np.mean([u[2 + 2] == 1.0 for u in units])  # "gelu" is the third choice
+        expected = 1 / 3 + (1 - 1 / 3) * {"low": 0.25, "medium": 0.5, "high": 0.8}[confidence]
+        assert chosen == pytest.approx(expected, abs=0.07)
+    assert spreads[Confidence.HIGH] < spreads[Confidence.MEDIUM] < spreads[Confidence.LOW]
+
+
+def test_a_partial_point_leaves_the_other_parameters_uniform() -> None:
+    prior = Prior(SPACE, [Component.around({"lr": 1e-3}, Confidence.HIGH, 1, "prior")])
+    rng = np.random.default_rng(1)
+    configs = [prior.sample(rng)[0] for _ in range(300)]
+    assert all(1e-4 < config["lr"] < 1e-2 for config in configs)
+    widths = SPACE["width"]
+    units = np.array([widths.encode(config["width"])[0] for config in configs])
+    assert 0.4 < units.mean() < 0.6 and units.std() > 0.25  # uniform on [0, 1] has std 0.29
+    assert len({config["act"] for config in configs}) == 3
+
+
+def test_the_mixture_density_is_highest_at_its_heaviest_component() -> None:
+    far = {"lr": 1e-4, "width": 24, "act": "relu"}  # inside: no truncation at the edges
+    prior = Prior(
+        SPACE,
+        [
+            Component.around(GOOD, Confidence.MEDIUM, 3, "prior"),
+            Component.around(far, Confidence.MEDIUM, 1, "llm"),
+        ],
+    )
+    good, bad = prior.log_density(np.array([SPACE.to_unit(GOOD), SPACE.to_unit(far)]))
+    assert good > bad
+    rng = np.random.default_rng(2)
+    sources = [prior.sample(rng)[1] for _ in range(400)]
+    assert sources.count("prior") / len(sources) == pytest.approx(0.75, abs=0.07)
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def test_priors_and_enqueued_configurations_round_trip_through_json() -> None:
+    original = spec(
+        priors=[point({"lr": 1e-3}, "high"), {"kind": "configs", "configs": [GOOD]}],
+        enqueue=[GOOD],
+    )
+    again = StudySpec.from_json(original.to_json())
+    assert again == original
+    assert again.priors[0].confidence is Confidence.HIGH
+    assert again.enqueue == (GOOD,)
+
+
+def test_a_spec_without_priors_keeps_its_json_form() -> None:
+    assert "priors" not in spec().to_json() and "enqueue" not in spec().to_json()
+
+
+@pytest.mark.parametrize(
+    ("priors", "enqueue", "field"),
+    [
+        ([point({"lr": 3.0})], [], "priors[0].config.lr"),
+        ([point({"depth": 3})], [], "priors[0].config.depth"),
+        ([{"kind": "guess"}], [], "priors[0].kind"),
+        ([point(GOOD, "certain")], [], "priors[0].confidence"),
+        ([point(GOOD, weight=-1)], [], "priors[0].weight"),
+        ([{"kind": "configs", "configs": [{"lr": 1e-3}]}], [], "priors[0].configs[0].width"),
+        ([{"kind": "llm", "model": "m"}], [], "priors[0].base_url"),
+        ([{"kind": "llm", "base_url": "ftp://x", "model": "m"}], [], "priors[0].base_url"),
+        ([{"kind": "transfer", "top_k": 0}], [], "priors[0].top_k"),
+        ([], [{**GOOD, "act": "swish"}], "enqueue[0].act"),
+    ],
+)
+def test_bad_priors_are_rejected_naming_the_field(priors: list, enqueue: list, field: str) -> None:
+    with pytest.raises(InvalidArgumentError) as error:
+        spec(priors=priors, enqueue=enqueue)
+    assert error.value.field == field
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def run(study: LocalStudy, trials: int, value: object) -> list[LocalAssignment]:
+    jobs = []
+    for _ in range(trials):
+        job = study.suggest("w")
+        assert isinstance(job, LocalAssignment)
+        study.report(job.number, job.resource, value(job.config))
+        study.complete(job.number)
+        jobs.append(job)
+    return jobs
+
+
+def distance_to_good(config: dict) -> float:
+    return float(np.linalg.norm(SPACE.to_unit(config) - SPACE.to_unit(GOOD)))
+
+
+def test_enqueued_configurations_run_first_at_the_bottom_rung() -> None:
+    second = {**GOOD, "act": "relu"}
+    study = LocalStudy(spec(enqueue=[GOOD]))
+    study.enqueue(second)
+    first, then = study.suggest("a"), study.suggest("b")
+    assert isinstance(first, LocalAssignment) and isinstance(then, LocalAssignment)
+    assert (first.config, first.source) == (GOOD, "user")
+    assert (then.config, then.source) == (second, "user")
+    assert first.bracket == then.bracket == 0 and first.resource == then.resource == 1
+    assert study.suggest("c").source == "random"  # type: ignore[union-attr]
+
+
+def test_a_study_with_a_prior_samples_near_it_first() -> None:
+    with_prior = run(LocalStudy(spec(priors=[point(GOOD, "high")])), 12, distance_to_good)
+    without = run(LocalStudy(spec()), 12, distance_to_good)
+    assert {job.source for job in with_prior} <= {"prior", "random"}
+    assert sum(job.source == "prior" for job in with_prior) >= 6
+
+    def numeric_distances(jobs: list[LocalAssignment]) -> list[float]:
+        first = {job.number: job.config for job in jobs}  # promotions repeat a configuration
+        centre = SPACE.to_unit(GOOD)[:2]
+        return [float(np.linalg.norm(SPACE.to_unit(c)[:2] - centre)) for c in first.values()]
+
+    assert np.median(numeric_distances(with_prior)) < 0.5 * np.median(numeric_distances(without))
+
+
+def test_evidence_moves_the_mixture_from_a_bad_prior_to_the_incumbent() -> None:
+    bad = {"lr": 1e-5, "width": 8, "act": "relu"}
+    good_study = LocalStudy(spec(priors=[point(GOOD)]))
+    bad_study = LocalStudy(spec(priors=[point(bad)]))
+    before, incumbent = mixture_weights(bad_study.state, bad_study.state.prior)
+    assert incumbent is None and before[INCUMBENT] == 0 and before["prior"] == 0.75
+    for study in (good_study, bad_study):  # the objective rewards being near GOOD
+        run(study, 30, distance_to_good)
+    good_weights, _ = mixture_weights(good_study.state, good_study.state.prior)
+    bad_weights, _ = mixture_weights(bad_study.state, bad_study.state.prior)
+    assert bad_weights[INCUMBENT] > 0.6
+    assert good_weights["prior"] > bad_weights["prior"]
+
+
+def test_llm_and_transfer_proposals_join_the_prior_with_their_provenance() -> None:
+    entries = [
+        {"kind": "llm", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
+        {"kind": "transfer", "studies": ["earlier"]},
+    ]
+    proposals = [
+        Proposal(0, 0, GOOD, "llm", run_first=True, prior_index=0),
+        Proposal(1, 1, {**GOOD, "act": "tanh"}, "transfer", run_first=False, prior_index=1),
+    ]
+    study = LocalStudy(spec(priors=entries), proposals=proposals)
+    assert {c.source for c in study.state.prior.components} == {"llm", "transfer"}
+    first = study.suggest("w")
+    assert (first.config, first.source) == (GOOD, "llm")  # type: ignore[union-attr]
+    # The transfer configuration shapes the prior only; it is not queued.
+    assert study.state.next_queued() is None
+
+
+def test_pibo_weights_the_acquisition_less_as_observations_grow() -> None:
+    study = LocalStudy(spec(priors=[point(GOOD)]))
+    jobs = run(study, 4, distance_to_good)
+    early_prior, early = acquisition_prior(study.state)
+    jobs += run(study, 12, distance_to_good)
+    _, later = acquisition_prior(study.state)
+    # Before any rung has enough results the prior is trusted fully; a promotion observes no
+    # new configuration, so n counts the distinct trials.
+    assert early == pytest.approx(PRIOR_BETA / len({j.number for j in jobs[:4]}))
+    assert 0 < later < early
+    assert early_prior is not None and early_prior.components[-1].source == "random"
+
+
+def test_a_contradicted_prior_weighs_less_in_the_acquisition() -> None:
+    bad = {"lr": 1e-5, "width": 8, "act": "relu"}
+    powers = {}
+    for name, centre in (("good", GOOD), ("bad", bad)):
+        study = LocalStudy(spec(priors=[point(centre)]))
+        run(study, 30, distance_to_good)
+        powers[name] = acquisition_prior(study.state)[1]
+    assert powers["bad"] < 0.5 * powers["good"]
+
+
+def test_mixing_in_the_uniform_bounds_the_penalty_of_a_confident_prior() -> None:
+    prior = Prior(SPACE, [Component.around(GOOD, Confidence.HIGH, 1, "prior")])
+    far = np.array([SPACE.to_unit({"lr": 1e-5, "width": 8, "act": "relu"})])
+    assert prior.log_density(far)[0] < -50
+    # The uniform part: its share, times 1/3 for the categorical choice.
+    assert prior.with_uniform(0.25).log_density(far)[0] >= np.log(0.25 / 3) - 1e-9
