@@ -240,6 +240,35 @@ def study_extend(
     )
 
 
+@study_app.command("enqueue")
+def study_enqueue(
+    name: str,
+    config: Annotated[str, typer.Option(help="The configuration, JSON: '{\"lr\": 0.01}'.")],
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+) -> None:
+    """Run a configuration before any other new one, at the bottom rung."""
+    try:
+        values = json.loads(config)
+    except json.JSONDecodeError as error:
+        errors.print(f"[red]error:[/] --config is not JSON: {error}")
+        raise typer.Exit(2) from None
+    with Client(coordinator) as client:
+        proposal = client.get_study(name).enqueue(values)
+    console.print(f"study [bold]{name}[/]: queued at position {proposal.position}")
+
+
+@study_app.command("priors")
+def study_priors(
+    name: str,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+) -> None:
+    """Show a study's proposals (queued, run, prior-only) and its LLM exchanges."""
+    from hpo.monitor import priors_view
+
+    with Client(coordinator) as client:
+        console.print(priors_view(name, client.get_study(name).priors()))
+
+
 @study_app.command("best")
 def study_best(
     name: str,

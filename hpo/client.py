@@ -33,6 +33,7 @@ from typing import Any
 import grpc
 
 from hpo import errors, wire
+from hpo.priors.sources import PriorSource
 from hpo.space import Config, Parameter, Space
 from hpo.spec import (
     Algorithm,
@@ -168,6 +169,75 @@ class BestTrial:
         return self.trial.config
 
 
+@dataclass(frozen=True)
+class ProposalRecord:
+    """A configuration the study's prior holds: queued to run first (``run_first``), or a mode
+    of the prior; ``trial_number`` is the trial that ran it (None while queued)."""
+
+    position: int
+    config: Config
+    source: str
+    run_first: bool
+    trial_number: int | None
+
+    @classmethod
+    def from_proto(cls, message: pb.Proposal) -> ProposalRecord:
+        return cls(
+            position=message.position,
+            config=wire.config_from_proto(message.config),
+            source=message.source,
+            run_first=message.run_first,
+            trial_number=None if message.trial_number < 0 else message.trial_number,
+        )
+
+
+@dataclass(frozen=True)
+class ExchangeRecord:
+    """One question to an LLM and its verbatim answer (``replayed_from``: the stored exchange
+    whose answer was reused instead of asking, or None)."""
+
+    id: int
+    base_url: str
+    model: str
+    prompt_hash: str
+    messages: list[dict[str, str]]
+    raw_answer: str
+    accepted: int
+    rejected: int
+    error: str | None
+    replayed_from: int | None
+
+
+@dataclass(frozen=True)
+class PriorsRecord:
+    proposals: tuple[ProposalRecord, ...]
+    exchanges: tuple[ExchangeRecord, ...]
+    # True while an LLM warm start has not answered: suggest waits meanwhile.
+    warming_up: bool
+
+    @classmethod
+    def from_proto(cls, message: pb.GetPriorsResponse) -> PriorsRecord:
+        return cls(
+            proposals=tuple(ProposalRecord.from_proto(p) for p in message.proposals),
+            exchanges=tuple(
+                ExchangeRecord(
+                    id=e.id,
+                    base_url=e.base_url,
+                    model=e.model,
+                    prompt_hash=e.prompt_hash,
+                    messages=json.loads(e.messages_json or "[]"),
+                    raw_answer=e.raw_answer,
+                    accepted=e.accepted,
+                    rejected=e.rejected,
+                    error=e.error or None,
+                    replayed_from=e.replayed_from or None,
+                )
+                for e in message.exchanges
+            ),
+            warming_up=message.warming_up,
+        )
+
+
 # ---------------------------------------------------------------- trial
 
 
@@ -293,6 +363,23 @@ class Study:
         )
         return Study(self._client, message)
 
+    def enqueue(self, config: Mapping[str, Any]) -> ProposalRecord:
+        """Run ``config`` before any other new configuration, at the bottom rung (its trial's
+        source is ``user``); the coordinator validates it against the space."""
+        response = self._client.call(
+            "Enqueue",
+            pb.EnqueueRequest(
+                study=self.name, config=wire.config_to_proto(config), request_id=_request_id()
+            ),
+        )
+        return ProposalRecord.from_proto(response.proposal)
+
+    def priors(self) -> PriorsRecord:
+        """The study's proposals (queued, run, or prior-only) and its LLM exchanges."""
+        return PriorsRecord.from_proto(
+            self._client.call("GetPriors", pb.GetPriorsRequest(study=self.name))
+        )
+
     def suggest(self, cancel: threading.Event | None = None) -> Trial | None:
         """The next assignment, waiting while running trials may still create work.
 
@@ -407,10 +494,13 @@ class Client:
         max_trials: int = 0,
         seed: int | None = None,
         description: str = "",
+        priors: Sequence[PriorSource | Mapping[str, Any]] = (),
+        enqueue: Sequence[Mapping[str, Any]] = (),
         exist_ok: bool = False,
     ) -> Study:
-        """Create a study (see docs/algorithms.md for the options). Without ``seed``, the seed
-        is derived from the name, so the same call with ``exist_ok`` finds the same study."""
+        """Create a study (see docs/algorithms.md for the options, docs/priors.md for
+        ``priors`` and ``enqueue``). Without ``seed``, the seed is derived from the name, so the
+        same call with ``exist_ok`` finds the same study."""
         spec = StudySpec(
             name=name,
             space=space if isinstance(space, Space) else Space(space),
@@ -423,6 +513,8 @@ class Client:
             max_trials=max_trials,
             seed=seed_for(name) if seed is None else seed,
             description=description,
+            priors=tuple(priors),
+            enqueue=tuple(dict(config) for config in enqueue),
         )
         return self.create_study_from_spec(spec, exist_ok=exist_ok)
 

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpo.client import BestTrial, Client, Study, TrialRecord
+from hpo.client import BestTrial, Client, PriorsRecord, Study, TrialRecord
 from hpo.schedulers.rungs import rung_levels
 from hpo.state import TrialState
 
@@ -156,3 +156,36 @@ def print_studies(console: Console, studies: Sequence[Study]) -> None:
             or "none",
         )
     console.print(table)
+
+
+def priors_view(name: str, priors: PriorsRecord) -> Group:
+    """A study's proposals and LLM exchanges, for ``hpo study priors``."""
+    proposals = Table(
+        title=f"{name}: proposals" + (" (LLM warm start asking)" if priors.warming_up else "")
+    )
+    for column in ("position", "source", "runs first", "trial", "configuration"):
+        proposals.add_column(column)
+    for proposal in priors.proposals:
+        proposals.add_row(
+            str(proposal.position),
+            proposal.source,
+            "yes" if proposal.run_first else "no (prior only)",
+            "queued" if proposal.trial_number is None else str(proposal.trial_number),
+            ", ".join(f"{key}={value}" for key, value in proposal.config.items()),
+        )
+    exchanges = Table(title="LLM exchanges")
+    for column in ("id", "model", "prompt", "accepted", "rejected", "outcome"):
+        exchanges.add_column(column)
+    for exchange in priors.exchanges:
+        outcome = exchange.error or (
+            f"replayed from {exchange.replayed_from}" if exchange.replayed_from else "answered"
+        )
+        exchanges.add_row(
+            str(exchange.id),
+            exchange.model,
+            exchange.prompt_hash[:12],
+            str(exchange.accepted),
+            str(exchange.rejected),
+            outcome,
+        )
+    return Group(proposals, exchanges)

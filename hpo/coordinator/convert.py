@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from hpo import wire
-from hpo.service import StudyInfo
+from hpo.priors.proposals import Proposal
+from hpo.service import PriorsInfo, StudyInfo
 from hpo.storage import models
 from hpo.v1 import hpo_pb2 as pb
 
@@ -59,3 +61,38 @@ def trial_to_proto(
     if trial.last_value is not None:
         message.last_value = trial.last_value
     return message
+
+
+def proposal_to_proto(proposal: Proposal) -> pb.Proposal:
+    return pb.Proposal(
+        id=proposal.id,
+        position=proposal.position,
+        config=wire.config_to_proto(proposal.config),
+        source=proposal.source,
+        run_first=proposal.run_first,
+        trial_number=-1 if proposal.trial_number is None else proposal.trial_number,
+    )
+
+
+def priors_to_proto(info: PriorsInfo) -> pb.GetPriorsResponse:
+    return pb.GetPriorsResponse(
+        proposals=[proposal_to_proto(proposal) for proposal in info.proposals],
+        exchanges=[
+            pb.LLMExchange(
+                id=exchange.id,
+                base_url=exchange.base_url,
+                model=exchange.model,
+                prompt_hash=exchange.prompt_hash,
+                messages_json=json.dumps(exchange.messages),
+                response_format_json=json.dumps(exchange.response_format),
+                raw_answer=exchange.raw_answer or "",
+                accepted=len(exchange.accepted),
+                rejected=len(exchange.rejected),
+                error=exchange.error or "",
+                replayed_from=exchange.replayed_from or 0,
+                created_at=wire.timestamp(exchange.created_at),
+            )
+            for exchange in info.exchanges
+        ],
+        warming_up=info.warming_up,
+    )

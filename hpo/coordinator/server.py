@@ -47,6 +47,7 @@ class Coordinator:
         process and close the store."""
         self.server.stop(grace).wait()
         self.models.close()
+        self.service.close()
         self.store.dispose()
 
 

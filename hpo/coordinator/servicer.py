@@ -18,7 +18,12 @@ import grpc
 from sqlalchemy.exc import OperationalError
 
 from hpo import wire
-from hpo.coordinator.convert import study_to_proto, trial_to_proto
+from hpo.coordinator.convert import (
+    priors_to_proto,
+    proposal_to_proto,
+    study_to_proto,
+    trial_to_proto,
+)
 from hpo.errors import HpoError
 from hpo.service import Assignment, StudyService, Wait
 from hpo.v1 import hpo_pb2 as pb
@@ -73,6 +78,16 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
         return study_to_proto(
             self.service.extend_study(request.study, request.r_max, request.request_id)
         )
+
+    @_rpc
+    def Enqueue(self, request: pb.EnqueueRequest, context: Any) -> pb.EnqueueResponse:
+        config = wire.config_from_proto(request.config)
+        proposal = self.service.enqueue(request.study, config, request.request_id)
+        return pb.EnqueueResponse(proposal=proposal_to_proto(proposal))
+
+    @_rpc
+    def GetPriors(self, request: pb.GetPriorsRequest, context: Any) -> pb.GetPriorsResponse:
+        return priors_to_proto(self.service.priors(request.study))
 
     @_rpc
     def Suggest(self, request: pb.SuggestRequest, context: Any) -> pb.SuggestResponse:

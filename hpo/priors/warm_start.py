@@ -1,0 +1,194 @@
+"""The LLM warm start of a study: ask once, or replay an earlier answer to the same question.
+
+A study's ``llm`` prior is resolved once, when the study starts: the question
+(the study's description, metric, resource and space, in the words of
+:func:`hpo.priors.llm.build_messages`) is hashed, and if the store already
+holds a successful answer to the same question for the same model, that answer
+is parsed again instead of calling the model. So a study re-created from its
+spec, on a machine without the model, proposes the same configurations; and a
+study's proposals can always be traced to the exchange that produced them.
+
+In the coordinator, :class:`WarmStarts` runs this in background threads, so
+creating a study never waits on an endpoint; meanwhile Suggest answers "wait".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hpo.priors.llm import (
+    LLMExchange,
+    LLMSettings,
+    TaskDescription,
+    answer_schema,
+    ask,
+    build_messages,
+    parse_answer,
+    prompt_hash,
+)
+from hpo.priors.sources import PriorKind
+from hpo.space import Space
+from hpo.spec import StudySpec
+from hpo.storage import Store, models
+
+Ask = Callable[[LLMSettings, Space, TaskDescription], LLMExchange]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EarlierAnswer:
+    """A stored successful exchange whose answer can be replayed."""
+
+    id: int
+    raw_answer: str
+    response_format: dict | None
+
+
+def task_description(spec: StudySpec) -> TaskDescription:
+    return TaskDescription(
+        description=spec.description,
+        metric=spec.objective.metric,
+        direction=spec.objective.direction.value,
+        resource_name=spec.resource.name,
+        r_min=spec.resource.r_min,
+        r_max=spec.resource.r_max,
+    )
+
+
+def question_hash(settings: LLMSettings, spec: StudySpec) -> str:
+    """The replay key of ``settings``' question about ``spec``."""
+    messages = build_messages(spec.space, task_description(spec), settings.n_configs)
+    return prompt_hash(settings.model, messages, answer_schema(spec.space, settings.n_configs))
+
+
+def warm_start(
+    settings: LLMSettings,
+    spec: StudySpec,
+    earlier: EarlierAnswer | None,
+    ask_model: Ask = ask,
+) -> tuple[LLMExchange, int | None]:
+    """The exchange for this study's question, and the id of the one it replays (if any)."""
+    if earlier is None:
+        return ask_model(settings, spec.space, task_description(spec)), None
+    started = time.perf_counter()
+    n = settings.n_configs
+    accepted, rejected = parse_answer(spec.space, earlier.raw_answer, n)
+    exchange = LLMExchange(
+        base_url=settings.base_url,
+        model=settings.model,
+        messages=build_messages(spec.space, task_description(spec), n),
+        response_format=earlier.response_format,
+        prompt_hash=question_hash(settings, spec),
+        raw_answer=earlier.raw_answer,
+        accepted=accepted,
+        rejected=rejected,
+        error=None,
+        seconds=time.perf_counter() - started,
+    )
+    return exchange, earlier.id
+
+
+# Stores an exchange for (study id, prior index), with the id of the one it replays, and the
+# proposals it accepted, in one transaction of the study.
+Record = Callable[[int, int, LLMExchange, "int | None"], None]
+
+
+class WarmStarts:
+    """The coordinator's LLM warm starts: one background job per study, at most
+    ``threads`` asking at once (each waits on an HTTP endpoint, not on this machine)."""
+
+    def __init__(self, store: Store, record: Record, ask_model: Ask | None, threads: int = 2):
+        self._store = store
+        self._record = record
+        self._ask = ask_model or ask
+        self._threads = threads
+        self._running: dict[int, Future[None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._guard = threading.Lock()
+
+    def start(self, study_id: int, spec: StudySpec, answered: frozenset[int]) -> None:
+        """Resolve the spec's LLM priors not in ``answered``, unless a job already does."""
+        pending = [
+            index
+            for index, source in enumerate(spec.priors)
+            if source.kind is PriorKind.LLM and index not in answered
+        ]
+        if not pending:
+            return
+        with self._guard:
+            if study_id in self._running:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hpo-warm-start")
+            future = self._pool.submit(self._run, study_id, spec, pending)
+            self._running[study_id] = future
+        future.add_done_callback(lambda done: self._done(study_id, spec.name, done))
+
+    def running(self, study_id: int) -> bool:
+        with self._guard:
+            return study_id in self._running
+
+    def close(self) -> None:
+        """Stop (the coordinator's shutdown): queued jobs are cancelled, answers in flight
+        dropped; a restarted coordinator asks again."""
+        with self._guard:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _done(self, study_id: int, name: str, future: Future[None]) -> None:
+        with self._guard:
+            self._running.pop(study_id, None)
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            log.error("study %s: LLM warm start failed: %s", name, error, exc_info=error)
+
+    def _run(self, study_id: int, spec: StudySpec, indexes: list[int]) -> None:
+        for index in indexes:
+            settings = spec.priors[index].llm
+            assert settings is not None
+            with self._store.read() as session:
+                earlier = earlier_answer(session, question_hash(settings, spec))
+            exchange, replayed_from = warm_start(settings, spec, earlier, self._ask)
+            self._record(study_id, index, exchange, replayed_from)
+            if exchange.error is not None:
+                log.warning(
+                    "study %s: LLM warm start without proposals (%s); the study runs on",
+                    spec.name,
+                    exchange.error,
+                )
+            else:
+                log.info(
+                    "study %s: the LLM proposed %d configurations (%d rejected)%s",
+                    spec.name,
+                    len(exchange.accepted),
+                    len(exchange.rejected),
+                    f", replayed from exchange {replayed_from}" if replayed_from else "",
+                )
+
+
+def earlier_answer(session: Session, key: str) -> EarlierAnswer | None:
+    """The first successful, asked (not replayed) exchange of the store with this replay key."""
+    row = session.scalars(
+        select(models.LLMExchange)
+        .where(
+            models.LLMExchange.prompt_hash == key,
+            models.LLMExchange.error.is_(None),
+            models.LLMExchange.replayed_from.is_(None),
+            models.LLMExchange.raw_answer.is_not(None),
+        )
+        .order_by(models.LLMExchange.id)
+        .limit(1)
+    ).first()
+    if row is None or row.raw_answer is None:
+        return None
+    return EarlierAnswer(row.id, row.raw_answer, row.response_format)
