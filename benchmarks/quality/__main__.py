@@ -22,10 +22,12 @@ from rich.console import Console
 from rich.table import Table
 from scipy.stats import rankdata
 
+from benchmarks.quality.prior_report import BAD, BASELINE, GOOD, print_priors, summarise_priors
 from benchmarks.quality.problems import CACHE_DIR, PROBLEM_NAMES, prepare
 from benchmarks.quality.runs import Cell, regret_at, run_cell_star
 
 METHOD_NAMES = ("random", "asha", "hyperband", "gp-hyperband", "optuna-tpe-hyperband")
+PRIOR_METHODS = (BASELINE, GOOD, BAD)
 CHECKPOINTS = (0.25, 0.5, 1.0)
 console = Console()
 
@@ -160,6 +162,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--problems", default=",".join(PROBLEM_NAMES))
     parser.add_argument("--methods", default=",".join(METHOD_NAMES))
+    parser.add_argument(
+        "--priors",
+        action="store_true",
+        help="the prior benchmark instead: gp-hyperband with a good prior, a bad one and none",
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4, help="simulated workers (N)")
     parser.add_argument(
@@ -171,7 +178,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the summary here")
     args = parser.parse_args()
     problems = args.problems.split(",")
-    methods = args.methods.split(",")
+    methods = list(PRIOR_METHODS) if args.priors else args.methods.split(",")
     cells = [
         Cell(problem, method, seed, args.workers, args.budget)
         for problem in problems
@@ -183,6 +190,9 @@ def main() -> None:
     results = collect(cells, args.cache, args.processes)
     summary = summarise(results, problems, methods)
     print_summary(summary, problems, methods)
+    if args.priors:
+        summary["priors"] = summarise_priors(results, problems)
+        print_priors(summary["priors"], console)
     plot(results, problems, methods, args.plot)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))

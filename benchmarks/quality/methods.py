@@ -30,13 +30,16 @@ BENCHMARK_REFIT_FRACTION = 0.05
 class HpoPolicy:
     """One of hpo's algorithms on a LocalStudy."""
 
-    def __init__(self, problem: Problem, algorithm: Algorithm, seed: int) -> None:
+    def __init__(
+        self, problem: Problem, algorithm: Algorithm, seed: int, priors: tuple[dict, ...] = ()
+    ) -> None:
         spec = StudySpec(
             name=f"{problem.name}-{algorithm.value}",
             space=problem.space,
             resource=problem.resource,
             algorithm=algorithm,
             seed=seed,
+            priors=priors,
         )
         self.study = LocalStudy(spec, InlineModels(refit_fraction=BENCHMARK_REFIT_FRACTION))
         self._done = False
@@ -114,10 +117,25 @@ class OptunaPolicy:
         return False
 
 
+def with_prior(which: str) -> Callable[[Problem, int], HpoPolicy]:
+    """gp-hyperband with a user prior (medium confidence) at the problem's best configuration
+    (``good``) or at its worst (``bad``)."""
+
+    def make(problem: Problem, seed: int) -> HpoPolicy:
+        best, worst = problem.best_and_worst()
+        centre = best if which == "good" else worst
+        prior = {"kind": "point", "config": centre, "confidence": "medium"}
+        return HpoPolicy(problem, Algorithm.GP_HYPERBAND, seed, priors=(prior,))
+
+    return make
+
+
 METHODS: dict[str, Callable[[Problem, int], HpoPolicy | OptunaPolicy]] = {
     "random": lambda problem, seed: HpoPolicy(problem, Algorithm.RANDOM, seed),
     "asha": lambda problem, seed: HpoPolicy(problem, Algorithm.ASHA, seed),
     "hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.HYPERBAND, seed),
     "gp-hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.GP_HYPERBAND, seed),
     "optuna-tpe-hyperband": OptunaPolicy,
+    "gp-hyperband+good-prior": with_prior("good"),
+    "gp-hyperband+bad-prior": with_prior("bad"),
 }

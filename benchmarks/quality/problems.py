@@ -96,6 +96,11 @@ class Problem(ABC):
         """0 at the optimum, 1 at the median random configuration."""
         return (final - self.optimum) / (self.reference - self.optimum)
 
+    @abstractmethod
+    def best_and_worst(self) -> tuple[Config, Config]:
+        """A best configuration and a worst one (of the random sample or the grid): where a
+        good prior and a bad prior point, in the prior benchmark."""
+
 
 # --- synthetic problems -------------------------------------------------------------------------
 
@@ -126,6 +131,13 @@ class SyntheticProblem(Problem):
             raise ValueError(f"{self.name}: resource {resource} is outside the resource range")
         point = [float(config[key]) for key in self.space] + [resource / self.resource.r_max]
         return float(self._evaluate(np.array([point]))[0])
+
+    def best_and_worst(self) -> tuple[Config, Config]:
+        optimizer = next(point for point in self._function._optimizers if point[-1] == 1)
+        rng = np.random.default_rng(0)
+        sample = [self.space.sample(rng) for _ in range(SYNTHETIC_SAMPLES)]
+        worst = sample[int(np.argmax(self.final_values()))]
+        return dict(zip(self.space, (float(x) for x in optimizer[:-1]), strict=True)), worst
 
     def _evaluate(self, points: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -290,6 +302,10 @@ class TabularProblem(Problem):
     @cached_property
     def optimum(self) -> float:
         return float(self.final_values().min())
+
+    def best_and_worst(self) -> tuple[Config, Config]:
+        finals = self.final_values()
+        return self.grid_config(int(np.argmin(finals))), self.grid_config(int(np.argmax(finals)))
 
     def prepare(self, processes: int = 2) -> None:
         """Train every grid configuration not cached yet, in ``processes`` single-threaded workers.
