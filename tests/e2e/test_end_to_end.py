@@ -198,6 +198,35 @@ def test_cli_reports_errors_without_a_traceback(sqlite_url: str, serve, tmp_path
     assert invalid.returncode == 1 and "resource.r_min: must be > 0" in invalid.stderr
 
 
+def test_cli_enqueues_and_shows_the_priors(sqlite_url: str, serve, tmp_path: Path) -> None:
+    server = serve(sqlite_url)
+    spec_file = tmp_path / "priors.json"
+    first = {"x": 0.25, "units": 32}
+    prior = {"kind": "point", "config": {"x": 0.5}, "confidence": "high"}
+    spec_file.write_text(json.dumps({**SPEC, "name": "p", "enqueue": [first], "priors": [prior]}))
+    hpo_cli("study", "create", "--spec", str(spec_file), "-c", server.address)
+    queued = hpo_cli(
+        "study", "enqueue", "p", "--config", '{"x": 0.75, "units": 64}', "-c", server.address
+    )
+    assert "queued at position 1" in queued.stdout
+    bad = hpo_cli(
+        "study",
+        "enqueue",
+        "p",
+        "--config",
+        '{"x": 7, "units": 64}',
+        "-c",
+        server.address,
+        check=False,
+    )
+    assert bad.returncode == 1 and "config.x: 7.0 is outside" in bad.stderr
+    shown = hpo_cli("study", "priors", "p", "-c", server.address).stdout
+    assert shown.count("user") == 2 and "x=0.75" in shown and "queued" in shown
+    with Client(server.address) as client:
+        trial = client.get_study("p").suggest()
+    assert trial is not None and trial.config == first and trial.record.source == "user"
+
+
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
     result = hpo_cli("db", "upgrade", "--db", str(db))
