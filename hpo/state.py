@@ -94,6 +94,8 @@ class StudyState:
     # number -> the trial's configuration in the unit cube, for the surrogate.
     _units: dict[int, np.ndarray] = field(default_factory=dict)
     _next_number: int = 0
+    # Numbers of the trials with at least one rung result.
+    _observed: set[int] = field(default_factory=set)
     # The study's proposals (hpo.priors.proposals), and the prior they and the spec make.
     proposals: list[Proposal] = field(default_factory=list)
     prior: Prior | None = None
@@ -171,7 +173,7 @@ class StudyState:
     @property
     def n_observed_trials(self) -> int:
         """Trials with at least one rung result (πBO's count of observations)."""
-        return len({result.number for _, result in self.all_results()})
+        return len(self._observed)
 
     # ------------------------------------------------------------ changes
 
@@ -188,6 +190,7 @@ class StudyState:
     def record_rung(self, number: int, rung: int, value: float) -> RungResult:
         """Record ``value`` (unsigned) as trial ``number``'s result at ``rung``."""
         trial = self.trials[number]
+        self._observed.add(number)
         result = RungResult(value * self.spec.objective.sign, number)
         bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
         self._results[(number, rung)] = result

@@ -57,6 +57,8 @@ def add_proposals(
     request_id: str | None = None,
 ) -> list[models.PriorProposal]:
     """Append ``configs`` to the study's proposals, after the last position."""
+    if not configs:
+        return []
     last = session.scalar(
         select(func.max(models.PriorProposal.position)).where(
             models.PriorProposal.study_id == study_id

@@ -45,13 +45,13 @@ PRIOR_BETA = 10.0
 def incumbent_evidence(state: StudyState) -> tuple[Config, np.ndarray] | None:
     """The incumbent (best result at the highest rung with enough results) and the unit-cube
     points of that rung's top ``1/eta``; None while no rung has enough results."""
-    by_rung: dict[int, list] = {}
-    for rung, result in state.all_results():
-        by_rung.setdefault(rung, []).append(result)
-    ready = [rung for rung, results in by_rung.items() if len(results) >= MIN_TARGET_RESULTS]
+    counts: dict[int, int] = {}
+    for (_, rung), results in state.rungs.items():
+        counts[rung] = counts.get(rung, 0) + len(results)
+    ready = [rung for rung, count in counts.items() if count >= MIN_TARGET_RESULTS]
     if not ready:
         return None
-    results = sorted(by_rung[max(ready)])
+    results = sorted(state.results_at(max(ready)))
     top = results[: max(2, math.ceil(len(results) / state.spec.resource.eta))]
     incumbent = state.trials[top[0].number].config
     return incumbent, np.array([state.unit(result.number) for result in top])

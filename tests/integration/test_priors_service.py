@@ -23,7 +23,7 @@ from hpo.priors.llm import (
     prompt_hash,
 )
 from hpo.priors.warm_start import question_hash
-from hpo.service import Assignment, StudyService, Wait
+from hpo.service import Assignment, StudyService, Wait, load_state
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
 from hpo.storage import Store
@@ -283,3 +283,17 @@ def test_an_unreachable_endpoint_warns_and_the_study_runs_on(
     (exchange,) = service.priors("alone").exchanges
     assert exchange.error and "127.0.0.1:9" in exchange.error
     assert any("runs on" in record.getMessage() for record in caplog.records)
+
+
+def test_a_state_rebuilt_from_the_store_counts_the_observed_trials(sqlite_url: str) -> None:
+    """piBO's weight decays with the configurations observed; a restarted coordinator must
+    count the same."""
+    service = in_process_service(sqlite_url)
+    info = service.create_study(spec("counted"))
+    for index in range(3):
+        assignment = suggest_until_assigned(service, "counted")
+        trial = assignment.trial
+        service.report(trial.id, assignment.resource, float(index), f"report-{index}", "w")
+    with service.store.read() as session:
+        rebuilt = load_state(session, info.study.id)
+    assert rebuilt.n_observed_trials == 3
