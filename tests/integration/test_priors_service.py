@@ -68,8 +68,8 @@ def test_a_bad_enqueued_configuration_names_the_field_and_writes_nothing(client:
     assert study.priors().proposals == ()
 
 
-def test_a_retried_enqueue_queues_once(sqlite_url: str) -> None:
-    service = in_process_service(sqlite_url)
+def test_a_retried_enqueue_queues_once(store_url: str) -> None:
+    service = in_process_service(store_url)
     service.create_study(spec("retried"))
     first = service.enqueue("retried", A, request_id="enqueue-1")
     again = service.enqueue("retried", A, request_id="enqueue-1")
@@ -217,10 +217,10 @@ ANSWER = json.dumps(
 
 
 def test_llm_proposals_run_first_with_their_provenance_and_suggest_waits_for_them(
-    sqlite_url: str,
+    store_url: str,
 ) -> None:
     model = RecordedModel(ANSWER, hold=True)
-    service = in_process_service(sqlite_url, model)
+    service = in_process_service(store_url, model)
     service.create_study(spec("warm", n_configs=4))
     assert isinstance(service.suggest("warm", "w"), Wait)  # the model has not answered
     assert service.priors("warm").warming_up
@@ -242,9 +242,9 @@ def test_llm_proposals_run_first_with_their_provenance_and_suggest_waits_for_the
     assert [p.source for p in priors.proposals] == ["llm", "llm"]
 
 
-def test_a_second_study_with_the_same_question_replays_the_stored_answer(sqlite_url: str) -> None:
+def test_a_second_study_with_the_same_question_replays_the_stored_answer(store_url: str) -> None:
     model = RecordedModel(ANSWER)
-    service = in_process_service(sqlite_url, model)
+    service = in_process_service(store_url, model)
     service.create_study(spec("first", n_configs=4))
     suggest_until_assigned(service, "first")
     service.create_study(spec("second", n_configs=4, base_url="http://127.0.0.1:9/v2"))
@@ -259,13 +259,13 @@ def test_a_second_study_with_the_same_question_replays_the_stored_answer(sqlite_
 
 
 def test_a_restarted_coordinator_keeps_the_proposals_without_asking_again(
-    sqlite_url: str,
+    store_url: str,
 ) -> None:
     model = RecordedModel(ANSWER)
-    service = in_process_service(sqlite_url, model)
+    service = in_process_service(store_url, model)
     service.create_study(spec("kept", n_configs=4))
     first = suggest_until_assigned(service, "kept")
-    restarted = in_process_service(sqlite_url, model)
+    restarted = in_process_service(store_url, model)
     second = suggest_until_assigned(restarted, "kept")
     assert model.calls == 1
     assert (first.trial.source, second.trial.source) == ("llm", "llm")
@@ -285,10 +285,10 @@ def test_an_unreachable_endpoint_warns_and_the_study_runs_on(
     assert any("runs on" in record.getMessage() for record in caplog.records)
 
 
-def test_a_state_rebuilt_from_the_store_counts_the_observed_trials(sqlite_url: str) -> None:
+def test_a_state_rebuilt_from_the_store_counts_the_observed_trials(store_url: str) -> None:
     """piBO's weight decays with the configurations observed; a restarted coordinator must
     count the same."""
-    service = in_process_service(sqlite_url)
+    service = in_process_service(store_url)
     info = service.create_study(spec("counted"))
     for index in range(3):
         assignment = suggest_until_assigned(service, "counted")
