@@ -14,6 +14,7 @@ from hpo.samplers.model_input import MIN_RESULTS, model_input
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
+from tests.local_runs import run_one_worker
 
 OPTIMUM = {"x": 0.5, "y": -0.3}
 
@@ -37,14 +38,7 @@ def make_spec(**overrides: object) -> StudySpec:
 
 def run_sequentially(study: LocalStudy, trials: int) -> list[LocalAssignment]:
     """One worker: suggest, report the bowl at the assigned resource, complete."""
-    done = []
-    for _ in range(trials):
-        job = study.suggest("w")
-        assert isinstance(job, LocalAssignment)
-        study.report(job.number, job.resource, bowl(job.config))
-        study.complete(job.number)
-        done.append(job)
-    return done
+    return run_one_worker(study, trials, bowl)
 
 
 def test_the_gp_finds_a_near_optimum_of_a_smooth_function_in_few_trials() -> None:

@@ -13,6 +13,7 @@ from hpo.priors.sources import Confidence
 from hpo.samplers.prior_band import INCUMBENT, PRIOR_BETA, acquisition_prior, mixture_weights
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
+from tests.local_runs import run_one_worker
 
 SPACE = Space(
     {
@@ -135,17 +136,6 @@ def test_bad_priors_are_rejected_naming_the_field(priors: list, enqueue: list, f
 # ---------------------------------------------------------------- sampling
 
 
-def run(study: LocalStudy, trials: int, value: object) -> list[LocalAssignment]:
-    jobs = []
-    for _ in range(trials):
-        job = study.suggest("w")
-        assert isinstance(job, LocalAssignment)
-        study.report(job.number, job.resource, value(job.config))
-        study.complete(job.number)
-        jobs.append(job)
-    return jobs
-
-
 def distance_to_good(config: dict) -> float:
     return float(np.linalg.norm(SPACE.to_unit(config) - SPACE.to_unit(GOOD)))
 
@@ -163,8 +153,10 @@ def test_enqueued_configurations_run_first_at_the_bottom_rung() -> None:
 
 
 def test_a_study_with_a_prior_samples_near_it_first() -> None:
-    with_prior = run(LocalStudy(spec(priors=[point(GOOD, "high")])), 12, distance_to_good)
-    without = run(LocalStudy(spec()), 12, distance_to_good)
+    with_prior = run_one_worker(
+        LocalStudy(spec(priors=[point(GOOD, "high")])), 12, distance_to_good
+    )
+    without = run_one_worker(LocalStudy(spec()), 12, distance_to_good)
     assert {job.source for job in with_prior} <= {"prior", "random"}
     assert sum(job.source == "prior" for job in with_prior) >= 6
 
@@ -183,7 +175,7 @@ def test_evidence_moves_the_mixture_from_a_bad_prior_to_the_incumbent() -> None:
     before, incumbent = mixture_weights(bad_study.state, bad_study.state.prior)
     assert incumbent is None and before[INCUMBENT] == 0 and before["prior"] == 0.75
     for study in (good_study, bad_study):  # the objective rewards being near GOOD
-        run(study, 30, distance_to_good)
+        run_one_worker(study, 30, distance_to_good)
     good_weights, _ = mixture_weights(good_study.state, good_study.state.prior)
     bad_weights, _ = mixture_weights(bad_study.state, bad_study.state.prior)
     assert bad_weights[INCUMBENT] > 0.6
@@ -209,9 +201,9 @@ def test_llm_and_transfer_proposals_join_the_prior_with_their_provenance() -> No
 
 def test_pibo_weights_the_acquisition_less_as_observations_grow() -> None:
     study = LocalStudy(spec(priors=[point(GOOD)]))
-    jobs = run(study, 4, distance_to_good)
+    jobs = run_one_worker(study, 4, distance_to_good)
     early_prior, early = acquisition_prior(study.state)
-    jobs += run(study, 12, distance_to_good)
+    jobs += run_one_worker(study, 12, distance_to_good)
     _, later = acquisition_prior(study.state)
     # Before any rung has enough results the prior is trusted fully; a promotion observes no
     # new configuration, so n counts the distinct trials.
@@ -225,7 +217,7 @@ def test_a_contradicted_prior_weighs_less_in_the_acquisition() -> None:
     powers = {}
     for name, centre in (("good", GOOD), ("bad", bad)):
         study = LocalStudy(spec(priors=[point(centre)]))
-        run(study, 30, distance_to_good)
+        run_one_worker(study, 30, distance_to_good)
         powers[name] = acquisition_prior(study.state)[1]
     assert powers["bad"] < 0.5 * powers["good"]
 
