@@ -19,6 +19,7 @@ from typing import Any
 from hpo.errors import InvalidArgumentError
 from hpo.priors.sources import PriorSource, enqueued_from_json, priors_from_json
 from hpo.space import Config, Space
+from hpo.validation import enum_member, is_finite_number
 
 MAX_STUDY_NAME_LENGTH = 128
 MAX_DESCRIPTION_LENGTH = 20_000
@@ -65,18 +66,6 @@ class AshaMode(str, enum.Enum):
     STOPPING = "stopping"
 
 
-def _is_finite_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _enum(cls: type[enum.Enum], field_name: str, value: object) -> Any:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in cls)
-        raise InvalidArgumentError(field_name, f"must be one of {allowed}; got {value!r}") from None
-
-
 @dataclass(frozen=True)
 class Objective:
     metric: str = "value"
@@ -84,7 +73,7 @@ class Objective:
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "direction", _enum(Direction, "objective.direction", self.direction)
+            self, "direction", enum_member(Direction, "objective.direction", self.direction)
         )
         if not isinstance(self.metric, str) or not 1 <= len(self.metric) <= MAX_METRIC_LENGTH:
             raise InvalidArgumentError(
@@ -112,7 +101,7 @@ class Resource:
     def __post_init__(self) -> None:
         for name in ("r_min", "r_max", "eta"):
             value = getattr(self, name)
-            if not _is_finite_number(value):
+            if not is_finite_number(value):
                 raise InvalidArgumentError(
                     f"resource.{name}", f"must be a finite number, got {value!r}"
                 )
@@ -137,7 +126,7 @@ class Resource:
         object.__setattr__(self, "eta", float(self.eta))
         earlier = tuple(self.earlier_r_max)
         if len(earlier) > MAX_RUNGS or not all(
-            _is_finite_number(level) and self.r_min <= level < self.r_max for level in earlier
+            is_finite_number(level) and self.r_min <= level < self.r_max for level in earlier
         ):
             raise InvalidArgumentError(
                 "resource.earlier_r_max",
@@ -150,7 +139,7 @@ class Resource:
 
     def extended(self, r_max: float) -> Resource:
         """This resource with its top raised to ``r_max``; the current top stays a rung."""
-        if not _is_finite_number(r_max) or not r_max > self.r_max:
+        if not is_finite_number(r_max) or not r_max > self.r_max:
             raise InvalidArgumentError(
                 "r_max", f"must be above the current r_max ({self.r_max:g}), got {r_max!r}"
             )
@@ -187,10 +176,10 @@ class StudySpec:
         check_study_name(self.name)
         if not isinstance(self.space, Space):
             raise InvalidArgumentError("space", "must be a Space")
-        object.__setattr__(self, "algorithm", _enum(Algorithm, "algorithm", self.algorithm))
-        object.__setattr__(self, "asha_mode", _enum(AshaMode, "asha_mode", self.asha_mode))
+        object.__setattr__(self, "algorithm", enum_member(Algorithm, "algorithm", self.algorithm))
+        object.__setattr__(self, "asha_mode", enum_member(AshaMode, "asha_mode", self.asha_mode))
         object.__setattr__(
-            self, "bracket_split", _enum(BracketSplit, "bracket_split", self.bracket_split)
+            self, "bracket_split", enum_member(BracketSplit, "bracket_split", self.bracket_split)
         )
         if not isinstance(self.deterministic, bool):
             raise InvalidArgumentError(

@@ -21,7 +21,6 @@ a bad prior is rejected before anything is written.
 from __future__ import annotations
 
 import enum
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 from hpo.errors import InvalidArgumentError
 from hpo.priors.llm import RESPONSE_FORMATS, LLMSettings
 from hpo.space import Config, Space
+from hpo.validation import enum_member, is_finite_number
 
 MAX_PRIORS = 16
 MAX_PRIOR_CONFIGS = 100
@@ -117,20 +117,22 @@ def prior_from_json(space: Space, data: object, where: str) -> PriorSource:
     """Parse and validate one ``priors`` entry; errors name ``where`` and the field."""
     if not isinstance(data, Mapping):
         raise InvalidArgumentError(where, "must be an object with a kind")
-    kind = _choice(PriorKind, f"{where}.kind", data.get("kind"))
+    kind = enum_member(PriorKind, f"{where}.kind", data.get("kind"))
     unknown = sorted(set(data) - {"kind", "confidence", "weight"} - _KIND_FIELDS[kind])
     if unknown:
         raise InvalidArgumentError(
             f"{where}.{unknown[0]}", f"is not a field of a {kind.value} prior"
         )
     weight = data.get("weight", 1.0)
-    if not _is_number(weight) or not 0 < weight <= MAX_WEIGHT:
+    if not is_finite_number(weight) or not 0 < weight <= MAX_WEIGHT:
         raise InvalidArgumentError(
             f"{where}.weight", f"must be in (0, {MAX_WEIGHT:g}], got {weight!r}"
         )
     common: dict[str, Any] = {
         "kind": kind,
-        "confidence": _choice(Confidence, f"{where}.confidence", data.get("confidence", "medium")),
+        "confidence": enum_member(
+            Confidence, f"{where}.confidence", data.get("confidence", "medium")
+        ),
         "weight": float(weight),
     }
     if kind is PriorKind.POINT:
@@ -226,10 +228,6 @@ def _llm_settings(data: Mapping[str, Any], where: str) -> LLMSettings:
     )
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _bounded_int(value: object, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidArgumentError(where, f"must be an integer in [{low}, {high}], got {value!r}")
@@ -237,17 +235,9 @@ def _bounded_int(value: object, where: str, low: int, high: int) -> int:
 
 
 def _bounded_float(value: object, where: str, low: float, high: float) -> float:
-    if not _is_number(value) or not low <= value <= high:
+    if not is_finite_number(value) or not low <= value <= high:
         raise InvalidArgumentError(where, f"must be a number in [{low:g}, {high:g}], got {value!r}")
     return float(value)
-
-
-def _choice(cls: type[enum.Enum], where: str, value: object) -> Any:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in cls)
-        raise InvalidArgumentError(where, f"must be one of {allowed}, got {value!r}") from None
 
 
 def _mapping(data: object, where: str) -> dict[str, Any]:
