@@ -77,18 +77,16 @@ class LocalStudy:
         job = self.scheduler.next_job(self.state)
         if isinstance(job, NewTrial):
             number = self.state.next_number
-            new = next_configuration(self.state, self.models, number)
-            # A queued proposal starts at the bottom rung, whatever bracket was drawn.
-            bracket = 0 if new.proposal is not None else job.bracket
+            new = next_configuration(self.state, self.models, number, job.bracket)
             if new.proposal is not None:
                 new.proposal.trial_number = number
-            target_rung = self.scheduler.first_target_rung(bracket)
+            target_rung = self.scheduler.first_target_rung(new.bracket)
             self.state.add_trial(
                 TrialSnapshot(
                     number=number,
                     config=new.config,
                     state=TrialState.RUNNING,
-                    bracket=bracket,
+                    bracket=new.bracket,
                     target_rung=target_rung,
                     source=new.source,
                     worker_id=worker_id,

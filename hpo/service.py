@@ -559,10 +559,8 @@ class StudyService:
 
     def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
         number = tx.state.next_number
-        new = next_configuration(tx.state, self.models, number)
-        config, source = new.config, new.source
-        if new.proposal is not None:  # queued proposals start at the bottom rung
-            bracket = 0
+        new = next_configuration(tx.state, self.models, number, bracket)
+        config, source, bracket = new.config, new.source, new.bracket
         target_rung = tx.scheduler.first_target_rung(bracket)
         trial = models.Trial(
             study_id=tx.study_id,

@@ -24,21 +24,26 @@ def make_sampler(spec: StudySpec, models: ModelSource) -> Sampler:
 
 @dataclass(frozen=True)
 class NewConfiguration:
-    """A new trial's configuration, its provenance, and the proposal it runs, if it does."""
+    """A new trial's configuration, its provenance, its bracket, and the proposal it runs,
+    if it does."""
 
     config: Config
     source: str
+    bracket: int
     proposal: Proposal | None = None
 
 
-def next_configuration(state: StudyState, models: ModelSource, number: int) -> NewConfiguration:
-    """Queued proposals (enqueued by a user, proposed by an LLM) first, in order; then the
-    study's sampler. The caller marks a proposal as run and starts it at the bottom rung."""
+def next_configuration(
+    state: StudyState, models: ModelSource, number: int, bracket: int
+) -> NewConfiguration:
+    """Queued proposals (enqueued by a user, proposed by an LLM) first, in order, in bracket
+    0 (the bottom rung) whatever ``bracket`` the scheduler drew; then the study's sampler.
+    The caller marks a proposal as run."""
     proposal = state.next_queued()
     if proposal is not None:
-        return NewConfiguration(dict(proposal.config), proposal.source, proposal)
+        return NewConfiguration(dict(proposal.config), proposal.source, 0, proposal)
     config, source = make_sampler(state.spec, models).propose(state, number)
-    return NewConfiguration(config, source)
+    return NewConfiguration(config, source, bracket)
 
 
 __all__ = [
