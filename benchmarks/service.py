@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
@@ -55,15 +56,15 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from queue import Empty
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import optuna
@@ -216,16 +217,17 @@ def suggest_optuna_config(trial: optuna.Trial) -> dict[str, Any]:
 
 @dataclass
 class Samples:
-    """What one or more workers recorded: latencies in seconds per phase, loops that
-    went through all phases, and failed calls by ``"phase: ExceptionType"``."""
+    """What one or more workers recorded: latencies in seconds per phase (or per RPC, for
+    benchmarks that time calls one by one), loops that went through all phases, and failed
+    calls by kind (here ``"phase: ExceptionType"``)."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
     loops: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: Samples) -> None:
-        for phase in PHASES:
-            self.latencies[phase].extend(other.latencies[phase])
+        for phase, values in other.latencies.items():
+            self.latencies.setdefault(phase, []).extend(values)
         self.loops += other.loops
         self.errors.update(other.errors)
 
@@ -260,6 +262,21 @@ class CellTask:
     loops: int | None
     warmup: int
 
+    @contextmanager
+    def prepare(self, index: int, threads: int) -> Iterator[Callable[[], ProcessResult]]:
+        """Process ``index``'s workers, warmed up with untimed loops (a :class:`ProcessJob`)."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        workers: list[SimulatedWorker] = []
+        try:
+            for thread in range(threads):
+                workers.append(make_worker(self, f"bench-{self.study}-p{index}-t{thread}"))
+            for worker in workers:
+                run_loops(worker, Samples(), math.inf, self.warmup)
+            yield lambda: run_together(workers, self)
+        finally:
+            for worker in workers:
+                worker.close()
+
 
 @dataclass
 class ProcessResult:
@@ -276,48 +293,68 @@ def make_worker(task: CellTask, worker_id: str) -> SimulatedWorker:
     return OptunaWorker(task.target, task.study)
 
 
-def worker_process(
-    task: CellTask, index: int, threads: int, ready: Barrier, results: Queue[ProcessResult | str]
-) -> None:
-    """Entry point of one spawned process: set up and warm up ``threads`` workers, wait
-    until every process of the cell is ready, then run them together. Sends a
-    :class:`ProcessResult`, or the traceback as a string when anything failed."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    workers: list[SimulatedWorker] = []
-    try:
-        for thread in range(threads):
-            workers.append(make_worker(task, f"bench-{task.study}-p{index}-t{thread}"))
-        for worker in workers:
-            run_loops(worker, Samples(), math.inf, task.warmup)
-        ready.wait(READY_TIMEOUT_S)
-        results.put(run_together(workers, task))
-    except BaseException:
-        ready.abort()
-        results.put(traceback.format_exc())
-    finally:
-        for worker in workers:
-            worker.close()
-
-
 def run_together(workers: list[SimulatedWorker], task: CellTask) -> ProcessResult:
     """Run every worker in its own thread for the cell's duration (or loop count)."""
     deadline = time.monotonic() + task.seconds if task.loops is None else math.inf
     max_loops = task.loops if task.loops is not None else sys.maxsize
     samples = [Samples() for _ in workers]
-    runners = [
-        threading.Thread(target=run_loops, args=(worker, own, deadline, max_loops))
-        for worker, own in zip(workers, samples, strict=True)
-    ]
+    elapsed = run_threads(
+        [
+            functools.partial(run_loops, worker, own, deadline, max_loops)
+            for worker, own in zip(workers, samples, strict=True)
+        ]
+    )
+    total = Samples()
+    for own in samples:
+        total.merge(own)
+    return ProcessResult(total, elapsed)
+
+
+# ---------------------------------------------------------------- worker processes (shared)
+
+ResultT = TypeVar("ResultT")
+ResultT_co = TypeVar("ResultT_co", covariant=True)
+
+
+class ProcessJob(Protocol[ResultT_co]):
+    """What each spawned worker process runs; picklable. ``prepare`` sets up (and may warm
+    up) the process's ``threads`` simulated workers, yields the function that runs them
+    together once every process is ready, and closes them on the way out."""
+
+    def prepare(
+        self, index: int, threads: int
+    ) -> AbstractContextManager[Callable[[], ResultT_co]]: ...
+
+
+def worker_process(
+    job: ProcessJob[ResultT],
+    index: int,
+    threads: int,
+    ready: Barrier,
+    results: Queue[ResultT | str],
+) -> None:
+    """Entry point of one spawned process: set up its workers, wait until every process is
+    ready, then run them. Sends the job's result, or the traceback as a string when anything
+    failed (the barrier is broken too, so the other processes do not wait for this one)."""
+    try:
+        with job.prepare(index, threads) as run:
+            ready.wait(READY_TIMEOUT_S)
+            results.put(run())
+    except BaseException:
+        ready.abort()
+        results.put(traceback.format_exc())
+
+
+def run_threads(targets: Sequence[Callable[[], None]]) -> float:
+    """Run every target in its own thread, all started together; return the seconds until
+    the last one ended (the span over which their calls were counted)."""
+    runners = [threading.Thread(target=target) for target in targets]
     start = time.perf_counter()
     for runner in runners:
         runner.start()
     for runner in runners:
         runner.join()
-    elapsed = time.perf_counter() - start
-    total = Samples()
-    for own in samples:
-        total.merge(own)
-    return ProcessResult(total, elapsed)
+    return time.perf_counter() - start
 
 
 def spread(clients: int, max_processes: int) -> list[int]:
@@ -328,14 +365,14 @@ def spread(clients: int, max_processes: int) -> list[int]:
     return [base + (index < extra) for index in range(processes)]
 
 
-def run_processes(task: CellTask, threads: list[int]) -> tuple[Samples, float]:
-    """Run one cell's worker processes; return their merged samples and the longest
-    process's timed span (the span over which the loops were counted)."""
+def run_processes(job: ProcessJob[ResultT], threads: list[int]) -> list[ResultT]:
+    """Run ``job`` in one spawned process per entry of ``threads`` (that many workers in
+    each) and return the processes' results; raise if any process failed."""
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(len(threads))
-    results = context.Queue()
+    results: Queue[ResultT | str] = context.Queue()
     processes = [
-        context.Process(target=worker_process, args=(task, index, count, ready, results))
+        context.Process(target=worker_process, args=(job, index, count, ready, results))
         for index, count in enumerate(threads)
     ]
     try:
@@ -349,18 +386,15 @@ def run_processes(task: CellTask, threads: list[int]) -> tuple[Samples, float]:
             if process.is_alive():
                 process.terminate()
                 process.join()
-    failures = [result for result in gathered if isinstance(result, str)]
-    if failures:
-        raise RuntimeError(f"a worker process failed:\n{failures[0]}")
-    total = Samples()
+    succeeded: list[ResultT] = []
     for result in gathered:
-        total.merge(result.samples)
-    return total, max(result.elapsed for result in gathered)
+        if isinstance(result, str):
+            raise RuntimeError(f"a worker process failed:\n{result}")
+        succeeded.append(result)
+    return succeeded
 
 
-def _next_result(
-    results: Queue[ProcessResult | str], processes: list[BaseProcess]
-) -> ProcessResult | str:
+def _next_result(results: Queue[ResultT | str], processes: list[BaseProcess]) -> ResultT | str:
     """The next result from the queue, failing instead of waiting forever when a worker
     process died without sending one."""
     while True:
@@ -427,7 +461,11 @@ class Cell:
 def measure(store: str, task: CellTask, clients: int, max_processes: int, console: Console) -> Cell:
     """Run one cell and summarise it."""
     threads = spread(clients, max_processes)
-    samples, elapsed = run_processes(task, threads)
+    results = run_processes(task, threads)
+    samples = Samples()
+    for result in results:
+        samples.merge(result.samples)
+    elapsed = max(result.elapsed for result in results)
     cell = Cell(
         store=store,
         system=task.system,
@@ -484,13 +522,18 @@ def postgres_reachable(admin_url: str) -> str | None:
 
 @contextmanager
 def coordinator(
-    db_url: str, log_path: Path, console: Console, log_level: str = "WARNING"
+    db_url: str,
+    log_path: Path,
+    console: Console,
+    log_level: str = "WARNING",
+    options: Sequence[str] = (),
 ) -> Iterator[str]:
-    """Start ``hpo serve`` on a free port and yield its address, read from the first
-    line it prints; SIGTERM it on the way out. Its warnings and errors are shown
-    afterwards, because errors the clients saw are explained there."""
+    """Start ``hpo serve`` on a free port (with more ``options`` of its command line) and
+    yield its address, read from the first line it prints; SIGTERM it on the way out. Its
+    warnings and errors are shown afterwards, because errors the clients saw are explained
+    there."""
     command = [sys.executable, "-m", "hpo", "serve", "--db", db_url]
-    command += ["--host", "127.0.0.1", "--port", "0", "--log-level", log_level]
+    command += ["--host", "127.0.0.1", "--port", "0", "--log-level", log_level, *options]
     with (
         log_path.open("w") as log,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as server,

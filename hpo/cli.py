@@ -1,4 +1,4 @@
-"""The ``hpo`` command line: serve, worker, study, db, demo.
+"""The ``hpo`` command line: serve, worker, study, token, db, demo.
 
 Server-side modules (SQLAlchemy, the coordinator) are imported inside the
 commands that need them, so ``hpo worker`` runs on a node with the light core.
@@ -9,9 +9,13 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -19,8 +23,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from hpo.client import DEFAULT_ADDRESS, Client, seed_for
+from hpo.auth import Role, generate_secret, is_well_formed
+from hpo.client import DEFAULT_ADDRESS, ENV_TLS_CA, ENV_TOKEN, Client, seed_for
 from hpo.errors import HpoError
+from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.spec import StudySpec
 
 app = typer.Typer(
@@ -31,7 +37,13 @@ app = typer.Typer(
 )
 study_app = typer.Typer(help="Create and inspect studies.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the trial store.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Manage bearer tokens (docs/security.md): on a store with --db (how the first admin "
+    "token is made), or through a coordinator with an admin token.",
+    no_args_is_help=True,
+)
 app.add_typer(study_app, name="study")
+app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 
 console = Console()
@@ -49,6 +61,28 @@ Database = Annotated[
         "--db", envvar="HPO_DB", help="Trial store: a SQLAlchemy URL or a SQLite file path."
     ),
 ]
+# The options of every command that talks to a coordinator (with Coordinator above); build
+# its client with _client(). A token is never an option's value: argv is visible in `ps`.
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="HPO_TOKEN_FILE",
+        exists=True,
+        dir_okay=False,
+        help=f"File holding the bearer token (default: the {ENV_TOKEN} environment variable).",
+    ),
+]
+TlsCa = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        envvar=ENV_TLS_CA,
+        exists=True,
+        dir_okay=False,
+        help="PEM file of the CA that signed the coordinator's certificate: connect with TLS.",
+    ),
+]
 
 
 def _configure_logging(level: str = "INFO") -> None:
@@ -64,6 +98,31 @@ def _on_signals(handler: Any) -> None:
         signal.signal(sig, handler)
 
 
+def _read_token_file(path: Path) -> str:
+    """The token in ``path`` (surrounding whitespace ignored); warns when others may read it."""
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        message = f"cannot read {path}: {error}"
+        raise typer.BadParameter(message, param_hint="--token-file") from None
+    if not is_well_formed(token):
+        raise typer.BadParameter(
+            f"{path} does not hold an hpo token (hpo_...)", param_hint="--token-file"
+        )
+    if path.stat().st_mode & 0o077:
+        errors.print(f"[yellow]warning:[/] {path} is readable by others: chmod 600 {path}")
+    return token
+
+
+def _client(
+    coordinator: str, token_file: Path | None, tls_ca: Path | None, **options: Any
+) -> Client:
+    """A client with the connection options (``--token-file``, ``--tls-ca``; without them the
+    client falls back on HPO_TOKEN and HPO_TLS_CA)."""
+    token = _read_token_file(token_file) if token_file is not None else None
+    return Client(coordinator, token=token, tls_ca=tls_ca, **options)
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -73,25 +132,76 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 50051,
     lease_seconds: Annotated[
-        float, typer.Option(help="A running trial's lease; workers heartbeat at a third of it.")
-    ] = 60.0,
+        float,
+        typer.Option(
+            help="A running trial's lease; workers heartbeat every lease/1.5 seconds, and a "
+            "trial whose lease runs out goes to another worker."
+        ),
+    ] = DEFAULT_LEASE_SECONDS,
+    max_retries: Annotated[
+        int,
+        typer.Option(
+            min=0, help="How often a trial whose worker's lease expired is retried before it fails."
+        ),
+    ] = DEFAULT_MAX_RETRIES,
     migrate: Annotated[
         bool, typer.Option(help="Upgrade the store's schema before serving.")
     ] = True,
     threads: Annotated[int, typer.Option(help="Threads serving calls.")] = 16,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="PEM certificate (chain) of this coordinator: serve TLS (with --tls-key).",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="PEM private key of --tls-cert."),
+    ] = None,
+    anonymous: Annotated[
+        bool | None,
+        typer.Option(
+            "--anonymous/--no-anonymous",
+            help="Serve calls that carry no token as admin. Default: on when --host is a "
+            "loopback address, off otherwise; refused on a non-loopback address.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "INFO",
 ) -> None:
     """Run the coordinator until SIGTERM or Ctrl-C, then finish in-flight calls and exit."""
+    from hpo.coordinator.auth import resolve_anonymous
     from hpo.coordinator.server import start_coordinator
 
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
+    try:
+        anonymous = resolve_anonymous(host, anonymous)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--anonymous") from None
     _configure_logging(log_level)
     coordinator = start_coordinator(
-        db, host, port, lease_seconds=lease_seconds, migrate=migrate, threads=threads
+        db,
+        host,
+        port,
+        lease_seconds=lease_seconds,
+        max_retries=max_retries,
+        migrate=migrate,
+        threads=threads,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        anonymous=anonymous,
     )
     stop = threading.Event()
     _on_signals(lambda signum, frame: stop.set())
     # The first line is the contract with scripts (and tests) that started us on port 0.
-    print(f"hpo coordinator listening on {coordinator.address} (store: {coordinator.store.url})")
+    auth = "tokens, anonymous calls as admin" if coordinator.anonymous else "tokens"
+    print(
+        f"hpo coordinator listening on {coordinator.address} (store: {coordinator.store.url}; "
+        f"auth: {auth}; TLS: {'on' if coordinator.tls else 'off'})"
+    )
     sys.stdout.flush()
     while not stop.wait(1.0):
         pass
@@ -116,6 +226,8 @@ def worker(
         list[str] | None, typer.Argument(help="The training command, after --.")
     ] = None,
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
     gpus: Annotated[
         str | None,
         typer.Option(help="GPU ids, e.g. 0,1: one trial per GPU, pinned by CUDA_VISIBLE_DEVICES."),
@@ -145,7 +257,7 @@ def worker(
     gpu_slots: list[str | None] = (
         [gpu.strip() for gpu in gpus.split(",")] if gpus else [None] * slots
     )
-    client = Client(coordinator, wait_for_ready=True)
+    client = _client(coordinator, token_file, tls_ca)
     daemon = Worker(
         client,
         study,
@@ -186,23 +298,29 @@ def study_create(
     name: Annotated[str | None, typer.Option(help="Override the spec's name.")] = None,
     exist_ok: Annotated[bool, typer.Option(help="Reuse an identical existing study.")] = False,
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Create a study from a spec file."""
     data = json.loads(spec.read_text())
     if name:
         data["name"] = name
     data.setdefault("seed", seed_for(str(data.get("name", ""))))
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         study = client.create_study_from_spec(StudySpec.from_json(data), exist_ok=exist_ok)
     console.print(f"study [bold]{study.name}[/] ({study.state}, seed {study.spec.seed})")
 
 
 @study_app.command("list")
-def study_list(coordinator: Coordinator = DEFAULT_ADDRESS) -> None:
+def study_list(
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
     """List the studies with their trial counts."""
     from hpo.monitor import print_studies
 
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         print_studies(console, client.studies())
 
 
@@ -212,11 +330,13 @@ def study_show(
     watch: Annotated[bool, typer.Option(help="Refresh live until the study finishes.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Show a study: trial counts, rungs, leading trials."""
     from hpo import monitor
 
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         if watch:
             monitor.watch(client, name, interval=interval, console=console)
         else:
@@ -228,9 +348,11 @@ def study_extend(
     name: str,
     r_max: Annotated[float, typer.Option("--r-max", help="The new top resource.")],
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Raise a live study's r_max: results are kept, the best trials continue upward."""
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         study = client.get_study(name).extend(r_max)
     resource = study.spec.resource
     console.print(
@@ -240,11 +362,27 @@ def study_extend(
     )
 
 
+@study_app.command("stop")
+def study_stop(
+    name: str,
+    reason: Annotated[str, typer.Option(help="Why, recorded in the decisions log.")] = "",
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Stop a study for good (admin): no new work; running trials stop at their next report."""
+    with _client(coordinator, token_file, tls_ca) as client:
+        study = client.get_study(name).stop(reason)
+    console.print(f"study [bold]{study.name}[/] stopped; {study.counts['running']} trials running")
+
+
 @study_app.command("enqueue")
 def study_enqueue(
     name: str,
     config: Annotated[str, typer.Option(help="The configuration, JSON: '{\"lr\": 0.01}'.")],
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Run a configuration before any other new one, at the bottom rung."""
     try:
@@ -252,7 +390,7 @@ def study_enqueue(
     except json.JSONDecodeError as error:
         errors.print(f"[red]error:[/] --config is not JSON: {error}")
         raise typer.Exit(2) from None
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         proposal = client.get_study(name).enqueue(values)
     console.print(f"study [bold]{name}[/]: queued at position {proposal.position}")
 
@@ -261,11 +399,13 @@ def study_enqueue(
 def study_priors(
     name: str,
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Show a study's proposals (queued, run, prior-only) and its LLM exchanges."""
     from hpo.monitor import priors_view
 
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         console.print(priors_view(name, client.get_study(name).priors()))
 
 
@@ -274,9 +414,11 @@ def study_best(
     name: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Print the best configuration found so far."""
-    with Client(coordinator) as client:
+    with _client(coordinator, token_file, tls_ca) as client:
         best = client.get_study(name).best()
     if best is None:
         errors.print(f"study {name!r} has no result at any rung yet")
@@ -291,6 +433,155 @@ def study_best(
         print(json.dumps(result))
     else:
         console.print_json(data=result)
+
+
+# ---------------------------------------------------------------- token
+
+TokenStore = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Work directly on this trial store (a SQLAlchemy URL or a SQLite file path), "
+        "migrating it first: how the first admin token is made. Without it, the command "
+        "goes through --coordinator with an admin token.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class _TokenOps:
+    """The token operations, on a store (hpo.tokens.TokenService) or over gRPC (Client)."""
+
+    create: Callable[[str, Role, str], Any]
+    list: Callable[[], list[Any]]
+    revoke: Callable[[str], Any]
+
+
+@contextmanager
+def _token_ops(
+    ctx: typer.Context,
+    db: str | None,
+    coordinator: str,
+    token_file: Path | None,
+    tls_ca: Path | None,
+) -> Iterator[_TokenOps]:
+    if db is None:
+        with _client(coordinator, token_file, tls_ca) as client:
+            yield _TokenOps(client.create_token, client.list_tokens, client.revoke_token)
+        return
+    source = ctx.get_parameter_source("coordinator")
+    # Compared by name: typer ships its own copy of click, whose enum is not click's.
+    if source is not None and source.name == "COMMANDLINE":
+        raise typer.BadParameter("give --db or --coordinator, not both", param_hint="--db")
+    from hpo.storage import Store
+    from hpo.storage.migrate import upgrade
+    from hpo.tokens import TokenService
+
+    store = Store(db)
+    try:
+        upgrade(store.engine)
+        service = TokenService(store)
+        yield _TokenOps(service.create, service.list_tokens, service.revoke)
+    finally:
+        store.dispose()
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    """Write ``secret`` to a new file only its owner can read (never over an existing file)."""
+    try:
+        with open(path, "x", opener=lambda name, flags: os.open(name, flags, 0o600)) as out:
+            out.write(secret + "\n")
+    except OSError as error:
+        raise typer.BadParameter(f"cannot create {path}: {error}", param_hint="--output") from None
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Unique name, e.g. gpu-node-17 or alice.")],
+    role: Annotated[
+        Role,
+        typer.Option(help="reader: queries; worker: also runs trials; admin: everything."),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the secret to this new file (mode 600) instead of printing it.",
+        ),
+    ] = None,
+    db: TokenStore = None,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Create a token; its secret is generated here and shown once (stdout, or --output)."""
+    secret = generate_secret()
+    if output is not None:
+        _write_secret(output, secret)
+    try:
+        with _token_ops(ctx, db, coordinator, token_file, tls_ca) as tokens:
+            token = tokens.create(name, role, secret)
+    except BaseException:
+        if output is not None:
+            output.unlink()  # the secret of a token that does not exist
+        raise
+    if output is not None:
+        errors.print(
+            f"token [bold]{token.name}[/] ({token.role.value}) created; its secret is in "
+            f"{output} and cannot be shown again."
+        )
+        return
+    # The secret alone on stdout (so `> file` captures it), the explanation on stderr.
+    print(secret, flush=True)
+    errors.print(
+        f"token [bold]{token.name}[/] ({token.role.value}) created. Its secret, on standard "
+        "output, is shown this once: only its hash is stored. Keep it in a file only you can "
+        f"read (for --token-file) or in {ENV_TOKEN}."
+    )
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    db: TokenStore = None,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """List the tokens (names, roles, dates; never secrets), revoked ones included."""
+    from rich.table import Table
+
+    with _token_ops(ctx, db, coordinator, token_file, tls_ca) as tokens:
+        listed = tokens.list()
+    table = Table("name", "role", "created", "revoked")
+    for token in listed:
+        table.add_row(
+            token.name,
+            token.role.value,
+            token.created_at.isoformat(timespec="seconds"),
+            token.revoked_at.isoformat(timespec="seconds") if token.revoked_at else "",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The token to revoke.")],
+    db: TokenStore = None,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Revoke a token for good. Coordinators accept it for at most their token cache TTL."""
+    with _token_ops(ctx, db, coordinator, token_file, tls_ca) as tokens:
+        token = tokens.revoke(name)
+    assert token.revoked_at is not None
+    console.print(
+        f"token [bold]{token.name}[/] revoked at {token.revoked_at.isoformat(timespec='seconds')}"
+    )
 
 
 # ---------------------------------------------------------------- db

@@ -27,12 +27,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import grpc
 
 from hpo import errors, wire
+from hpo.auth import Role, role_from_proto, role_to_proto
 from hpo.priors.sources import PriorSource
 from hpo.space import Config, Parameter, Space
 from hpo.spec import (
@@ -49,6 +51,9 @@ from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+MAX_RECONNECT_BACKOFF_MS = 5000
+ENV_TOKEN = "HPO_TOKEN"
+ENV_TLS_CA = "HPO_TLS_CA"
 
 # Retry calls that never reached the service (or lost their connection): every
 # mutating call carries a request id, so a retry cannot write twice.
@@ -96,6 +101,9 @@ class Decision:
     next_resource: float | None
     state: TrialState
     reason: str
+    # True when the worker could not reach the coordinator: the report is buffered and will
+    # be delivered later; training goes on meanwhile.
+    buffered: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class TrialRecord:
     source: str
     worker_id: str
     fail_reason: str
+    # How many times the trial's worker lost its lease and another worker resumed it.
+    retries: int
     created_at: datetime
     updated_at: datetime
     reports: tuple[ReportRecord, ...] = ()
@@ -144,6 +154,7 @@ class TrialRecord:
             source=message.source,
             worker_id=message.worker_id,
             fail_reason=message.fail_reason,
+            retries=message.retries,
             created_at=wire.from_timestamp(message.created_at),
             updated_at=wire.from_timestamp(message.updated_at),
             reports=tuple(
@@ -238,6 +249,34 @@ class PriorsRecord:
         )
 
 
+@dataclass(frozen=True)
+class TokenRecord:
+    """A bearer token as the coordinator lists it: name, role and dates, never the secret
+    (the coordinator only has its SHA-256)."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def from_proto(cls, message: pb.Token) -> TokenRecord:
+        return cls(
+            id=message.id,
+            name=message.name,
+            role=role_from_proto(message.role),
+            created_at=wire.from_timestamp(message.created_at),
+            revoked_at=(
+                wire.from_timestamp(message.revoked_at) if message.HasField("revoked_at") else None
+            ),
+        )
+
+
 # ---------------------------------------------------------------- trial
 
 
@@ -264,15 +303,18 @@ class Trial:
     def __repr__(self) -> str:
         return f"Trial({self.study!r}, number={self.number}, config={self.config!r})"
 
-    def report(self, resource: float, value: float) -> Decision:
-        """Record ``value`` at ``resource``; the answer says whether to keep training."""
+    def report(self, resource: float, value: float, request_id: str | None = None) -> Decision:
+        """Record ``value`` at ``resource``; the answer says whether to keep training.
+
+        Sending the same ``request_id`` again (a retry after a lost connection) stores the
+        report once and returns the first answer."""
         response = self._client.call(
             "Report",
             pb.ReportRequest(
                 trial_id=self.id,
                 resource=float(resource),
                 value=float(value),
-                request_id=_request_id(),
+                request_id=request_id or _request_id(),
                 worker_id=self._client.worker_id,
             ),
         )
@@ -284,24 +326,26 @@ class Trial:
             reason=response.reason,
         )
 
-    def complete(self) -> TrialRecord:
+    def complete(self, request_id: str | None = None) -> TrialRecord:
         """This assignment is done (a paused or stopped trial keeps its state)."""
         message = self._client.call(
             "Complete",
             pb.CompleteRequest(
-                trial_id=self.id, request_id=_request_id(), worker_id=self._client.worker_id
+                trial_id=self.id,
+                request_id=request_id or _request_id(),
+                worker_id=self._client.worker_id,
             ),
         )
         self.done = True
         return TrialRecord.from_proto(message)
 
-    def fail(self, reason: str) -> TrialRecord:
+    def fail(self, reason: str, request_id: str | None = None) -> TrialRecord:
         message = self._client.call(
             "Fail",
             pb.FailRequest(
                 trial_id=self.id,
                 reason=reason,
-                request_id=_request_id(),
+                request_id=request_id or _request_id(),
                 worker_id=self._client.worker_id,
             ),
         )
@@ -336,7 +380,7 @@ class Study:
         self.id = message.id
         self.spec = wire.spec_from_proto(message.spec)
         self.name = self.spec.name
-        self.state = {pb.STUDY_RUNNING: "running", pb.STUDY_FINISHED: "finished"}.get(
+        self.state = {state: name for name, state in wire.STUDY_STATES.items()}.get(
             message.state, "unknown"
         )
         self.counts = {
@@ -345,6 +389,7 @@ class Study:
             "completed": message.counts.completed,
             "stopped": message.counts.stopped,
             "failed": message.counts.failed,
+            "pending": message.counts.pending,
         }
         self.created_at = wire.from_timestamp(message.created_at)
 
@@ -353,6 +398,15 @@ class Study:
 
     def refresh(self) -> Study:
         return self._client.get_study(self.name)
+
+    def stop(self, reason: str = "") -> Study:
+        """Stop the study for good (admin): no new work, running trials stop at their next
+        report."""
+        message = self._client.call(
+            "StopStudy",
+            pb.StopStudyRequest(study=self.name, reason=reason, request_id=_request_id()),
+        )
+        return Study(self._client, message)
 
     def extend(self, r_max: float) -> Study:
         """Raise the study's top resource to ``r_max`` (docs/algorithms.md, "Growing r_max"):
@@ -380,18 +434,25 @@ class Study:
             self._client.call("GetPriors", pb.GetPriorsRequest(study=self.name))
         )
 
-    def suggest(self, cancel: threading.Event | None = None) -> Trial | None:
+    def suggest(
+        self, cancel: threading.Event | None = None, request_id: str | None = None
+    ) -> Trial | None:
         """The next assignment, waiting while running trials may still create work.
 
         Returns None when the study is finished, or when ``cancel`` is set while waiting.
+        A caller that retries after a lost connection passes the ``request_id`` of its first
+        attempt, so an assignment the coordinator made but could not deliver is not lost.
         """
         while True:
             response = self._client.call(
                 "Suggest",
                 pb.SuggestRequest(
-                    study=self.name, worker_id=self._client.worker_id, request_id=_request_id()
+                    study=self.name,
+                    worker_id=self._client.worker_id,
+                    request_id=request_id or _request_id(),
                 ),
             )
+            request_id = None  # after a wait, the next call is a new request
             kind = response.WhichOneof("result")
             if kind == "assignment":
                 return Trial(self._client, response.assignment)
@@ -436,7 +497,12 @@ class Study:
 
 
 class Client:
-    """A connection to a coordinator. Thread-safe; close it (or use ``with``) when done."""
+    """A connection to a coordinator. Thread-safe; close it (or use ``with``) when done.
+
+    ``token`` (default: the ``HPO_TOKEN`` environment variable) is sent as a bearer token
+    with every call; ``tls_ca`` (default: ``HPO_TLS_CA``), a PEM file of the certificate
+    authority that signed the coordinator's certificate, makes the connection use TLS.
+    """
 
     def __init__(
         self,
@@ -445,15 +511,28 @@ class Client:
         timeout: float = 30.0,
         worker_id: str | None = None,
         wait_for_ready: bool = False,
+        token: str | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
         self.worker_id = worker_id or default_worker_id()
         self._wait_for_ready = wait_for_ready
-        self._channel = grpc.insecure_channel(
-            address,
-            options=[("grpc.enable_retries", 1), ("grpc.service_config", _SERVICE_CONFIG)],
-        )
+        token = token if token is not None else os.environ.get(ENV_TOKEN, "")
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        tls_ca = tls_ca if tls_ca is not None else os.environ.get(ENV_TLS_CA) or None
+        options = [
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", _SERVICE_CONFIG),
+            # gRPC's default lets reconnection attempts drift to 2 minutes apart; a worker
+            # should notice a restarted coordinator within seconds.
+            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+        ]
+        if tls_ca is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         self._stub = hpo_pb2_grpc.CoordinatorStub(self._channel)
 
     def close(self) -> None:
@@ -469,7 +548,10 @@ class Client:
         """Call an RPC of the Coordinator service, raising hpo's errors instead of gRPC's."""
         try:
             return getattr(self._stub, method)(
-                request, timeout=self.timeout, wait_for_ready=self._wait_for_ready
+                request,
+                timeout=self.timeout,
+                wait_for_ready=self._wait_for_ready,
+                metadata=self._metadata,
             )
         except grpc.RpcError as error:
             raise errors.from_status(error.code(), error.details() or "") from None
@@ -540,3 +622,37 @@ class Client:
             "Heartbeat", pb.HeartbeatRequest(worker_id=self.worker_id, trial_ids=list(trial_ids))
         )
         return {lease.trial_id: lease.active for lease in response.leases}
+
+    # ------------------------------------------------------------ tokens (admin)
+
+    def create_token(
+        self, name: str, role: Role | str, secret: str, request_id: str | None = None
+    ) -> TokenRecord:
+        """Register ``secret`` as the token ``name`` with ``role`` (reader, worker, admin).
+
+        Make the secret with :func:`hpo.auth.generate_secret` and hand it to whoever will
+        use it: the coordinator stores only its SHA-256, so it cannot be shown again. A retry
+        with the same ``request_id`` returns the token the first call created."""
+        message = self.call(
+            "CreateToken",
+            pb.CreateTokenRequest(
+                name=name,
+                role=role_to_proto(role),
+                secret=secret,
+                request_id=request_id or _request_id(),
+            ),
+        )
+        return TokenRecord.from_proto(message)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, revoked ones included, in creation order."""
+        response = self.call("ListTokens", pb.ListTokensRequest())
+        return [TokenRecord.from_proto(message) for message in response.tokens]
+
+    def revoke_token(self, name: str) -> TokenRecord:
+        """Revoke the token ``name`` for good (again: no change). Coordinators that cache
+        tokens stop accepting it within their cache TTL (docs/security.md)."""
+        message = self.call(
+            "RevokeToken", pb.RevokeTokenRequest(name=name, request_id=_request_id())
+        )
+        return TokenRecord.from_proto(message)

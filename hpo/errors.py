@@ -45,6 +45,18 @@ class FailedPreconditionError(HpoError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class UnauthenticatedError(HpoError):
+    """No valid bearer token: missing, malformed, unknown or revoked (retrying cannot help)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(HpoError):
+    """The token's role does not allow the call."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class RemoteError(HpoError):
     """A status with no domain meaning (UNAVAILABLE, INTERNAL...) from a coordinator."""
 
@@ -54,7 +66,14 @@ class RemoteError(HpoError):
 
 
 _BY_CODE: dict[grpc.StatusCode, type[HpoError]] = {
-    cls.code: cls for cls in (NotFoundError, AlreadyExistsError, FailedPreconditionError)
+    cls.code: cls
+    for cls in (
+        NotFoundError,
+        AlreadyExistsError,
+        FailedPreconditionError,
+        UnauthenticatedError,
+        PermissionDeniedError,
+    )
 }
 
 

@@ -19,6 +19,7 @@ from hpo.schedulers import (
     NewTrial,
     Promote,
     ReportDecision,
+    Resume,
     StudyFinished,
     WaitForResults,
     make_scheduler,
@@ -93,7 +94,7 @@ class LocalStudy:
                 )
             )
             self._observe()
-        elif isinstance(job, Promote):
+        elif isinstance(job, Promote | Resume):
             number, target_rung = job.number, job.to_rung
             self.state.assign(number, worker_id, target_rung)
         else:

@@ -38,6 +38,7 @@ from hpo.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES, HEARTBEATS_PER_LEASE
 from hpo.priors import store as prior_store
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import LLM, TRANSFER, USER, Proposal
@@ -49,6 +50,8 @@ from hpo.schedulers import (
     Asha,
     NewTrial,
     Promote,
+    ReportDecision,
+    Resume,
     StudyFinished,
     make_scheduler,
     reopened_by_extension,
@@ -57,6 +60,7 @@ from hpo.spec import Direction, StudySpec, check_study_name
 from hpo.state import FINAL_STATES, StudyState, TrialSnapshot, TrialState
 from hpo.storage import Store, models, queries
 from hpo.storage.types import utcnow
+from hpo.validation import check_text
 
 MAX_ID_LENGTH = 128
 MAX_REASON_LENGTH = 10_000
@@ -68,6 +72,7 @@ MAX_PAGE_SIZE = 10_000
 # each study's expired leases are swept at most this often.
 WORKER_SEEN_INTERVAL = timedelta(seconds=10)
 LEASE_SWEEP_INTERVAL = timedelta(seconds=1)
+STUDY_RUNNING, STUDY_FINISHED, STUDY_STOPPED = "running", "finished", "stopped"
 log = logging.getLogger(__name__)
 
 
@@ -199,6 +204,7 @@ class _Transaction:
 
 _TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
+_JOB_KIND = {NewTrial: "new", Promote: "promote", Resume: "resume"}
 _STATE_AFTER = {
     Action.PAUSE: TrialState.PAUSED,
     Action.STOP: TrialState.STOPPED,
@@ -210,11 +216,12 @@ _STATE_AFTER = {
 
 
 def _check_id(field_name: str, value: str, required: bool) -> str:
-    if required and not value:
-        raise InvalidArgumentError(field_name, "is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidArgumentError(field_name, f"is longer than {MAX_ID_LENGTH} characters")
-    return value
+    return check_text(field_name, value, MAX_ID_LENGTH, required=required)
+
+
+def _clean_reason(reason: str, default: str) -> str:
+    """A free-text reason as the store can keep it: cut to length, NUL replaced."""
+    return reason[:MAX_REASON_LENGTH].replace("\x00", "\ufffd") or default
 
 
 def _check_finite(field_name: str, value: float) -> float:
@@ -230,13 +237,17 @@ class StudyService:
         self,
         store: Store,
         *,
-        lease_seconds: float = 60.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         retry_after_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
         models: ModelSource | None = None,
         ask_llm: Ask | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.store = store
+        self.max_retries = max_retries
         # Who fits the GP studies' surrogates: the coordinator passes its background process;
         # in-process use defaults to fitting inline, in the calling thread.
         self.models = models if models is not None else InlineModels()
@@ -258,7 +269,7 @@ class StudyService:
 
     @property
     def heartbeat_seconds(self) -> float:
-        return self.lease.total_seconds() / 3
+        return self.lease.total_seconds() / HEARTBEATS_PER_LEASE
 
     # ------------------------------------------------------------ studies
 
@@ -394,7 +405,24 @@ class StudyService:
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(name))) as tx:
             if self._earlier_decision(tx.connection, request_id, None) is None:
+                _refuse_stopped(tx)
                 self._extend(tx, r_max, request_id)
+        return self.get_study(name)
+
+    def stop_study(self, name: str, reason: str = "", request_id: str = "") -> StudyInfo:
+        """Stop handing out work for good: suggest answers finished, running trials are told to
+        stop at their next report, and trials waiting for a worker are stopped now."""
+        _check_id("request_id", request_id, required=False)
+        with self._decide(self._study_id(check_study_name(name))) as tx:
+            earlier = self._earlier_decision(tx.connection, request_id, None)
+            if earlier is None and tx.study_state != STUDY_STOPPED:
+                reason = _clean_reason(reason, "stopped by an admin")
+                for number, snapshot in sorted(tx.state.trials.items()):
+                    if snapshot.state is TrialState.PENDING:
+                        trial = tx.trial(number)
+                        tx.update(trial, **self._state_change(tx, number, TrialState.STOPPED))
+                tx.study_state = STUDY_STOPPED
+                tx.log("stop-study", None, reason=reason, request_id=request_id or None)
         return self.get_study(name)
 
     def _extend(self, tx: _Transaction, r_max: float, request_id: str) -> None:
@@ -421,7 +449,7 @@ class StudyService:
             reason=reason,
             request_id=request_id or None,
         )
-        tx.study_state = "running"
+        tx.study_state = STUDY_RUNNING
         tx.reload = True
 
     # ------------------------------------------------------------ priors
@@ -436,6 +464,7 @@ class StudyService:
                 if earlier.study_id != tx.study_id:
                     raise InvalidArgumentError("request_id", "was already used for another study")
                 return next(p for p in tx.state.proposals if p.id == earlier.id)
+            _refuse_stopped(tx)
             valid = tx.state.spec.space.validate(config)
             (row,) = prior_store.add_proposals(
                 tx.session,
@@ -449,7 +478,7 @@ class StudyService:
             proposal = Proposal(row.id, row.position, valid, USER, run_first=True)
             tx.state.set_proposals([*tx.state.proposals, proposal])
             tx.log("enqueue", None, reason=f"proposal {row.position}")
-            tx.study_state = "running"
+            tx.study_state = STUDY_RUNNING
             return proposal
 
     def priors(self, study_name: str) -> PriorsInfo:
@@ -529,7 +558,7 @@ class StudyService:
             if earlier is not None:
                 return self._replay_assignment(tx, earlier.trial_id, earlier.study_id)
             self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
-            if tx.study_state == "finished":
+            if tx.study_state in (STUDY_FINISHED, STUDY_STOPPED):
                 return Finished()
             if self._warming_up(tx):
                 return Wait(self.retry_after_seconds)
@@ -539,16 +568,16 @@ class StudyService:
             job = tx.scheduler.next_job(tx.state)
             if isinstance(job, NewTrial):
                 trial = self._start_trial(tx, job.bracket, worker_id)
-            elif isinstance(job, Promote):
-                trial = self._promote(tx, job, worker_id)
+            elif isinstance(job, Promote | Resume):
+                trial = self._reassign(tx, job, worker_id)
             elif isinstance(job, StudyFinished):
-                tx.study_state = "finished"
+                tx.study_state = STUDY_FINISHED
                 tx.log("finish", None, reason="trial budget spent; no trial held or promotable")
                 return Finished()
             else:
                 return Wait(self.retry_after_seconds)
             tx.log(
-                "new" if isinstance(job, NewTrial) else "promote",
+                _JOB_KIND[type(job)],
                 trial.id,
                 rung=trial.target_rung,
                 resource=trial.target_resource,
@@ -576,6 +605,7 @@ class StudyService:
             source=source,
             worker_id=worker_id,
             lease_expires_at=tx.now + self.lease,
+            retries=0,
             fail_reason=None,
             created_at=tx.now,
             updated_at=tx.now,
@@ -604,7 +634,9 @@ class StudyService:
         )
         return trial
 
-    def _promote(self, tx: _Transaction, job: Promote, worker_id: str) -> models.Trial:
+    def _reassign(self, tx: _Transaction, job: Promote | Resume, worker_id: str) -> models.Trial:
+        """Hand out a trial that exists already: promoted to its next rung, or resumed toward
+        the rung it trained to when its previous worker's lease expired."""
         trial = tx.trial(job.number)
         tx.update(
             trial,
@@ -635,17 +667,74 @@ class StudyService:
             raise InvalidArgumentError("request_id", "was already used for another request")
         return self._assignment(tx, tx.trial(self._trial_key(trial_id)[1]))
 
-    def _expire_leases(self, tx: _Transaction) -> None:
-        expired = tx.connection.execute(
-            queries.EXPIRED_TRIALS, {"study_id": tx.study_id, "now": tx.now}
-        ).scalars()
-        for number in list(expired):
+    def expire_leases(self) -> int:
+        """Settle every expired lease in the store (the coordinator's sweeper calls this);
+        returns how many trials changed."""
+        now = self.clock()
+        with self.store.read() as session:
+            study_ids = session.scalars(
+                select(models.Trial.study_id).where(models.Trial.lease_expires_at < now).distinct()
+            ).all()
+        changed = 0
+        for study_id in study_ids:
+            with self._decide(study_id) as tx:
+                changed += self._expire_leases(tx)
+                self._last_sweep[study_id] = tx.now
+        return changed
+
+    def renew_held_leases(self) -> int:
+        """Give every lease held in the store at least one full lease from now, and return how
+        many were extended. A coordinator calls this as it starts: workers that waited out its
+        downtime (buffering their reports) must not lose their trials for it."""
+        now = self.clock()
+        with self.store.write() as session:
+            result = session.execute(
+                update(models.Trial)
+                .where(
+                    models.Trial.lease_expires_at.is_not(None),
+                    models.Trial.lease_expires_at < now + self.lease,
+                )
+                .values(lease_expires_at=now + self.lease)
+            )
+        return int(result.rowcount)
+
+    def next_lease_expiry(self) -> datetime | None:
+        """When the earliest lease held now runs out (None when no trial is held)."""
+        with self.store.read() as session:
+            return session.scalar(select(func.min(models.Trial.lease_expires_at)))
+
+    def _expire_leases(self, tx: _Transaction) -> int:
+        """A paused trial whose worker vanished is released for promotion; a running one goes
+        back to pending for another worker, or fails once it has used up its retries."""
+        expired = list(
+            tx.connection.execute(
+                queries.EXPIRED_TRIALS, {"study_id": tx.study_id, "now": tx.now}
+            ).scalars()
+        )
+        for number in expired:
             trial = tx.trial(number)
-            reason = f"lease expired (worker {trial.worker_id})"
+            reason = f"lease of worker {trial.worker_id} expired"
             if trial.state == TrialState.PAUSED.value:
                 self._release(tx, trial, reason)
+            elif trial.retries < self.max_retries:
+                tx.update(
+                    trial,
+                    state=TrialState.PENDING.value,
+                    worker_id=None,
+                    lease_expires_at=None,
+                    retries=trial.retries + 1,
+                )
+                tx.state.requeue(number)
+                tx.log(
+                    "requeue",
+                    trial.id,
+                    rung=trial.target_rung,
+                    reason=f"{reason}; retry {trial.retries} of {self.max_retries}",
+                )
             else:
+                reason = f"{reason}; it had been retried {self.max_retries} times"
                 self._finish(tx, trial, TrialState.FAILED, reason)
+        return len(expired)
 
     # ------------------------------------------------------------ report
 
@@ -673,7 +762,7 @@ class StudyService:
                     trial_state=tx.state.trials[number].state,
                     reason=f"duplicate of an accepted report ({action.value})",
                 )
-            snapshot = self._held_trial(tx, number, worker_id)
+            snapshot = self._held_trial(tx, trial_id, number, worker_id)
             limits = tx.state.spec.resource
             if not limits.contains(resource):
                 raise InvalidArgumentError(
@@ -685,6 +774,11 @@ class StudyService:
                     f"already reported at {snapshot.last_resource:g}"
                 )
             decision = tx.scheduler.on_report(tx.state, number, resource, value)
+            if tx.study_state == STUDY_STOPPED and decision.action in (
+                Action.CONTINUE,
+                Action.PAUSE,
+            ):
+                decision = ReportDecision(Action.STOP, decision.rung, None, "the study was stopped")
             tx.connection.execute(
                 queries.INSERT_REPORT,
                 {
@@ -746,7 +840,7 @@ class StudyService:
             if snapshot.state is TrialState.FAILED:
                 raise FailedPreconditionError(f"trial {number} has failed; it cannot complete")
             if snapshot.busy:
-                self._held_trial(tx, number, worker_id, allow_paused=True)
+                self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
                 if snapshot.state is TrialState.RUNNING:
                     self._finish(tx, trial, TrialState.COMPLETED, None, worker_id, request_id)
                 else:
@@ -765,16 +859,22 @@ class StudyService:
             replay = self._earlier_decision(tx.connection, request_id, trial_id) is not None
             if replay or tx.state.trials[number].state is TrialState.FAILED:
                 return tx.study_name, trial
-            self._held_trial(tx, number, worker_id, allow_paused=True)
-            reason = reason[:MAX_REASON_LENGTH] or "failed"
+            self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
+            reason = _clean_reason(reason, "failed")
             self._finish(tx, trial, TrialState.FAILED, reason, worker_id, request_id)
             return tx.study_name, trial
 
     def _held_trial(
-        self, tx: _Transaction, number: int, worker_id: str, allow_paused: bool = False
+        self,
+        tx: _Transaction,
+        trial_id: int,
+        number: int,
+        worker_id: str,
+        allow_paused: bool = False,
     ) -> TrialSnapshot:
         """Trial ``number``, checked to be running (or paused and not yet released, with
-        ``allow_paused``) and, when ``worker_id`` is given, held by that worker."""
+        ``allow_paused``) and, when ``worker_id`` is given, held by that worker under a lease
+        that has not expired: a worker that lost its lease writes nothing more."""
         snapshot = tx.state.trials[number]
         held = snapshot.state is TrialState.RUNNING or (allow_paused and snapshot.busy)
         if not held:
@@ -785,6 +885,15 @@ class StudyService:
             raise FailedPreconditionError(
                 f"trial {number} is held by worker {snapshot.worker_id!r}, not {worker_id!r}"
             )
+        if worker_id:
+            lease = tx.connection.execute(
+                queries.LEASE_OF_TRIAL, {"trial_pk": trial_id}
+            ).scalar_one()
+            if lease is not None and lease < tx.now:
+                raise FailedPreconditionError(
+                    f"trial {number}: the lease of worker {worker_id!r} expired at "
+                    f"{lease.isoformat(timespec='seconds')}; the trial goes to another worker"
+                )
         return snapshot
 
     def _release(
@@ -1025,6 +1134,11 @@ class StudyService:
             .group_by(models.Trial.state)
         )
         return {state: count for state, count in rows}
+
+
+def _refuse_stopped(tx: _Transaction) -> None:
+    if tx.study_state == STUDY_STOPPED:
+        raise FailedPreconditionError(f"study {tx.study_name!r} was stopped; it takes no changes")
 
 
 def load_state(session: Session, study_id: int) -> StudyState:

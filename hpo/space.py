@@ -23,15 +23,25 @@ from typing import Any
 import numpy as np
 
 from hpo.errors import InvalidArgumentError
+from hpo.validation import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_CHOICE_LENGTH,
+    MAX_CHOICES,
+    MAX_NAME_LENGTH,
+    MAX_PARAMETERS,
+    MAX_SPACE_DIMS,
+    check_count,
+    check_text,
+    describe,
+    member,
+)
 
 ParamValue = float | int | str | bool
 Config = dict[str, ParamValue]
 
-MAX_PARAMETERS = 256
-MAX_CHOICES = 1024
-MAX_NAME_LENGTH = 128
-MAX_STRING_CHOICE_LENGTH = 256
-_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# \Z, not $: "$" also matches before a trailing newline.
+_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 
 
 def _is_number(value: object) -> bool:
@@ -40,11 +50,23 @@ def _is_number(value: object) -> bool:
 
 def _require_finite(field: str, value: object) -> float:
     if not _is_number(value):
-        raise InvalidArgumentError(field, f"must be a number, got {value!r}")
-    number = float(value)  # type: ignore[arg-type]
+        raise InvalidArgumentError(field, f"must be a number, got {describe(value)}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int too large for a float
+        raise InvalidArgumentError(field, f"must be finite, got {describe(value)}") from None
     if not math.isfinite(number):
         raise InvalidArgumentError(field, f"must be finite, got {number}")
     return number
+
+
+def _require_int64(field: str, value: object) -> int:
+    """An integer the wire can carry (int64): bounds, choices and values of int parameters."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise InvalidArgumentError(field, f"must be an integer, got {describe(value)}")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidArgumentError(field, f"must fit in 64 bits, got {describe(value)}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,10 @@ class Float:
         high = _require_finite(f"{field}.high", self.high)
         if not low < high:
             raise InvalidArgumentError(field, f"low ({low}) must be below high ({high})")
+        if not math.isfinite(high - low):
+            # The unit-cube encoding divides by the width: an infinite one maps every value
+            # to 0 and samples NaN.
+            raise InvalidArgumentError(field, f"high - low overflows a float ({low}, {high})")
         if self.log and low <= 0:
             raise InvalidArgumentError(f"{field}.low", f"must be > 0 on a log scale, got {low}")
 
@@ -103,9 +129,7 @@ class Int:
 
     def check(self, field: str) -> None:
         for bound in ("low", "high"):
-            value = getattr(self, bound)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-                raise InvalidArgumentError(f"{field}.{bound}", f"must be an integer, got {value!r}")
+            _require_int64(f"{field}.{bound}", getattr(self, bound))
         if not self.low < self.high:
             raise InvalidArgumentError(field, f"low ({self.low}) must be below high ({self.high})")
         if self.log and self.low < 1:
@@ -114,12 +138,17 @@ class Int:
             )
 
     def validate(self, field: str, value: object) -> int:
-        number = _require_finite(field, value)
-        if not number.is_integer():
-            raise InvalidArgumentError(field, f"must be an integer, got {value!r}")
-        integer = int(number)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            integer = int(value)  # exactly: a float would round integers above 2**53
+        else:
+            number = _require_finite(field, value)
+            if not number.is_integer():
+                raise InvalidArgumentError(field, f"must be an integer, got {describe(value)}")
+            integer = int(number)
         if not self.low <= integer <= self.high:
-            raise InvalidArgumentError(field, f"{integer} is outside [{self.low}, {self.high}]")
+            raise InvalidArgumentError(
+                field, f"{describe(integer)} is outside [{self.low}, {self.high}]"
+            )
         return integer
 
     def _bounds(self) -> tuple[float, float]:
@@ -170,19 +199,18 @@ class Categorical:
         for index, choice in enumerate(self.choices):
             where = f"{field}.choices[{index}]"
             if isinstance(choice, str):
-                if len(choice) > MAX_STRING_CHOICE_LENGTH:
-                    raise InvalidArgumentError(
-                        where, f"is longer than {MAX_STRING_CHOICE_LENGTH} characters"
-                    )
+                check_text(where, choice, MAX_CHOICE_LENGTH)
             elif isinstance(choice, float):
                 _require_finite(where, choice)
-            elif not isinstance(choice, (bool, int)):
+            elif isinstance(choice, int) and not isinstance(choice, bool):
+                _require_int64(where, choice)
+            elif not isinstance(choice, bool):
                 raise InvalidArgumentError(
-                    where, f"must be a string, number or boolean, got {choice!r}"
+                    where, f"must be a string, number or boolean, got {describe(choice)}"
                 )
             key = _choice_key(choice)
             if key in seen:
-                raise InvalidArgumentError(where, f"duplicate choice {choice!r}")
+                raise InvalidArgumentError(where, f"duplicate choice {describe(choice)}")
             seen.add(key)
 
     def validate(self, field: str, value: object) -> ParamValue:
@@ -190,7 +218,9 @@ class Categorical:
         for choice in self.choices:
             if _choice_key(choice) == key:
                 return choice
-        raise InvalidArgumentError(field, f"{value!r} is not one of {list(self.choices)!r}")
+        raise InvalidArgumentError(
+            field, f"{describe(value)} is not one of {describe(list(self.choices))}"
+        )
 
     def encode(self, value: ParamValue) -> list[float]:
         key = _choice_key(value)
@@ -209,7 +239,7 @@ Parameter = Float | Int | Categorical
 def parameter_from_json(field: str, data: object) -> Parameter:
     """Build one parameter from its JSON form, naming ``field`` in any error."""
     if not isinstance(data, Mapping):
-        raise InvalidArgumentError(field, f"must be an object, got {data!r}")
+        raise InvalidArgumentError(field, f"must be an object, got {describe(data)}")
     kind = data.get("type")
     extra = set(data) - {"type", "low", "high", "log", "choices"}
     if extra:
@@ -219,7 +249,9 @@ def parameter_from_json(field: str, data: object) -> Parameter:
             raise InvalidArgumentError(field, f"a {kind} parameter needs low and high")
         log = data.get("log", False)
         if not isinstance(log, bool):
-            raise InvalidArgumentError(f"{field}.log", f"must be true or false, got {log!r}")
+            raise InvalidArgumentError(
+                f"{field}.log", f"must be true or false, got {describe(log)}"
+            )
         cls = Float if kind == "float" else Int
         return cls(data["low"], data["high"], log)
     if kind == "categorical":
@@ -227,7 +259,9 @@ def parameter_from_json(field: str, data: object) -> Parameter:
         if not isinstance(choices, list):
             raise InvalidArgumentError(f"{field}.choices", "must be a list")
         return Categorical(choices)
-    raise InvalidArgumentError(f"{field}.type", f"must be float, int or categorical, got {kind!r}")
+    raise InvalidArgumentError(
+        f"{field}.type", f"must be float, int or categorical, got {describe(kind)}"
+    )
 
 
 class Space(Mapping[str, Parameter]):
@@ -236,17 +270,22 @@ class Space(Mapping[str, Parameter]):
     def __init__(self, parameters: Mapping[str, Parameter]) -> None:
         if not parameters:
             raise InvalidArgumentError("space", "needs at least one parameter")
-        if len(parameters) > MAX_PARAMETERS:
-            raise InvalidArgumentError(
-                "space", f"has {len(parameters)} parameters; the limit is {MAX_PARAMETERS}"
-            )
+        check_count("space", parameters, MAX_PARAMETERS)
         for name, parameter in parameters.items():
             check_parameter_name(name)
             if not isinstance(parameter, (Float, Int, Categorical)):
-                raise InvalidArgumentError(f"space.{name}", f"is not a parameter: {parameter!r}")
+                raise InvalidArgumentError(
+                    f"space.{name}", f"is not a parameter: {describe(parameter)}"
+                )
             parameter.check(f"space.{name}")
         self._parameters = dict(parameters)
         self.dims = sum(parameter.dims for parameter in self._parameters.values())
+        if self.dims > MAX_SPACE_DIMS:
+            raise InvalidArgumentError(
+                "space",
+                f"encodes to {self.dims} coordinates (one per float or int, one per categorical "
+                f"choice); the limit is {MAX_SPACE_DIMS}",
+            )
 
     def __getitem__(self, name: str) -> Parameter:
         return self._parameters[name]
@@ -271,7 +310,7 @@ class Space(Mapping[str, Parameter]):
         """Return ``config`` with canonical types, or raise naming the offending parameter."""
         unknown = [name for name in config if name not in self._parameters]
         if unknown:
-            raise InvalidArgumentError(f"{field}.{unknown[0]}", "is not a parameter of the space")
+            raise InvalidArgumentError(member(field, unknown[0]), "is not a parameter of the space")
         missing = [name for name in self._parameters if name not in config]
         if missing:
             raise InvalidArgumentError(f"{field}.{missing[0]}", "is missing")
@@ -315,21 +354,25 @@ class Space(Mapping[str, Parameter]):
     @classmethod
     def from_json(cls, data: object) -> Space:
         if not isinstance(data, Mapping):
-            raise InvalidArgumentError("space", f"must be an object of parameters, got {data!r}")
+            raise InvalidArgumentError(
+                "space", f"must be an object of parameters, got {describe(data)}"
+            )
+        check_count("space", data, MAX_PARAMETERS)
         return cls(
-            {str(name): parameter_from_json(f"space.{name}", spec) for name, spec in data.items()}
+            {
+                str(name): parameter_from_json(member("space", name), spec)
+                for name, spec in data.items()
+            }
         )
 
 
 def check_parameter_name(name: object) -> None:
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError(
-            "space", f"parameter names must be non-empty strings, got {name!r}"
+            "space", f"parameter names must be non-empty strings, got {describe(name)}"
         )
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidArgumentError(
-            f"space.{name[:32]}...", f"name is longer than {MAX_NAME_LENGTH}"
-        )
+        raise InvalidArgumentError(member("space", name), f"name is longer than {MAX_NAME_LENGTH}")
     if not _NAME_PATTERN.match(name):
         raise InvalidArgumentError(
             f"space.{name}",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,15 +18,21 @@ from typing import Any
 from hpo.errors import InvalidArgumentError
 from hpo.priors.sources import PriorSource, enqueued_from_json, priors_from_json
 from hpo.space import Config, Space
-from hpo.validation import enum_member, is_finite_number
-
-MAX_STUDY_NAME_LENGTH = 128
-MAX_DESCRIPTION_LENGTH = 20_000
-MAX_METRIC_LENGTH = 128
-MAX_RUNGS = 32
-MAX_SEED = 2**64 - 1
-MAX_TRIALS_LIMIT = 10**9
-_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+from hpo.validation import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_RUNGS,
+    MAX_SEED,
+    MAX_TRIALS_LIMIT,
+    bounded_int,
+    check_count,
+    check_study_name,
+    check_text,
+    describe,
+    enum_member,
+    is_finite_number,
+    member,
+)
 
 
 class Direction(str, enum.Enum):
@@ -75,10 +80,7 @@ class Objective:
         object.__setattr__(
             self, "direction", enum_member(Direction, "objective.direction", self.direction)
         )
-        if not isinstance(self.metric, str) or not 1 <= len(self.metric) <= MAX_METRIC_LENGTH:
-            raise InvalidArgumentError(
-                "objective.metric", f"must be a name of 1 to {MAX_METRIC_LENGTH} characters"
-            )
+        check_text("objective.metric", self.metric, MAX_NAME_LENGTH, required=True)
 
     @property
     def sign(self) -> float:
@@ -103,7 +105,7 @@ class Resource:
             value = getattr(self, name)
             if not is_finite_number(value):
                 raise InvalidArgumentError(
-                    f"resource.{name}", f"must be a finite number, got {value!r}"
+                    f"resource.{name}", f"must be a finite number, got {describe(value)}"
                 )
         if self.r_min <= 0:
             raise InvalidArgumentError("resource.r_min", f"must be > 0, got {self.r_min}")
@@ -117,21 +119,20 @@ class Resource:
             raise InvalidArgumentError(
                 "resource", f"r_max / r_min spans more than {MAX_RUNGS} rungs at eta={self.eta}"
             )
-        if not isinstance(self.name, str) or not 1 <= len(self.name) <= MAX_METRIC_LENGTH:
-            raise InvalidArgumentError(
-                "resource.name", f"must be 1 to {MAX_METRIC_LENGTH} characters"
-            )
+        check_text("resource.name", self.name, MAX_NAME_LENGTH, required=True)
         object.__setattr__(self, "r_min", float(self.r_min))
         object.__setattr__(self, "r_max", float(self.r_max))
         object.__setattr__(self, "eta", float(self.eta))
+        if not isinstance(self.earlier_r_max, (list, tuple)):
+            raise InvalidArgumentError("resource.earlier_r_max", "must be a list of numbers")
         earlier = tuple(self.earlier_r_max)
-        if len(earlier) > MAX_RUNGS or not all(
+        check_count("resource.earlier_r_max", earlier, MAX_RUNGS)
+        if not all(
             is_finite_number(level) and self.r_min <= level < self.r_max for level in earlier
         ):
             raise InvalidArgumentError(
                 "resource.earlier_r_max",
-                f"must be at most {MAX_RUNGS} numbers in [r_min, r_max) = "
-                f"[{self.r_min:g}, {self.r_max:g})",
+                f"must be numbers in [r_min, r_max) = [{self.r_min:g}, {self.r_max:g})",
             )
         if list(earlier) != sorted(set(earlier)):
             raise InvalidArgumentError("resource.earlier_r_max", "must increase, lowest first")
@@ -141,7 +142,8 @@ class Resource:
         """This resource with its top raised to ``r_max``; the current top stays a rung."""
         if not is_finite_number(r_max) or not r_max > self.r_max:
             raise InvalidArgumentError(
-                "r_max", f"must be above the current r_max ({self.r_max:g}), got {r_max!r}"
+                "r_max",
+                f"must be above the current r_max ({self.r_max:g}), got {describe(r_max)}",
             )
         return dataclasses.replace(
             self, r_max=r_max, earlier_r_max=(*self.earlier_r_max, self.r_max)
@@ -183,23 +185,16 @@ class StudySpec:
         )
         if not isinstance(self.deterministic, bool):
             raise InvalidArgumentError(
-                "deterministic", f"must be true or false, got {self.deterministic!r}"
+                "deterministic", f"must be true or false, got {describe(self.deterministic)}"
             )
-        for name, upper in (("max_trials", MAX_TRIALS_LIMIT), ("seed", MAX_SEED)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
-                raise InvalidArgumentError(
-                    name, f"must be an integer in [0, {upper}], got {value!r}"
-                )
+        bounded_int("max_trials", self.max_trials, 0, MAX_TRIALS_LIMIT)
+        bounded_int("seed", self.seed, 0, MAX_SEED)
         # Entries may be given as PriorSource or in their JSON form; either way they are
         # validated against the space here.
         priors = [p.to_json() if isinstance(p, PriorSource) else p for p in _listed(self.priors)]
         object.__setattr__(self, "priors", priors_from_json(self.space, priors))
         object.__setattr__(self, "enqueue", enqueued_from_json(self.space, _listed(self.enqueue)))
-        if not isinstance(self.description, str) or len(self.description) > MAX_DESCRIPTION_LENGTH:
-            raise InvalidArgumentError(
-                "description", f"must be a string of at most {MAX_DESCRIPTION_LENGTH} characters"
-            )
+        check_text("description", self.description, MAX_DESCRIPTION_LENGTH)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -259,9 +254,9 @@ class StudySpec:
             "asha_mode", "bracket_split", "deterministic", "max_trials", "seed",
             "priors", "enqueue",
         }  # fmt: skip
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise InvalidArgumentError(unknown[0], "is not a field of a study spec")
+            raise InvalidArgumentError(member("", unknown[0]), "is not a field of a study spec")
         if "resource" not in data:
             raise InvalidArgumentError("resource", "is required (r_min, r_max, eta)")
         space = Space.from_json(data.get("space"))
@@ -301,22 +296,10 @@ def _sub_object(
 ) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise InvalidArgumentError(name, "must be an object")
-    unknown = sorted(set(data) - keys)
+    unknown = sorted(map(str, set(data) - keys))
     if unknown:
-        raise InvalidArgumentError(f"{name}.{unknown[0]}", "is not a known field")
+        raise InvalidArgumentError(member(name, unknown[0]), "is not a known field")
     missing = sorted(required - set(data))
     if missing:
         raise InvalidArgumentError(f"{name}.{missing[0]}", "is required")
     return dict(data)
-
-
-def check_study_name(name: object) -> str:
-    if not isinstance(name, str) or not name:
-        raise InvalidArgumentError("name", "a study needs a name")
-    if len(name) > MAX_STUDY_NAME_LENGTH:
-        raise InvalidArgumentError("name", f"is longer than {MAX_STUDY_NAME_LENGTH} characters")
-    if not _STUDY_NAME.match(name):
-        raise InvalidArgumentError(
-            "name", f"{name!r}: use letters, digits, _, . and -, starting with a letter or digit"
-        )
-    return name

@@ -36,6 +36,8 @@ class TrialState(str, enum.Enum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
+    # Its worker's lease expired before it finished: the next free worker resumes it.
+    PENDING = "pending"
 
 
 FINAL_STATES = frozenset({TrialState.COMPLETED, TrialState.STOPPED, TrialState.FAILED})
@@ -91,6 +93,8 @@ class StudyState:
     _results: dict[tuple[int, int], RungResult] = field(default_factory=dict)
     # Numbers of the trials held by a worker.
     _busy: set[int] = field(default_factory=set)
+    # Numbers of the trials waiting to be resumed after their worker's lease expired.
+    _pending: set[int] = field(default_factory=set)
     # number -> the trial's configuration in the unit cube, for the surrogate.
     _units: dict[int, np.ndarray] = field(default_factory=dict)
     _next_number: int = 0
@@ -158,6 +162,10 @@ class StudyState:
     def any_busy(self) -> bool:
         return bool(self._busy)
 
+    def first_pending(self) -> int | None:
+        """The lowest-numbered trial waiting to be resumed after a lost lease, if any."""
+        return min(self._pending, default=None)
+
     @property
     def llm_pending(self) -> bool:
         """Whether an LLM prior of the spec has no stored exchange yet."""
@@ -209,6 +217,12 @@ class StudyState:
         trial.state, trial.worker_id, trial.target_rung = TrialState.RUNNING, worker_id, target_rung
         self._reindex(trial)
 
+    def requeue(self, number: int) -> None:
+        """Trial ``number`` lost its worker's lease: it waits for another worker."""
+        trial = self.trials[number]
+        trial.state, trial.worker_id = TrialState.PENDING, None
+        self._reindex(trial)
+
     def release(self, number: int) -> None:
         """The worker lets go of paused trial ``number``; from now on it can be promoted."""
         trial = self.trials[number]
@@ -220,6 +234,10 @@ class StudyState:
             self._busy.add(trial.number)
         else:
             self._busy.discard(trial.number)
+        if trial.state is TrialState.PENDING:
+            self._pending.add(trial.number)
+        else:
+            self._pending.discard(trial.number)
         previous = self._promotable_at.pop(trial.number, None)
         if previous is not None:
             key, result = previous

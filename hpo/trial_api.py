@@ -212,6 +212,7 @@ def encode_decision(decision: Decision) -> str:
                 "next_resource": decision.next_resource,
                 "state": decision.state.value,
                 "reason": decision.reason,
+                "buffered": decision.buffered,
             }
         )
         + "\n"
@@ -225,4 +226,5 @@ def decode_decision(line: str) -> Decision:
         next_resource=data["next_resource"],
         state=TrialState(data["state"]),
         reason=data["reason"],
+        buffered=bool(data.get("buffered", False)),
     )

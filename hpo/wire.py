@@ -4,13 +4,17 @@ Used by the client and by the coordinator, so it stays in the light core.
 Decoding validates: a malformed message raises
 :class:`~hpo.errors.InvalidArgumentError` naming the field, including enum
 numbers this version does not know (proto3 enums are open on the wire).
+Repeated fields are counted against their limits (:mod:`hpo.validation`)
+before their entries are decoded, so a message packed with entries is refused
+for the price of one ``len``. (Bytes that are no message at all are answered
+by :mod:`hpo.coordinator.decoding`.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -30,6 +34,18 @@ from hpo.spec import (
 )
 from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
+from hpo.validation import (
+    MAX_CHOICES,
+    MAX_ENQUEUED,
+    MAX_PARAMETERS,
+    MAX_PRIOR_CONFIGS,
+    MAX_PRIORS,
+    MAX_RUNGS,
+    MAX_STATE_FILTERS,
+    MAX_TRANSFER_STUDIES,
+    check_count,
+    member,
+)
 
 E = TypeVar("E")
 
@@ -61,8 +77,13 @@ TRIAL_STATES = {
     pb.TRIAL_COMPLETED: TrialState.COMPLETED,
     pb.TRIAL_STOPPED: TrialState.STOPPED,
     pb.TRIAL_FAILED: TrialState.FAILED,
+    pb.TRIAL_PENDING: TrialState.PENDING,
 }
-STUDY_STATES = {"running": pb.STUDY_RUNNING, "finished": pb.STUDY_FINISHED}
+STUDY_STATES = {
+    "running": pb.STUDY_RUNNING,
+    "finished": pb.STUDY_FINISHED,
+    "stopped": pb.STUDY_STOPPED,
+}
 CONFIDENCES = {
     pb.CONFIDENCE_UNSPECIFIED: Confidence.MEDIUM,
     pb.LOW: Confidence.LOW,
@@ -89,6 +110,17 @@ def encode_trial_state(state: TrialState | str) -> int:
 
 def decode_trial_state(number: int, field: str = "state") -> TrialState:
     return _decode_enum(TRIAL_STATES, field, number)
+
+
+def decode_trial_states(numbers: Sequence[int], field: str = "states") -> list[TrialState]:
+    """A filter of trial states, each named once: the store gets one bind parameter per
+    state, and a database caps those (PostgreSQL at 65,535, SQLite at 32,766 by default),
+    so a long list must not reach it."""
+    check_count(field, numbers, MAX_STATE_FILTERS)
+    states = [
+        decode_trial_state(number, f"{field}[{index}]") for index, number in enumerate(numbers)
+    ]
+    return list(dict.fromkeys(states))
 
 
 # ---------------------------------------------------------------- values
@@ -121,7 +153,8 @@ def config_to_proto(config: Mapping[str, ParamValue]) -> dict[str, pb.Value]:
 
 
 def config_from_proto(config: Mapping[str, pb.Value], field: str = "config") -> Config:
-    return {name: value_from_proto(value, f"{field}.{name}") for name, value in config.items()}
+    check_count(field, config, MAX_PARAMETERS)
+    return {name: value_from_proto(value, member(field, name)) for name, value in config.items()}
 
 
 def timestamp(moment: datetime | None) -> Timestamp | None:
@@ -163,6 +196,7 @@ def _parameter_from_proto(message: pb.Parameter, field: str) -> Parameter:
     if kind == "int":
         return Int(message.int.low, message.int.high, message.int.log)
     if kind == "categorical":
+        check_count(f"{field}.choices", message.categorical.choices, MAX_CHOICES)
         return Categorical(
             [
                 value_from_proto(choice, f"{field}.choices[{index}]")
@@ -173,9 +207,10 @@ def _parameter_from_proto(message: pb.Parameter, field: str) -> Parameter:
 
 
 def space_from_proto(message: pb.SearchSpace) -> Space:
+    check_count("space", message.parameters, MAX_PARAMETERS)
     parameters: dict[str, Parameter] = {}
     for index, entry in enumerate(message.parameters):
-        field = f"space.{entry.name or index}"
+        field = member("space", entry.name or index)
         if entry.name in parameters:
             raise InvalidArgumentError(field, "is defined twice")
         parameters[entry.name] = _parameter_from_proto(entry, field)
@@ -214,6 +249,9 @@ def spec_from_proto(message: pb.StudySpec) -> StudySpec:
     if not message.HasField("resource"):
         raise InvalidArgumentError("resource", "is required (r_min, r_max, eta)")
     resource = message.resource
+    check_count("resource.earlier_r_max", resource.earlier_r_max, MAX_RUNGS)
+    check_count("priors", message.priors, MAX_PRIORS)
+    check_count("enqueue", message.enqueue, MAX_ENQUEUED)
     return StudySpec(
         name=message.name,
         description=message.description,
@@ -277,6 +315,7 @@ def prior_from_proto(message: pb.Prior, field: str) -> dict[str, Any]:
     if kind == "point":
         data["config"] = config_from_proto(message.point.config.values, f"{field}.config")
     elif kind == "configs":
+        check_count(f"{field}.configs", message.configs.configs, MAX_PRIOR_CONFIGS)
         data["configs"] = [
             config_from_proto(config.values, f"{field}.configs[{index}]")
             for index, config in enumerate(message.configs.configs)
@@ -295,5 +334,9 @@ def prior_from_proto(message: pb.Prior, field: str) -> dict[str, Any]:
             },
         )
     else:
+        check_count(f"{field}.studies", message.transfer.studies, MAX_TRANSFER_STUDIES)
         data.update(studies=list(message.transfer.studies), top_k=message.transfer.top_k or 5)
     return data
+
+
+# ---------------------------------------------------------------- undecodable requests

@@ -6,7 +6,8 @@ configuration, its state and where it stands in the rungs), ``reports`` (every
 intermediate result, with the decision it got), ``decisions`` (the scheduler's
 log: new trials, promotions, pauses, stops...), ``workers``, and the priors'
 ``prior_proposals`` (configurations queued or believed good) and
-``llm_exchanges`` (every question to an LLM and its answer).
+``llm_exchanges`` (every question to an LLM and its answer), and ``tokens`` (who may call
+the coordinator, by the SHA-256 of their bearer secret).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Study(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(Json)
     # Copied out of the spec so that SQL over the store needs no JSON functions.
     direction: Mapped[str] = mapped_column(String(16))
-    # running | finished
+    # running | finished | stopped
     state: Mapped[str] = mapped_column(String(16), default="running")
     # Bumped by every transaction that changes a scheduling decision; a
     # coordinator's cached state is valid while the version matches.
@@ -63,13 +64,14 @@ class Trial(Base):
     __table_args__ = (
         UniqueConstraint("study_id", "number"),
         Index("ix_trials_study_id_state", "study_id", "state"),
+        Index("ix_trials_lease_expires_at", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     config: Mapped[dict[str, Any]] = mapped_column(Json)
-    # running | paused | completed | stopped | failed
+    # running | paused | pending | completed | stopped | failed
     state: Mapped[str] = mapped_column(String(16))
     bracket: Mapped[int] = mapped_column(Integer, default=0)
     # Highest rung reached (-1 before the first) and the rung it trains toward.
@@ -84,6 +86,8 @@ class Trial(Base):
     # is released by its worker, which makes it promotable.
     worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # How many times the lease expired and the trial went back to pending for another worker.
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -201,3 +205,19 @@ class LLMExchange(Base):
         ForeignKey("llm_exchanges.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Token(Base):
+    """A bearer token: the coordinator keeps the SHA-256 of its secret, never the secret."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    # reader | worker | admin
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # CreateToken's idempotency key.
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -41,6 +41,7 @@ EXPIRED_TRIALS = select(trials.c.number).where(
     trials.c.state.in_(["running", "paused"]),
     trials.c.lease_expires_at < bindparam("now"),
 )
+LEASE_OF_TRIAL = select(trials.c.lease_expires_at).where(trials.c.id == bindparam("trial_pk"))
 
 REPORT_BY_REQUEST = select(reports.c.trial_id, reports.c.action, reports.c.next_resource).where(
     reports.c.request_id == bindparam("request_id")

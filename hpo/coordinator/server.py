@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import grpc
 
+from hpo.coordinator.auth import DEFAULT_CACHE_SECONDS, TokenAuthenticator, resolve_anonymous
+from hpo.coordinator.decoding import RejectUndecodable
+from hpo.coordinator.leases import LeaseSweeper
 from hpo.coordinator.models import ModelManager
 from hpo.coordinator.servicer import CoordinatorServicer
+from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.service import StudyService
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
 from hpo.storage.types import utcnow
+from hpo.tokens import TokenService
 from hpo.v1 import hpo_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -32,8 +39,12 @@ class Coordinator:
     store: Store
     service: StudyService
     models: ModelManager
+    sweeper: LeaseSweeper
     host: str
     port: int
+    # Calls without a token are served as admin (loopback only, see hpo.coordinator.auth).
+    anonymous: bool = False
+    tls: bool = False
 
     @property
     def address(self) -> str:
@@ -46,6 +57,7 @@ class Coordinator:
         """Refuse new calls, let running ones finish within ``grace`` seconds, stop the model
         process and close the store."""
         self.server.stop(grace).wait()
+        self.sweeper.stop()
         self.models.close()
         self.service.close()
         self.store.dispose()
@@ -56,17 +68,37 @@ def start_coordinator(
     host: str = "127.0.0.1",
     port: int = 50051,
     *,
-    lease_seconds: float = 60.0,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     migrate: bool = True,
     threads: int = DEFAULT_THREADS,
     clock: Callable[[], datetime] = utcnow,
+    tls_cert: str | os.PathLike[str] | None = None,
+    tls_key: str | os.PathLike[str] | None = None,
+    anonymous: bool | None = None,
+    token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
 ) -> Coordinator:
-    """Start serving ``db`` on ``host:port`` (port 0 picks a free port) and return at once."""
+    """Start serving ``db`` on ``host:port`` (port 0 picks a free port) and return at once.
+
+    Callers authenticate with bearer tokens (docs/security.md). ``anonymous`` lets calls
+    without a token in as admin: ``None`` (the default) turns it on for a loopback ``host``
+    only, and ``True`` with any other host is a ValueError. ``tls_cert`` and ``tls_key``
+    (PEM files, both or neither) make the port speak TLS. ``token_cache_seconds`` bounds
+    how long a token revoked elsewhere keeps working here.
+    """
+    anonymous = resolve_anonymous(host, anonymous)
+    credentials = _server_credentials(tls_cert, tls_key)
     store = Store(db)
     if migrate:
         upgrade(store.engine)
     models = ModelManager()
-    service = StudyService(store, lease_seconds=lease_seconds, clock=clock, models=models)
+    service = StudyService(
+        store, lease_seconds=lease_seconds, max_retries=max_retries, clock=clock, models=models
+    )
+    tokens = TokenService(store, clock=clock)
+    authenticator = TokenAuthenticator(
+        tokens, anonymous=anonymous, cache_seconds=token_cache_seconds
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hpo-rpc"),
         options=[
@@ -74,12 +106,54 @@ def start_coordinator(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
+        interceptors=[authenticator, RejectUndecodable()],
     )
-    hpo_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    hpo_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service, tokens), server)
+    if credentials is None:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    else:
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
     if bound == 0:
         store.dispose()
         raise OSError(f"cannot listen on {host}:{port}")
+    renewed = service.renew_held_leases()
+    if renewed:
+        log.info("renewed %d lease(s) held when this coordinator started", renewed)
     server.start()
-    log.info("coordinator listening on %s:%d, store %s", host, bound, store.url)
-    return Coordinator(server, store, service, models, host, bound)
+    sweeper = LeaseSweeper(service).start()
+    log.info(
+        "coordinator listening on %s:%d, store %s, auth: %s, TLS: %s",
+        host,
+        bound,
+        store.url,
+        "bearer tokens, anonymous calls as admin (loopback)" if anonymous else "bearer tokens",
+        "on" if credentials is not None else "off",
+    )
+    if not anonymous and not any(token.active for token in tokens.list_tokens()):
+        log.warning(
+            "the store holds no valid token, so every call will be refused: create one with "
+            "`hpo token create NAME --role admin --db URL`"
+        )
+    return Coordinator(
+        server,
+        store,
+        service,
+        models,
+        sweeper,
+        host,
+        bound,
+        anonymous=anonymous,
+        tls=credentials is not None,
+    )
+
+
+def _server_credentials(
+    cert: str | os.PathLike[str] | None, key: str | os.PathLike[str] | None
+) -> grpc.ServerCredentials | None:
+    """TLS credentials from a PEM certificate (chain) and its private key, read now so that
+    a wrong path fails before anything starts; None for plaintext."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+    return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])

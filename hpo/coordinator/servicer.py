@@ -15,17 +15,21 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from sqlalchemy.exc import OperationalError
 
 from hpo import wire
+from hpo.auth import role_from_proto, role_to_proto
+from hpo.coordinator.auth import current_caller
 from hpo.coordinator.convert import (
     priors_to_proto,
     proposal_to_proto,
     study_to_proto,
     trial_to_proto,
 )
-from hpo.errors import HpoError
+from hpo.errors import HpoError, InvalidArgumentError
 from hpo.service import Assignment, StudyService, Wait
+from hpo.tokens import TokenInfo, TokenService
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
 
@@ -36,10 +40,20 @@ Response = TypeVar("Response")
 Method = Callable[[Any, Request, grpc.ServicerContext], Response]
 
 
+def _check_request_id(request: Message) -> None:
+    """Every mutating request (those with a ``request_id`` field) must carry one: without it a
+    retried call could not be told from a new one."""
+    if "request_id" in request.DESCRIPTOR.fields_by_name and not request.request_id:  # type: ignore[attr-defined]
+        raise InvalidArgumentError(
+            "request_id", "is required: a unique id per call, reused only when retrying it"
+        )
+
+
 def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
     @functools.wraps(method)
     def handle(self: Any, request: Request, context: grpc.ServicerContext) -> Response:
         try:
+            _check_request_id(request)  # type: ignore[arg-type]
             return method(self, request, context)
         except HpoError as error:
             context.abort(error.code, str(error))
@@ -55,8 +69,9 @@ def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
 
 
 class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
-    def __init__(self, service: StudyService) -> None:
+    def __init__(self, service: StudyService, tokens: TokenService | None = None) -> None:
         self.service = service
+        self.tokens = tokens if tokens is not None else TokenService(service.store)
 
     @_rpc
     def CreateStudy(self, request: pb.CreateStudyRequest, context: Any) -> pb.Study:
@@ -77,6 +92,12 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
     def ExtendStudy(self, request: pb.ExtendStudyRequest, context: Any) -> pb.Study:
         return study_to_proto(
             self.service.extend_study(request.study, request.r_max, request.request_id)
+        )
+
+    @_rpc
+    def StopStudy(self, request: pb.StopStudyRequest, context: Any) -> pb.Study:
+        return study_to_proto(
+            self.service.stop_study(request.study, request.reason, request.request_id)
         )
 
     @_rpc
@@ -148,10 +169,7 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
 
     @_rpc
     def ListTrials(self, request: pb.ListTrialsRequest, context: Any) -> pb.ListTrialsResponse:
-        states = [
-            wire.decode_trial_state(state, f"states[{index}]")
-            for index, state in enumerate(request.states)
-        ]
+        states = wire.decode_trial_states(request.states)
         page = self.service.list_trials(
             request.study, states, request.include_reports, request.start_number, request.limit
         )
@@ -174,3 +192,36 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
             value=best.value,
             resource=best.resource,
         )
+
+    # ------------------------------------------------------------ tokens (admin)
+
+    @_rpc
+    def CreateToken(self, request: pb.CreateTokenRequest, context: Any) -> pb.Token:
+        # The secret is hashed by the token service and appears in no log nor answer.
+        info = self.tokens.create(
+            request.name, role_from_proto(request.role), request.secret, request.request_id
+        )
+        log.info("token %r (%s) created by %s", info.name, info.role.value, current_caller())
+        return _token_to_proto(info)
+
+    @_rpc
+    def ListTokens(self, request: pb.ListTokensRequest, context: Any) -> pb.ListTokensResponse:
+        return pb.ListTokensResponse(
+            tokens=[_token_to_proto(info) for info in self.tokens.list_tokens()]
+        )
+
+    @_rpc
+    def RevokeToken(self, request: pb.RevokeTokenRequest, context: Any) -> pb.Token:
+        info = self.tokens.revoke(request.name, request.request_id)
+        log.info("token %r revoked by %s", info.name, current_caller())
+        return _token_to_proto(info)
+
+
+def _token_to_proto(info: TokenInfo) -> pb.Token:
+    return pb.Token(
+        id=info.id,
+        name=info.name,
+        role=role_to_proto(info.role),
+        created_at=wire.timestamp(info.created_at),
+        revoked_at=wire.timestamp(info.revoked_at),
+    )

@@ -29,16 +29,34 @@ from typing import Any
 from hpo.errors import InvalidArgumentError
 from hpo.priors.llm import RESPONSE_FORMATS, LLMSettings
 from hpo.space import Config, Space
-from hpo.validation import enum_member, is_finite_number
+from hpo.validation import (
+    MAX_ENQUEUED,
+    MAX_LLM_CONFIGS,
+    MAX_LLM_RETRIES,
+    MAX_LLM_SEED,
+    MAX_LLM_TEMPERATURE,
+    MAX_LLM_TIMEOUT_SECONDS,
+    MAX_NAME_LENGTH,
+    MAX_PRIOR_CONFIGS,
+    MAX_PRIORS,
+    MAX_TOP_K,
+    MAX_TRANSFER_STUDIES,
+    MAX_URL_LENGTH,
+    MAX_WEIGHT,
+    MIN_LLM_TIMEOUT_SECONDS,
+    bounded_float,
+    bounded_int,
+    check_count,
+    check_study_name,
+    check_text,
+    describe,
+    enum_member,
+    is_finite_number,
+    member,
+)
 
-MAX_PRIORS = 16
-MAX_PRIOR_CONFIGS = 100
-MAX_ENQUEUED = 1000
-MAX_WEIGHT = 1e6
-MAX_LLM_CONFIGS = 32
-MAX_TOP_K = 100
-MAX_TEXT = 512
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# \Z, not $: "$" also matches before a trailing newline.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class Confidence(str, enum.Enum):
@@ -118,15 +136,15 @@ def prior_from_json(space: Space, data: object, where: str) -> PriorSource:
     if not isinstance(data, Mapping):
         raise InvalidArgumentError(where, "must be an object with a kind")
     kind = enum_member(PriorKind, f"{where}.kind", data.get("kind"))
-    unknown = sorted(set(data) - {"kind", "confidence", "weight"} - _KIND_FIELDS[kind])
+    unknown = sorted(map(str, set(data) - {"kind", "confidence", "weight"} - _KIND_FIELDS[kind]))
     if unknown:
         raise InvalidArgumentError(
-            f"{where}.{unknown[0]}", f"is not a field of a {kind.value} prior"
+            member(where, unknown[0]), f"is not a field of a {kind.value} prior"
         )
     weight = data.get("weight", 1.0)
     if not is_finite_number(weight) or not 0 < weight <= MAX_WEIGHT:
         raise InvalidArgumentError(
-            f"{where}.weight", f"must be in (0, {MAX_WEIGHT:g}], got {weight!r}"
+            f"{where}.weight", f"must be in (0, {MAX_WEIGHT:g}], got {describe(weight)}"
         )
     common: dict[str, Any] = {
         "kind": kind,
@@ -154,13 +172,12 @@ def prior_from_json(space: Space, data: object, where: str) -> PriorSource:
         )
     if kind is PriorKind.LLM:
         return PriorSource(**common, llm=_llm_settings(data, where))
-    studies = _list(data.get("studies", []), f"{where}.studies", MAX_PRIORS, allow_empty=True)
+    studies = _list(
+        data.get("studies", []), f"{where}.studies", MAX_TRANSFER_STUDIES, allow_empty=True
+    )
     for index, name in enumerate(studies):
-        if not isinstance(name, str) or not name or len(name) > MAX_TEXT:
-            raise InvalidArgumentError(
-                f"{where}.studies[{index}]", f"must be a study name, got {name!r}"
-            )
-    top_k = _bounded_int(data.get("top_k", 5), f"{where}.top_k", 1, MAX_TOP_K)
+        check_study_name(name, f"{where}.studies[{index}]")
+    top_k = bounded_int(f"{where}.top_k", data.get("top_k", 5), 1, MAX_TOP_K)
     return PriorSource(**common, studies=tuple(studies), top_k=top_k)
 
 
@@ -186,20 +203,20 @@ def partial_config(space: Space, data: object, where: str) -> Config:
         raise InvalidArgumentError(where, "must name at least one parameter")
     for name in config:
         if name not in space:
-            raise InvalidArgumentError(f"{where}.{name}", "is not a parameter of the space")
+            raise InvalidArgumentError(member(where, name), "is not a parameter of the space")
     return {name: space[name].validate(f"{where}.{name}", value) for name, value in config.items()}
 
 
 def _llm_settings(data: Mapping[str, Any], where: str) -> LLMSettings:
     for required in ("base_url", "model"):
-        value = data.get(required)
-        if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
-            raise InvalidArgumentError(f"{where}.{required}", "is required (a non-empty string)")
+        check_text(f"{where}.{required}", data.get(required), MAX_URL_LENGTH, required=True)
     if not data["base_url"].startswith(("http://", "https://")):
         raise InvalidArgumentError(f"{where}.base_url", "must start with http:// or https://")
     defaults = LLMSettings(base_url=data["base_url"], model=data["model"])
-    api_key_env = data.get("api_key_env", defaults.api_key_env)
-    if not isinstance(api_key_env, str) or (api_key_env and not _ENV_NAME.match(api_key_env)):
+    api_key_env = check_text(
+        f"{where}.api_key_env", data.get("api_key_env", defaults.api_key_env), MAX_NAME_LENGTH
+    )
+    if api_key_env and not _ENV_NAME.match(api_key_env):
         raise InvalidArgumentError(f"{where}.api_key_env", "must name an environment variable")
     response_format = data.get("response_format", defaults.response_format)
     if response_format not in RESPONSE_FORMATS:
@@ -210,34 +227,27 @@ def _llm_settings(data: Mapping[str, Any], where: str) -> LLMSettings:
         base_url=data["base_url"],
         model=data["model"],
         api_key_env=api_key_env,
-        n_configs=_bounded_int(
-            data.get("n_configs", defaults.n_configs), f"{where}.n_configs", 1, MAX_LLM_CONFIGS
+        n_configs=bounded_int(
+            f"{where}.n_configs", data.get("n_configs", defaults.n_configs), 1, MAX_LLM_CONFIGS
         ),
-        timeout_seconds=_bounded_float(
-            data.get("timeout_seconds", defaults.timeout_seconds),
+        timeout_seconds=bounded_float(
             f"{where}.timeout_seconds",
-            1.0,
-            600.0,
+            data.get("timeout_seconds", defaults.timeout_seconds),
+            MIN_LLM_TIMEOUT_SECONDS,
+            MAX_LLM_TIMEOUT_SECONDS,
         ),
-        retries=_bounded_int(data.get("retries", defaults.retries), f"{where}.retries", 0, 10),
+        retries=bounded_int(
+            f"{where}.retries", data.get("retries", defaults.retries), 0, MAX_LLM_RETRIES
+        ),
         response_format=response_format,
-        temperature=_bounded_float(
-            data.get("temperature", defaults.temperature), f"{where}.temperature", 0.0, 2.0
+        temperature=bounded_float(
+            f"{where}.temperature",
+            data.get("temperature", defaults.temperature),
+            0.0,
+            MAX_LLM_TEMPERATURE,
         ),
-        seed=_bounded_int(data.get("seed", defaults.seed), f"{where}.seed", 0, 2**31 - 1),
+        seed=bounded_int(f"{where}.seed", data.get("seed", defaults.seed), 0, MAX_LLM_SEED),
     )
-
-
-def _bounded_int(value: object, where: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidArgumentError(where, f"must be an integer in [{low}, {high}], got {value!r}")
-    return value
-
-
-def _bounded_float(value: object, where: str, low: float, high: float) -> float:
-    if not is_finite_number(value) or not low <= value <= high:
-        raise InvalidArgumentError(where, f"must be a number in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
 
 
 def _mapping(data: object, where: str) -> dict[str, Any]:
@@ -251,6 +261,5 @@ def _list(data: object, where: str, limit: int, allow_empty: bool) -> list[Any]:
         raise InvalidArgumentError(where, "must be a list")
     if not data and not allow_empty:
         raise InvalidArgumentError(where, "must not be empty")
-    if len(data) > limit:
-        raise InvalidArgumentError(where, f"has {len(data)} entries; the limit is {limit}")
+    check_count(where, data, limit)
     return list(data)

@@ -3,7 +3,8 @@ decisions.
 
 Two functions drive a study:
 
-* :meth:`Asha.next_job` answers "a worker is free, what should it do?": promote
+* :meth:`Asha.next_job` answers "a worker is free, what should it do?": resume a
+  trial whose worker's lease expired, otherwise promote
   a paused trial that sits in the top ``1/eta`` of its rung (highest rung
   first), otherwise start a new trial (at the bottom rung, or, for the
   Hyperband algorithms, in a bracket drawn by :mod:`hpo.schedulers.brackets`),
@@ -51,6 +52,15 @@ class Promote:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """Hand trial ``number`` out again toward the rung it was training to when its worker's
+    lease expired."""
+
+    number: int
+    to_rung: int
+
+
+@dataclass(frozen=True)
 class WaitForResults:
     """Nothing to hand out now; trials held by workers may still create promotions."""
 
@@ -60,7 +70,7 @@ class StudyFinished:
     """The trial budget is spent and no trial is held by a worker or promotable."""
 
 
-Job = NewTrial | Promote | WaitForResults | StudyFinished
+Job = NewTrial | Promote | Resume | WaitForResults | StudyFinished
 
 
 class Action(str, enum.Enum):
@@ -100,6 +110,10 @@ class Asha:
     # ------------------------------------------------------------ next job
 
     def next_job(self, state: StudyState) -> Job:
+        # Work a dead worker left unfinished comes first: the schedule already counts on it.
+        pending = state.first_pending()
+        if pending is not None:
+            return Resume(pending, state.trials[pending].target_rung)
         promotion = self._best_promotion(state)
         if promotion is not None:
             return promotion

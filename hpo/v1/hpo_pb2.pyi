@@ -48,6 +48,7 @@ class StudyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STUDY_STATE_UNSPECIFIED: _ClassVar[StudyState]
     STUDY_RUNNING: _ClassVar[StudyState]
     STUDY_FINISHED: _ClassVar[StudyState]
+    STUDY_STOPPED: _ClassVar[StudyState]
 
 class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -57,12 +58,20 @@ class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRIAL_COMPLETED: _ClassVar[TrialState]
     TRIAL_STOPPED: _ClassVar[TrialState]
     TRIAL_FAILED: _ClassVar[TrialState]
+    TRIAL_PENDING: _ClassVar[TrialState]
 
 class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ACTION_UNSPECIFIED: _ClassVar[Action]
     CONTINUE: _ClassVar[Action]
     STOP: _ClassVar[Action]
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_READER: _ClassVar[Role]
+    ROLE_WORKER: _ClassVar[Role]
+    ROLE_ADMIN: _ClassVar[Role]
 DIRECTION_UNSPECIFIED: Direction
 MINIMIZE: Direction
 MAXIMIZE: Direction
@@ -84,15 +93,21 @@ HIGH: Confidence
 STUDY_STATE_UNSPECIFIED: StudyState
 STUDY_RUNNING: StudyState
 STUDY_FINISHED: StudyState
+STUDY_STOPPED: StudyState
 TRIAL_STATE_UNSPECIFIED: TrialState
 TRIAL_RUNNING: TrialState
 TRIAL_PAUSED: TrialState
 TRIAL_COMPLETED: TrialState
 TRIAL_STOPPED: TrialState
 TRIAL_FAILED: TrialState
+TRIAL_PENDING: TrialState
 ACTION_UNSPECIFIED: Action
 CONTINUE: Action
 STOP: Action
+ROLE_UNSPECIFIED: Role
+ROLE_READER: Role
+ROLE_WORKER: Role
+ROLE_ADMIN: Role
 
 class Value(_message.Message):
     __slots__ = ("double_value", "int_value", "string_value", "bool_value")
@@ -274,18 +289,20 @@ class Prior(_message.Message):
     def __init__(self, confidence: _Optional[_Union[Confidence, str]] = ..., weight: _Optional[float] = ..., point: _Optional[_Union[PointPrior, _Mapping]] = ..., configs: _Optional[_Union[ConfigsPrior, _Mapping]] = ..., llm: _Optional[_Union[LLMPrior, _Mapping]] = ..., transfer: _Optional[_Union[TransferPrior, _Mapping]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
-    __slots__ = ("running", "paused", "completed", "stopped", "failed")
+    __slots__ = ("running", "paused", "completed", "stopped", "failed", "pending")
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     PAUSED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
     running: int
     paused: int
     completed: int
     stopped: int
     failed: int
-    def __init__(self, running: _Optional[int] = ..., paused: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    pending: int
+    def __init__(self, running: _Optional[int] = ..., paused: _Optional[int] = ..., completed: _Optional[int] = ..., stopped: _Optional[int] = ..., failed: _Optional[int] = ..., pending: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
     __slots__ = ("id", "spec", "state", "created_at", "counts")
@@ -327,6 +344,16 @@ class ExtendStudyRequest(_message.Message):
     request_id: str
     def __init__(self, study: _Optional[str] = ..., r_max: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
 
+class StopStudyRequest(_message.Message):
+    __slots__ = ("study", "reason", "request_id")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    reason: str
+    request_id: str
+    def __init__(self, study: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
 class ListStudiesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -350,7 +377,7 @@ class ReportRecord(_message.Message):
     def __init__(self, resource: _Optional[float] = ..., value: _Optional[float] = ..., rung: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("id", "study", "number", "config", "state", "bracket", "rung", "target_resource", "last_resource", "last_value", "source", "worker_id", "fail_reason", "created_at", "updated_at", "reports")
+    __slots__ = ("id", "study", "number", "config", "state", "bracket", "rung", "target_resource", "last_resource", "last_value", "source", "worker_id", "fail_reason", "created_at", "updated_at", "reports", "retries")
     class ConfigEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -374,6 +401,7 @@ class Trial(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     REPORTS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
     id: int
     study: str
     number: int
@@ -390,7 +418,8 @@ class Trial(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     reports: _containers.RepeatedCompositeFieldContainer[ReportRecord]
-    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., config: _Optional[_Mapping[str, Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., bracket: _Optional[int] = ..., rung: _Optional[int] = ..., target_resource: _Optional[float] = ..., last_resource: _Optional[float] = ..., last_value: _Optional[float] = ..., source: _Optional[str] = ..., worker_id: _Optional[str] = ..., fail_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ReportRecord, _Mapping]]] = ...) -> None: ...
+    retries: int
+    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., config: _Optional[_Mapping[str, Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., bracket: _Optional[int] = ..., rung: _Optional[int] = ..., target_resource: _Optional[float] = ..., last_resource: _Optional[float] = ..., last_value: _Optional[float] = ..., source: _Optional[str] = ..., worker_id: _Optional[str] = ..., fail_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ReportRecord, _Mapping]]] = ..., retries: _Optional[int] = ...) -> None: ...
 
 class SuggestRequest(_message.Message):
     __slots__ = ("study", "worker_id", "request_id")
@@ -637,3 +666,47 @@ class GetBestResponse(_message.Message):
     value: float
     resource: float
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., value: _Optional[float] = ..., resource: _Optional[float] = ...) -> None: ...
+
+class Token(_message.Message):
+    __slots__ = ("id", "name", "role", "created_at", "revoked_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    role: Role
+    created_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateTokenRequest(_message.Message):
+    __slots__ = ("name", "role", "secret", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: Role
+    secret: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., secret: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("name", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...

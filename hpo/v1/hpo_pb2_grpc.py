@@ -74,6 +74,11 @@ class CoordinatorStub:
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatResponse.FromString,
                 _registered_method=True)
+        self.StopStudy = channel.unary_unary(
+                '/hpo.v1.Coordinator/StopStudy',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.StopStudyRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.Study.FromString,
+                _registered_method=True)
         self.ExtendStudy = channel.unary_unary(
                 '/hpo.v1.Coordinator/ExtendStudy',
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.SerializeToString,
@@ -98,6 +103,21 @@ class CoordinatorStub:
                 '/hpo.v1.Coordinator/GetBest',
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.GetBestRequest.SerializeToString,
                 response_deserializer=hpo_dot_v1_dot_hpo__pb2.GetBestResponse.FromString,
+                _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/hpo.v1.Coordinator/CreateToken',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.Token.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/hpo.v1.Coordinator/ListTokens',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/hpo.v1.Coordinator/RevokeToken',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.Token.FromString,
                 _registered_method=True)
 
 
@@ -159,6 +179,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopStudy(self, request, context):
+        """Stops a study: no new work is handed out and running trials are told to
+        stop at their next report. A stopped study stays stopped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExtendStudy(self, request, context):
         """Raises a live study's r_max (iterative deepening): earlier results keep
         their rungs, trials that completed at the old r_max become promotable,
@@ -190,6 +218,26 @@ class CoordinatorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateToken(self, request, context):
+        """Bearer tokens (admin only). The caller chooses the secret; the store
+        keeps only its SHA-256, so a retried CreateToken is answered from it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,6 +286,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatRequest.FromString,
                     response_serializer=hpo_dot_v1_dot_hpo__pb2.HeartbeatResponse.SerializeToString,
             ),
+            'StopStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopStudy,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.StopStudyRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.Study.SerializeToString,
+            ),
             'ExtendStudy': grpc.unary_unary_rpc_method_handler(
                     servicer.ExtendStudy,
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.ExtendStudyRequest.FromString,
@@ -262,6 +315,21 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetBest,
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.GetBestRequest.FromString,
                     response_serializer=hpo_dot_v1_dot_hpo__pb2.GetBestResponse.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.CreateTokenRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.Token.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.ListTokensRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.Token.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -491,6 +559,33 @@ class Coordinator:
             _registered_method=True)
 
     @staticmethod
+    def StopStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/StopStudy',
+            hpo_dot_v1_dot_hpo__pb2.StopStudyRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ExtendStudy(request,
             target,
             options=(),
@@ -615,6 +710,87 @@ class Coordinator:
             '/hpo.v1.Coordinator/GetBest',
             hpo_dot_v1_dot_hpo__pb2.GetBestRequest.SerializeToString,
             hpo_dot_v1_dot_hpo__pb2.GetBestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/CreateToken',
+            hpo_dot_v1_dot_hpo__pb2.CreateTokenRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.Token.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/ListTokens',
+            hpo_dot_v1_dot_hpo__pb2.ListTokensRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/RevokeToken',
+            hpo_dot_v1_dot_hpo__pb2.RevokeTokenRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.Token.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,31 +33,6 @@ pytestmark = pytest.mark.e2e
 
 def hpo_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*HPO, *args], capture_output=True, text=True, check=check, timeout=120)
-
-
-@pytest.fixture
-def start_workers() -> Iterator[Callable[..., list[subprocess.Popen]]]:
-    """Start ``hpo worker`` processes; any still running at the end get SIGTERM, which makes
-    them stop (and fail) their trials, so a failing test leaves no process behind."""
-    started: list[subprocess.Popen] = []
-
-    def start(
-        address: str, workdir: Path, count: int, script: str, *options: str
-    ) -> list[subprocess.Popen]:
-        command = [*HPO, "worker", "--coordinator", address, "--study", "e2e", "--workdir"]
-        command += [str(workdir), *options, "--", sys.executable, str(SCRIPTS / script)]
-        workers = [
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for _ in range(count)
-        ]
-        started.extend(workers)
-        return workers
-
-    yield start
-    for worker in started:
-        if worker.poll() is None:
-            worker.terminate()
-            worker.communicate(timeout=60)
 
 
 def test_four_workers_finish_a_study_and_the_store_holds_what_they_reported(
@@ -225,14 +198,18 @@ def test_cli_enqueues_and_shows_the_priors(sqlite_url: str, serve, tmp_path: Pat
     with Client(server.address) as client:
         trial = client.get_study("p").suggest()
     assert trial is not None and trial.config == first and trial.record.source == "user"
+    stopped = hpo_cli("study", "stop", "p", "--reason", "enough", "-c", server.address)
+    assert "study p stopped; 1 trials running" in stopped.stdout
+    with Client(server.address) as client:
+        assert client.get_study("p").state == "stopped"
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     db = tmp_path / "fresh.db"
     result = hpo_cli("db", "upgrade", "--db", str(db))
-    assert "schema 0002" in result.stdout  # the head revision
+    assert "schema 0003" in result.stdout  # the head revision
     engine = sa.create_engine(f"sqlite:///{db}")
-    assert set(sa.inspect(engine).get_table_names()) >= {"studies", "trials", "reports"}
+    assert set(sa.inspect(engine).get_table_names()) >= {"studies", "trials", "reports", "tokens"}
     engine.dispose()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
@@ -12,7 +11,7 @@ import pytest
 import hpo
 from hpo import wire
 from hpo.client import Client, Study
-from hpo.coordinator.server import Coordinator, start_coordinator
+from hpo.coordinator.server import Coordinator
 from hpo.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -172,10 +171,10 @@ def test_unknown_study_and_trial_are_not_found(client: Client, stub, unchanged) 
     with pytest.raises(NotFoundError, match="'nope'"):
         client.get_study("nope")
     for call in (
-        lambda: stub.Suggest(pb.SuggestRequest(study="nope", worker_id="w")),
+        lambda: stub.Suggest(pb.SuggestRequest(study="nope", worker_id="w", request_id="r")),
         lambda: stub.Report(pb.ReportRequest(trial_id=999, resource=1, value=0, request_id="r")),
-        lambda: stub.Complete(pb.CompleteRequest(trial_id=999)),
-        lambda: stub.Fail(pb.FailRequest(trial_id=999, reason="x")),
+        lambda: stub.Complete(pb.CompleteRequest(trial_id=999, request_id="r")),
+        lambda: stub.Fail(pb.FailRequest(trial_id=999, reason="x", request_id="r")),
         lambda: stub.ListTrials(pb.ListTrialsRequest(study="nope")),
         lambda: stub.GetBest(pb.GetBestRequest(study="nope")),
     ):
@@ -210,7 +209,7 @@ def test_malformed_specs_are_invalid_arguments(stub, unchanged, mutate, field: s
     spec = valid_spec()
     mutate(spec)
     check = unchanged()
-    error = rpc_error(lambda: stub.CreateStudy(pb.CreateStudyRequest(spec=spec)))
+    error = rpc_error(lambda: stub.CreateStudy(pb.CreateStudyRequest(spec=spec, request_id="r")))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}: "), error.details()
     check()
@@ -267,7 +266,9 @@ def test_bad_queries_are_invalid_arguments(client: Client, stub, unchanged) -> N
         error = rpc_error(lambda request=request: stub.ListTrials(request))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.details().startswith(f"{field}: "), error.details()
-    error = rpc_error(lambda: stub.Suggest(pb.SuggestRequest(study="quad", worker_id="")))
+    error = rpc_error(
+        lambda: stub.Suggest(pb.SuggestRequest(study="quad", worker_id="", request_id="r"))
+    )
     assert error.details().startswith("worker_id: ")
     check()
 
@@ -310,7 +311,8 @@ def test_a_retried_suggest_gets_the_same_trial(
     again = stub.Suggest(request)
     assert again.assignment.trial.number == first.assignment.trial.number
     assert table_rows(coordinator.store.engine)["trials"] == before["trials"]
-    assert stub.Suggest(pb.SuggestRequest(study="quad", worker_id="w")).assignment.trial.number == 1
+    another = pb.SuggestRequest(study="quad", worker_id="w", request_id="suggest-2")
+    assert stub.Suggest(another).assignment.trial.number == 1
 
 
 def test_reports_after_the_trial_ended_are_refused(client: Client, held_trial) -> None:
@@ -347,44 +349,3 @@ def test_only_the_holding_worker_may_report(
                 worker_id=intruder.worker_id,
             ),
         )
-
-
-# ---------------------------------------------------------------- leases
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def test_leases_expire_unless_renewed(sqlite_url: str) -> None:
-    """Heartbeats and reports renew a lease; when one lapses, a paused trial is released
-    (it may be promoted again) and a running trial fails and refuses late reports."""
-    clock = Clock()
-    coordinator = start_coordinator(sqlite_url, port=0, lease_seconds=30, clock=clock)
-    try:
-        with Client(coordinator.address) as first, Client(coordinator.address) as second:
-            study = make_study(first, max_trials=0)
-            paused = study.suggest()  # lease until +30
-            assert paused is not None
-            clock.now += timedelta(seconds=20)
-            assert first.heartbeat([paused.id]) == {paused.id: True}  # renewed until +50
-            clock.now += timedelta(seconds=25)  # +45: only the heartbeat kept it alive
-            running = second.get_study("quad").suggest()  # lease until +75
-            assert running is not None
-            assert paused.report(1, 0.3).state is TrialState.PAUSED  # held, renewed to +75
-            clock.now += timedelta(seconds=35)  # +80: both leases have lapsed
-            assert second.get_study("quad").suggest() is not None  # the sweep runs here
-            records = {t.number: t for t in study.trials()}
-            assert records[paused.number].state is TrialState.PAUSED
-            assert records[paused.number].worker_id == ""  # released: promotable again
-            assert records[running.number].state is TrialState.FAILED
-            assert records[running.number].fail_reason.startswith("lease expired")
-            assert second.heartbeat([running.id]) == {running.id: False}
-            with pytest.raises(FailedPreconditionError, match="failed"):
-                running.report(1, 0.1)
-    finally:
-        coordinator.stop(grace=1)

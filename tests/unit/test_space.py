@@ -9,6 +9,7 @@ import pytest
 
 from hpo.errors import InvalidArgumentError
 from hpo.space import Categorical, Float, Int, Space
+from hpo.validation import MAX_CHOICES, MAX_ECHO_LENGTH, MAX_PARAMETERS, MAX_SPACE_DIMS
 
 SPACE = Space(
     {
@@ -58,6 +59,7 @@ def test_true_and_one_are_different_choices() -> None:
     [
         ({"lr": 0.5}, "config.lr"),
         ({"lr": float("nan")}, "config.lr"),
+        ({"lr": 10**400}, "config.lr"),  # beyond a float
         ({"lr": "0.01"}, "config.lr"),
         ({"units": 1000}, "config.units"),
         ({"units": 20.5}, "config.units"),
@@ -159,3 +161,55 @@ def test_json_errors_name_the_field(data: object, field: str) -> None:
     with pytest.raises(InvalidArgumentError) as error:
         Space.from_json(data)
     assert error.value.field == field
+
+
+# ---------------------------------------------------------------- limits on hostile input
+
+
+def _categoricals(count: int, choices: int) -> dict:
+    return {f"c{i}": Categorical([f"v{j}" for j in range(choices)]) for i in range(count)}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        # The unit-cube encoding divides by high - low.
+        ({"x": Float(-1e308, 1e308)}, "space.x"),
+        # Integers travel as int64.
+        ({"n": Int(0, 2**63)}, "space.n.high"),
+        ({"n": Int(-(2**63) - 1, 0)}, "space.n.low"),
+        ({"c": Categorical([1, 2**64])}, "space.c.choices[1]"),
+        # PostgreSQL cannot store NUL; "$" would let a trailing newline through.
+        ({"c": Categorical(["a", "b\x00"])}, "space.c.choices[1]"),
+        ({"c": Categorical(["a", "b" * 257])}, "space.c.choices[1]"),
+        ({"lr\n": Float(0, 1)}, "space.lr\n"),
+        ({f"p{i}": Float(0, 1) for i in range(MAX_PARAMETERS + 1)}, "space"),
+        ({"c": Categorical(list(range(MAX_CHOICES + 1)))}, "space.c.choices"),
+        (_categoricals(MAX_SPACE_DIMS // MAX_CHOICES + 1, MAX_CHOICES), "space"),
+    ],
+)
+def test_spaces_beyond_the_limits_name_the_field(parameters: dict, field: str) -> None:
+    with pytest.raises(InvalidArgumentError) as error:
+        Space(parameters)
+    assert error.value.field == field
+
+
+def test_a_long_parameter_name_is_cut_short_in_the_error() -> None:
+    with pytest.raises(InvalidArgumentError) as error:
+        Space({"a" * 300_000: Float(0, 1)})
+    assert error.value.field == f"space.{'a' * 32}..."
+
+
+def test_errors_about_hostile_configurations_stay_short() -> None:
+    space = Space({"c": Categorical([f"choice-{i}" for i in range(MAX_CHOICES)])})
+    for config in ({"c": "x" * 300_000}, {"x" * 300_000: 1.0, "c": "choice-1"}):
+        with pytest.raises(InvalidArgumentError) as error:
+            space.validate(config)
+        assert len(str(error.value)) < 4 * MAX_ECHO_LENGTH + 200
+
+
+def test_int_values_are_validated_exactly() -> None:
+    space = Space({"n": Int(0, 2**62)})
+    assert space.validate({"n": 2**62 - 1}) == {"n": 2**62 - 1}  # a float would round it up
+    with pytest.raises(InvalidArgumentError, match="config.n"):
+        space.validate({"n": 2**62 + 1})

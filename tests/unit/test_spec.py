@@ -7,6 +7,13 @@ import pytest
 from hpo.errors import InvalidArgumentError
 from hpo.space import Float, Space
 from hpo.spec import Algorithm, AshaMode, Direction, Objective, Resource, StudySpec
+from hpo.validation import (
+    MAX_ENQUEUED,
+    MAX_PRIOR_CONFIGS,
+    MAX_PRIORS,
+    MAX_RUNGS,
+    MAX_TRANSFER_STUDIES,
+)
 
 SPACE = Space({"x": Float(0, 1)})
 
@@ -84,3 +91,67 @@ def test_json_errors_name_the_field(data: dict, field: str) -> None:
     with pytest.raises(InvalidArgumentError) as error:
         StudySpec.from_json(data)
     assert error.value.field == field
+
+
+# ---------------------------------------------------------------- limits on hostile input
+
+LLM = {"kind": "llm", "base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        # PostgreSQL stores no NUL; "$" would let a trailing newline through.
+        (lambda: spec(description="a\x00b"), "description"),
+        (lambda: spec(description="x" * 20_001), "description"),
+        (lambda: spec(name="study\n"), "name"),
+        (lambda: Objective(metric="m\x00"), "objective.metric"),
+        (lambda: Resource(1, 9, name="x" * 129), "resource.name"),
+        (lambda: Resource(10**400, 10**401), "resource.r_min"),  # beyond a float
+        (lambda: Resource(1, 9, earlier_r_max=5), "resource.earlier_r_max"),  # type: ignore[arg-type]
+        (lambda: Resource(1, 9, earlier_r_max=(1,) * (MAX_RUNGS + 1)), "resource.earlier_r_max"),
+        (
+            lambda: spec(priors=[{"kind": "point", "config": {"x": 0.5}}] * (MAX_PRIORS + 1)),
+            "priors",
+        ),
+        (lambda: spec(enqueue=[{"x": 0.5}] * (MAX_ENQUEUED + 1)), "enqueue"),
+        (
+            lambda: spec(
+                priors=[{"kind": "configs", "configs": [{"x": 0.5}] * (MAX_PRIOR_CONFIGS + 1)}]
+            ),
+            "priors[0].configs",
+        ),
+        (
+            lambda: spec(
+                priors=[{"kind": "transfer", "studies": ["s"] * (MAX_TRANSFER_STUDIES + 1)}]
+            ),
+            "priors[0].studies",
+        ),
+        (lambda: spec(priors=[{"kind": "transfer", "studies": ["s\x00"]}]), "priors[0].studies[0]"),
+        (
+            lambda: spec(priors=[{"kind": "point", "config": {"x": 0.5}, "weight": float("nan")}]),
+            "priors[0].weight",
+        ),
+        (lambda: spec(priors=[{**LLM, "base_url": "http://h/\x00"}]), "priors[0].base_url"),
+        (lambda: spec(priors=[{**LLM, "model": "m" * 513}]), "priors[0].model"),
+        (lambda: spec(priors=[{**LLM, "api_key_env": "K" * 129}]), "priors[0].api_key_env"),
+        (lambda: spec(priors=[{**LLM, "api_key_env": "KEY\n"}]), "priors[0].api_key_env"),
+        (lambda: spec(priors=[{**LLM, "n_configs": 33}]), "priors[0].n_configs"),
+        (lambda: spec(priors=[{**LLM, "timeout_seconds": 601.0}]), "priors[0].timeout_seconds"),
+        (lambda: spec(priors=[{**LLM, "retries": 11}]), "priors[0].retries"),
+        (lambda: spec(priors=[{**LLM, "temperature": float("inf")}]), "priors[0].temperature"),
+        (lambda: spec(priors=[{**LLM, "seed": -1}]), "priors[0].seed"),
+        (lambda: spec(priors=[{"kind": "transfer", "top_k": 101}]), "priors[0].top_k"),
+    ],
+)
+def test_fields_beyond_the_limits_are_named(make: object, field: str) -> None:
+    with pytest.raises(InvalidArgumentError) as error:
+        make()  # type: ignore[operator]
+    assert error.value.field == field
+
+
+def test_an_unknown_key_is_named_but_cut_short() -> None:
+    data = {**spec().to_json(), "k" * 300_000: 1}
+    with pytest.raises(InvalidArgumentError) as error:
+        StudySpec.from_json(data)
+    assert error.value.field == f"{'k' * 32}..."
