@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-EPOCH_SECONDS = 0.05  # simulated training time per unit of resource
+EPOCH_SECONDS = 0.15  # simulated training time per unit of resource (the stop must beat it)
 
 
 def main() -> None:
