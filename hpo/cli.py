@@ -25,6 +25,7 @@ from rich.console import Console
 
 from hpo.auth import Role, generate_secret, is_well_formed
 from hpo.client import DEFAULT_ADDRESS, ENV_TLS_CA, ENV_TOKEN, Client, seed_for
+from hpo.dashboard.export import ExportFormat, ExportTable
 from hpo.errors import HpoError
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.spec import StudySpec
@@ -82,6 +83,17 @@ TlsCa = Annotated[
         dir_okay=False,
         help="PEM file of the CA that signed the coordinator's certificate: connect with TLS.",
     ),
+]
+# A server's TLS identity: `hpo serve` speaks gRPC over TLS with it, `hpo dashboard` HTTPS.
+TlsCert = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True, dir_okay=False, help="PEM certificate (chain) to serve TLS (with --tls-key)."
+    ),
+]
+TlsKey = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="PEM private key of --tls-cert."),
 ]
 
 
@@ -148,18 +160,8 @@ def serve(
         bool, typer.Option(help="Upgrade the store's schema before serving.")
     ] = True,
     threads: Annotated[int, typer.Option(help="Threads serving calls.")] = 16,
-    tls_cert: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            help="PEM certificate (chain) of this coordinator: serve TLS (with --tls-key).",
-        ),
-    ] = None,
-    tls_key: Annotated[
-        Path | None,
-        typer.Option(exists=True, dir_okay=False, help="PEM private key of --tls-cert."),
-    ] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
     anonymous: Annotated[
         bool | None,
         typer.Option(
@@ -632,3 +634,108 @@ def main() -> None:
     except HpoError as error:
         errors.print(f"[red]error:[/] {error}")
         sys.exit(1)
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+@app.command()
+def dashboard(
+    db: Database = "hpo.db",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8080,
+    anonymous: Annotated[
+        bool | None,
+        typer.Option(
+            "--anonymous/--no-anonymous",
+            help="Answer API requests that carry no token. Default: on when --host is a "
+            "loopback address, off otherwise; refused on a non-loopback address.",
+            show_default=False,
+        ),
+    ] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "WARNING",
+) -> None:
+    """Serve the read-only web dashboard and its JSON API over a trial store, until SIGTERM or
+    Ctrl-C (docs/dashboard.md). API requests need a reader token (or anonymous mode)."""
+    import gc
+    import socket
+
+    import uvicorn
+
+    from hpo.coordinator.auth import resolve_anonymous
+    from hpo.dashboard.app import create_app
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
+    try:
+        anonymous = resolve_anonymous(host, anonymous)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--anonymous") from None
+    _configure_logging(log_level)
+    web = create_app(db, anonymous, host=host)
+    ipv6 = ":" in host
+    try:
+        # Bound (and listening) before the first line is printed, so a script that read the
+        # address can connect at once.
+        listener = socket.create_server(
+            (host, port), family=socket.AF_INET6 if ipv6 else socket.AF_INET
+        )
+        # Inherited by the accepted connections. asyncio sets it itself only on sockets it
+        # created: without it, a response's header and body writes meet the client's delayed
+        # ACK and every request on a kept-alive connection waits about 40 ms.
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot listen on {host}:{port}: {error}") from None
+    shown = f"[{host}]" if ipv6 else host
+    auth = "reader tokens, anonymous requests allowed" if anonymous else "reader tokens"
+    # The first line is the contract with scripts (and tests) that started us on port 0.
+    scheme = "http" if tls_cert is None else "https"
+    print(
+        f"hpo dashboard on {scheme}://{shown}:{listener.getsockname()[1]} "
+        f"(store: {web.state.store_url}; auth: {auth})",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        web, log_level=log_level.lower(), ssl_certfile=tls_cert, ssl_keyfile=tls_key
+    )
+    # The modules loaded by now (scikit-learn, SQLAlchemy...) are some 160,000 objects that
+    # live as long as the process: frozen, the collector stops rescanning them, which
+    # otherwise stalls a request that allocates a lot (the curves' 20,000 points) for 0.15 s.
+    gc.freeze()
+    # Uvicorn finishes the requests in flight on SIGTERM or Ctrl-C, then re-raises the signal.
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+@study_app.command("export")
+def study_export(
+    name: str,
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="csv or json.")
+    ] = ExportFormat.CSV,
+    table: Annotated[
+        ExportTable,
+        typer.Option(help="trials (one row per trial) or reports (one row per report)."),
+    ] = ExportTable.TRIALS,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", dir_okay=False, help="Write here, not to stdout."),
+    ] = None,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Export a study's trials or reports as CSV or JSON (the dashboard's download format)."""
+    from hpo.dashboard.export import render, rows_from_records
+
+    with _client(coordinator, token_file, tls_ca) as client:
+        study = client.get_study(name)
+        records = study.trials(include_reports=table is ExportTable.REPORTS)
+    rows = rows_from_records(table, records)
+    text = render(table, rows, export_format, list(study.spec.space))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text)
+    errors.print(f"study {name}: {len(rows)} {table.value} written to {output}")

@@ -65,6 +65,8 @@ class Trial(Base):
         UniqueConstraint("study_id", "number"),
         Index("ix_trials_study_id_state", "study_id", "state"),
         Index("ix_trials_lease_expires_at", "lease_expires_at"),
+        # The dashboard: a study's latest change, its most recently changed trials.
+        Index("ix_trials_study_id_updated_at", "study_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -99,6 +101,8 @@ class Report(Base):
     __table_args__ = (
         UniqueConstraint("trial_id", "resource"),
         Index("ix_reports_study_id_rung", "study_id", "rung"),
+        # The dashboard: a study's latest report.
+        Index("ix_reports_study_id_created_at", "study_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -1,0 +1,177 @@
+"""The JSON API under ``/api/``: routes, their parameters, their answers.
+
+The pages use it and so can scripts; docs/dashboard.md is its reference. Every route
+reads one snapshot of the store (one connection, one read transaction, never
+committed). Errors are JSON: ``400 {"error", "field"}`` for a bad query parameter
+(:mod:`hpo.dashboard.parsing`), ``404 {"error"}`` for an unknown study, ``401`` without a
+valid token (:mod:`hpo.dashboard.auth`), ``503`` when the store does not answer.
+
+Endpoints are plain functions: Starlette runs them in its thread pool, so the database
+calls never block the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hpo.dashboard import views
+from hpo.dashboard.cache import VersionCache
+from hpo.dashboard.export import MEDIA_TYPES, ExportFormat, ExportTable, filename
+from hpo.dashboard.parsing import Parameters
+from hpo.dashboard.queries import SORT_COLUMNS, TrialFilter
+from hpo.priors.proposals import LLM, PRIOR, TRANSFER, USER
+from hpo.samplers.gp import GPSampler
+from hpo.samplers.prior_band import INCUMBENT
+from hpo.samplers.random import RandomSampler
+from hpo.state import TrialState
+
+TRIAL_STATES = tuple(state.value for state in TrialState)
+# Where a trial's configuration can come from (docs/storage.md, trials.source).
+TRIAL_SOURCES = (RandomSampler.source, GPSampler.source, PRIOR, LLM, TRANSFER, USER, INCUMBENT)
+ORDERS = ("asc", "desc")
+NO_STORE = {"Cache-Control": "no-store"}
+# PostgreSQL's memory for one sort of a request (the default, 4MB, spills 100,000 reports).
+WORK_MEM = "32MB"
+
+
+def json_response(document: Any, status_code: int = 200) -> JSONResponse:
+    """An API answer; never cached, since the study changes under it."""
+    return JSONResponse(document, status_code=status_code, headers=NO_STORE)
+
+
+@contextmanager
+def _connection(request: Request) -> Iterator[Connection]:
+    engine: Engine = request.app.state.engine
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The history's windows sort a big study's reports: in memory, not on disk.
+            connection.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        yield connection
+
+
+@contextmanager
+def _study(request: Request) -> Iterator[tuple[Connection, views.StudyContext]]:
+    """The study the path names (404 when it does not exist), and the connection it was
+    read on."""
+    with _connection(request) as connection:
+        yield connection, views.load_study(connection, request.path_params["name"])
+
+
+def _figure(
+    request: Request,
+    build: Callable[[Connection, views.StudyContext], views.Document],
+    *arguments: object,
+) -> Response:
+    """A figure of the study, computed once per study version and arguments
+    (:mod:`hpo.dashboard.cache`): the page redraws only when the version changed, and
+    every page open on the study shares the answer."""
+    cache: VersionCache = request.app.state.cache
+    with _study(request) as (connection, found):
+        key = (found.id, found.row.version, request.url.path, *arguments)
+        return json_response(cache.get(key, lambda: build(connection, found)))
+
+
+def studies(request: Request) -> Response:
+    Parameters(request.query_params, ())
+    with _connection(request) as connection:
+        return json_response(views.study_list(connection))
+
+
+def study(request: Request) -> Response:
+    Parameters(request.query_params, ())
+    with _study(request) as (connection, found):
+        return json_response(views.study_detail(connection, found))
+
+
+def version(request: Request) -> Response:
+    Parameters(request.query_params, ())
+    with _study(request) as (connection, found):
+        return json_response(views.version(connection, found))
+
+
+def trials(request: Request) -> Response:
+    parameters = Parameters(
+        request.query_params, ("state", "source", "q", "sort", "order", "limit", "offset")
+    )
+    where = TrialFilter(
+        states=parameters.choices("state", TRIAL_STATES),
+        sources=parameters.choices("source", TRIAL_SOURCES),
+        query=parameters.text("q"),
+    )
+    sort = parameters.choice("sort", "number", tuple(SORT_COLUMNS))
+    descending = parameters.choice("order", "asc", ORDERS) == "desc"
+    limit = parameters.integer("limit", 100, 1, 1000)
+    offset = parameters.integer("offset", 0, 0)
+    with _study(request) as (connection, found):
+        return json_response(
+            views.trial_table(connection, found, where, sort, descending, limit, offset)
+        )
+
+
+def history(request: Request) -> Response:
+    points = Parameters(request.query_params, ("points",)).integer("points", 1000, 10, 5000)
+    return _figure(request, lambda c, study: views.history(c, study, points), points)
+
+
+def curves(request: Request) -> Response:
+    limit = Parameters(request.query_params, ("limit",)).integer("limit", 200, 1, 1000)
+    return _figure(request, lambda c, study: views.curves(c, study, limit), limit)
+
+
+def rungs(request: Request) -> Response:
+    Parameters(request.query_params, ())
+    return _figure(request, views.rungs)
+
+
+def params(request: Request) -> Response:
+    limit = Parameters(request.query_params, ("limit",)).integer("limit", 2000, 10, 5000)
+    return _figure(request, lambda c, study: views.parameters(c, study, limit), limit)
+
+
+def importance(request: Request) -> Response:
+    Parameters(request.query_params, ())
+    return _figure(request, views.importance)
+
+
+def priors(request: Request) -> Response:
+    Parameters(request.query_params, ())
+    with _study(request) as (connection, found):
+        return json_response(views.priors(connection, found))
+
+
+def export(request: Request) -> Response:
+    parameters = Parameters(request.query_params, ("format", "table"))
+    export_format = ExportFormat(
+        parameters.choice("format", "csv", [kind.value for kind in ExportFormat])
+    )
+    table = ExportTable(parameters.choice("table", "trials", [kind.value for kind in ExportTable]))
+    with _study(request) as (connection, found):
+        text = views.export(connection, found, table, export_format)
+    name = filename(found.spec.name, table, export_format)
+    return Response(
+        text,
+        media_type=MEDIA_TYPES[export_format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"', **NO_STORE},
+    )
+
+
+routes = [
+    Route("/studies", studies),
+    Route("/studies/{name}", study),
+    Route("/studies/{name}/version", version),
+    Route("/studies/{name}/trials", trials),
+    Route("/studies/{name}/history", history),
+    Route("/studies/{name}/curves", curves),
+    Route("/studies/{name}/rungs", rungs),
+    Route("/studies/{name}/params", params),
+    Route("/studies/{name}/importance", importance),
+    Route("/studies/{name}/priors", priors),
+    Route("/studies/{name}/export", export),
+]

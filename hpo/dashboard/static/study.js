@@ -1,0 +1,280 @@
+// The study page (/studies/{name}): header, plots, priors and the trial table, kept live.
+//
+// First load: the study, then every panel in parallel; once all have rendered (or shown their
+// error), body[data-ready="1"] and body[data-version] tell tests and the benchmark the page is
+// complete. Afterwards live.js polls /version and refreshes the panels in place.
+
+import { ApiError, api, download, getToken, query, renderTokenStatus, studyPath } from "./api.js";
+import { DASH, badge, el, fmtAgo, fmtNumber, fmtTime, replace } from "./dom.js";
+import { setLiveStatus, watch } from "./live.js";
+import { MAX_PARAMETERS, drawParams } from "./params.js";
+import { drawCurves, drawError, drawHistory, drawImportance, drawRungs } from "./plots.js";
+import { renderPriors } from "./priors.js";
+import { TrialTable } from "./table.js";
+
+const HISTORY_POINTS = 500; // per rung: the server thins the best-so-far steps to this many
+const CURVES = 300; // learning curves drawn: the server picks the leading and the latest trials
+const PARAM_TRIALS = 1000; // trials in the parallel coordinates and scatter plots
+
+// /studies/{name}: the name is percent-encoded in the path.
+const name = decodeURIComponent(location.pathname.replace(/^\/studies\//, "").replace(/\/$/, ""));
+document.title = `${name} \u00b7 hpo`;
+
+let study = null;
+let table = null;
+
+// ---------------------------------------------------------------- header
+
+function renderHeader() {
+  const s = study;
+  const r = s.resource || {};
+  replace(document.getElementById("study-name"), s.name);
+  replace(document.getElementById("crumb-study"), s.name);
+  replace(document.getElementById("study-state"), badge(s.state));
+  const spec = s.spec || {};
+  const facts = [
+    ["algorithm", s.algorithm],
+    ["mode", `${spec.asha_mode || "promotion"}, brackets ${spec.bracket_split || "hyperband"}`],
+    ["budget", spec.max_trials ? `${s.n_trials} / ${spec.max_trials} trials` : "no limit"],
+    ["objective", `${s.direction} ${s.metric}`],
+    ["resource", `${r.name} ${fmtNumber(r.r_min)} \u2192 ${fmtNumber(r.r_max)}, \u03b7 = ${fmtNumber(r.eta)}`],
+    ["rungs", (s.levels || []).map((l) => fmtNumber(l)).join(" \u00b7 ") || DASH],
+    ["created", fmtTime(s.created_at)],
+  ];
+  replace(document.getElementById("study-facts"), facts.map(([label, value]) =>
+    el("span", { class: "fact" }, el("span", { class: "label" }, label), " ", value)));
+
+  // Counts per state: clicking one filters the table to that state.
+  const counts = s.counts || {};
+  replace(document.getElementById("study-counts"),
+    el("span", { class: "fact" }, el("span", { class: "label" }, "trials"), " ",
+      el("strong", { id: "study-trials" }, String(s.n_trials))),
+    ["running", "paused", "pending", "completed", "stopped", "failed"].map((state) =>
+      el("button", {
+        type: "button", class: `count count-${state}${counts[state] ? "" : " zero"}`,
+        "data-state": state, title: `show the ${state} trials`,
+        onclick: () => {
+          table.setFilter("state", table.query.state === state ? "" : state);
+          document.getElementById("panel-trials").scrollIntoView({ behavior: "smooth" });
+        },
+      }, `${state} ${counts[state] ?? 0}`)),
+    el("span", { class: "fact" }, el("span", { class: "label" }, "workers"), " ",
+      el("strong", { id: "study-workers" }, String(s.running_workers ?? 0))),
+    el("span", { class: "fact", id: "study-activity" }),
+    el("span", { class: "fact" }, el("span", { class: "label" }, "version"), " ", String(s.version)));
+  renderActivity(s.last_activity);
+
+  const best = s.best;
+  replace(document.getElementById("study-best"), best
+    ? [el("span", { class: "label" }, `best ${s.metric}`), " ",
+      el("strong", { class: "num", "data-value": best.value }, fmtNumber(best.value)),
+      ` at ${r.name} ${fmtNumber(best.resource)}, trial #${best.trial}`]
+    : el("span", { class: "muted" }, "no result yet"));
+
+  const description = document.getElementById("study-description");
+  replace(description, s.description || "");
+  description.hidden = !s.description;
+  replace(document.getElementById("study-spec"), JSON.stringify(s.spec, null, 2));
+}
+
+function renderActivity(lastActivity) {
+  const slot = document.getElementById("study-activity");
+  replace(slot, el("span", { class: "label" }, "last activity"), " ",
+    el("time", { datetime: lastActivity, title: fmtTime(lastActivity) }, fmtAgo(lastActivity)));
+}
+
+function renderExports() {
+  const links = [];
+  for (const table of ["trials", "reports"]) {
+    for (const format of ["csv", "json"]) {
+      const url = studyPath(name, "/export") + query({ format, table });
+      const filename = `${name}-${table}.${format}`;
+      links.push(el("a", {
+        href: url, download: filename, class: "export",
+        // A plain link cannot carry the bearer token: with one, fetch the file instead.
+        onclick: (event) => {
+          if (!getToken()) return;
+          event.preventDefault();
+          download(url, filename).catch((error) => alert(`Export failed: ${error.message}`));
+        },
+      }, `${table}.${format}`));
+    }
+  }
+  replace(document.getElementById("exports"), el("span", { class: "label" }, "export"), " ", links);
+}
+
+// ---------------------------------------------------------------- panels
+
+function renderRungTable(data) {
+  const rows = (data.rungs || []).map((r) => el("tr", {},
+    el("td", {}, String(r.bracket)),
+    el("td", {}, String(r.rung)),
+    el("td", {}, fmtNumber(r.resource)),
+    el("td", {}, String(r.reached)),
+    el("td", {}, String(r.promoted)),
+    el("td", {}, String(r.running_towards)),
+    el("td", { class: "num" }, fmtNumber(r.threshold))));
+  replace(document.querySelector("#rungs-table tbody"), rows.length
+    ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no rung reached yet")));
+}
+
+function note(id, text) {
+  replace(document.getElementById(id), text);
+}
+
+// Live refreshes come with every report, but most panels change far less often: a panel
+// whose answer (and study shape) is the same as last time is not redrawn. Plotly.react is
+// cheap, parallel coordinates on a machine without a GPU (software WebGL) are not, and an
+// expanded LLM exchange must not jump while it is read.
+const drawn = new Map();
+
+// The panels, in drawing order. Every endpoint is fetched at once, but drawing happens on the
+// one main thread anyway, so the panels are drawn one after the other, cheap ones first, each
+// painted before the next starts: the page fills in from the top instead of all at the end.
+// Parallel coordinates go last: with software WebGL (no GPU) they cost seconds whatever the
+// data, which the rest of the page should not wait for.
+const PANELS = [
+  {
+    name: "history",
+    plots: ["plot-history-time", "plot-history-resource"],
+    fetch: () => api(studyPath(name, "/history"), { points: HISTORY_POINTS }),
+    render: (data) => drawHistory(study, data),
+  },
+  {
+    name: "curves",
+    plots: ["plot-curves"],
+    fetch: () => api(studyPath(name, "/curves"), { limit: CURVES }),
+    note: (data) => note("curves-note", `${data.curves.length} trials: the leading ones and the latest`),
+    render: (data) => drawCurves(study, data),
+  },
+  {
+    name: "rungs",
+    plots: ["plot-rungs"],
+    fetch: () => api(studyPath(name, "/rungs")),
+    note: (data) => renderRungTable(data),
+    render: (data) => drawRungs(study, data),
+  },
+  {
+    name: "importance",
+    plots: ["plot-importance"],
+    fetch: () => api(studyPath(name, "/importance")),
+    note: (data) => {
+      const allZero = data.importance.length > 0 && data.importance.every((i) => i.importance === 0);
+      note("importance-note", data.reason
+        ? data.reason
+        : `at rung ${data.rung}, from ${data.n_trials} trials` +
+          (allZero ? ": every importance is 0 (no parameter explains the results yet)" : ""));
+      document.getElementById("panel-importance").classList.toggle("has-reason", Boolean(data.reason));
+    },
+    render: (data) => drawImportance(data),
+  },
+  {
+    name: "priors",
+    plots: [],
+    fetch: () => api(studyPath(name, "/priors")),
+    render: (data) => renderPriors(data),
+    fail: (error) => replace(document.getElementById("priors"),
+      el("p", { class: "error" }, `Could not load: ${error.message}`)),
+  },
+  {
+    name: "params",
+    plots: ["plot-parcoords", "plot-scatter"],
+    fetch: () => api(studyPath(name, "/params"), { limit: PARAM_TRIALS }),
+    note: (data) => {
+      const shown = data.parameters.length > MAX_PARAMETERS
+        ? `; the first ${MAX_PARAMETERS} of ${data.parameters.length} parameters` : "";
+      const rung = data.rung === null || data.rung === undefined
+        ? "no result at a rung yet"
+        : `results at rung ${data.rung} (${study.resource.name} ${fmtNumber(study.levels[data.rung])})`;
+      note("params-note", `${rung}; ${data.trials.length} trials${shown}`);
+    },
+    render: (data) => drawParams(study, data),
+  },
+];
+
+// A new task: the browser paints what was just drawn before the next panel takes the main
+// thread. (Not requestAnimationFrame, which never fires in a background tab.)
+const nextFrame = () => new Promise((resolve) => setTimeout(resolve));
+
+async function loadPanels() {
+  const answers = PANELS.map((panel) => panel.fetch().then(
+    (data) => ({ data }),
+    (error) => ({ error }),
+  ));
+  const panels = (async () => {
+    for (const [index, panel] of PANELS.entries()) {
+      const started = performance.now();
+      try {
+        const { data, error } = await answers[index];
+        if (error) throw error;
+        if (panel.note) panel.note(data);
+        const { levels, direction, metric, resource } = study;
+        const key = JSON.stringify([data, levels, direction, metric, resource]);
+        if (drawn.get(panel.name) !== key) {
+          await panel.render(data);
+          drawn.set(panel.name, key); // only once drawn: a failed draw is retried next time
+          await nextFrame();
+        }
+        // Each panel's wait and draw, for DevTools' performance panel and benchmarks.
+        performance.measure(`panel:${panel.name}`, { start: started, end: performance.now() });
+      } catch (error) {
+        console.error(error);
+        for (const id of panel.plots) drawError(id, error);
+        drawn.delete(panel.name); // the error replaced the plot: redraw once it works
+        if (panel.fail) panel.fail(error);
+      }
+    }
+  })();
+  await Promise.all([panels, table.load()]);
+}
+
+/** Fetch the study (header, levels, best) and then every panel. */
+async function refresh() {
+  study = (await api(studyPath(name))).study;
+  table.study = study;
+  renderHeader();
+  await loadPanels();
+}
+
+async function main() {
+  renderTokenStatus();
+  try {
+    study = (await api(studyPath(name))).study;
+  } catch (error) {
+    const text = error instanceof ApiError && error.status === 404
+      ? `No study named \u201c${name}\u201d.` : `Could not load the study: ${error.message}`;
+    replace(document.getElementById("study-name"), name);
+    replace(document.getElementById("main-error"), el("p", { class: "error" }, text,
+      " ", el("a", { href: "/" }, "All studies")));
+    document.getElementById("main-error").hidden = false;
+    document.body.classList.add("no-study"); // hides the empty panels
+    document.body.dataset.ready = "1";
+    return;
+  }
+  renderHeader();
+  renderExports();
+  table = new TrialTable(name, study);
+  await loadPanels();
+  document.body.dataset.version = String(study.version);
+  document.body.dataset.ready = "1";
+  setLiveStatus("ok", "live");
+
+  watch({
+    poll: () => api(studyPath(name, "/version")),
+    key: (answer) => answer.version,
+    initial: study.version,
+    onAnswer: (answer) => renderActivity(answer.last_activity),
+    onChange: async (version) => {
+      await refresh();
+      document.body.dataset.version = String(version);
+    },
+  });
+}
+
+// Section shortcuts: scrolled to by script, because the URL fragment holds the table's query.
+for (const link of document.querySelectorAll("nav.sections button[data-target]")) {
+  link.addEventListener("click", () =>
+    document.getElementById(link.dataset.target).scrollIntoView({ behavior: "smooth" }));
+}
+
+main();
