@@ -21,9 +21,12 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 from hpo.errors import InvalidArgumentError
 from hpo.v1 import hpo_pb2 as pb
+from hpo.validation import check_name
 
 SERVICE = "hpo.v1.Coordinator"
 SECRET_PREFIX = "hpo_"
@@ -32,7 +35,6 @@ SECRET_BYTES = 32
 MIN_SECRET_BODY = 32
 MAX_SECRET_LENGTH = 256
 _SECRET = re.compile(rf"{SECRET_PREFIX}[A-Za-z0-9_-]{{{MIN_SECRET_BODY},}}\Z")
-MAX_TOKEN_NAME_LENGTH = 128
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]*\Z")
 
 
@@ -145,15 +147,29 @@ def hash_secret(secret: str) -> str:
 def check_token_name(name: str, field: str = "name") -> str:
     """A token's name: 1 to 128 of letters, digits, ``_ . @ -``, starting with a letter or
     digit (names show up in logs and in `hpo token list`)."""
-    if not name:
-        raise InvalidArgumentError(field, "a token needs a name")
-    if len(name) > MAX_TOKEN_NAME_LENGTH:
-        raise InvalidArgumentError(field, f"is longer than {MAX_TOKEN_NAME_LENGTH} characters")
-    if not _TOKEN_NAME.match(name):
-        raise InvalidArgumentError(
-            field, f"{name!r}: use letters, digits, _, ., @ and -, starting with a letter or digit"
-        )
-    return name
+    return check_name(
+        name,
+        field,
+        kind="token",
+        pattern=_TOKEN_NAME,
+        characters="letters, digits, _, ., @ and -",
+    )
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A bearer token as the store and the coordinator know it: name, role and dates, never
+    the secret (only its SHA-256 is kept)."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 # ---------------------------------------------------------------- wire

@@ -34,7 +34,7 @@ from typing import Any
 import grpc
 
 from hpo import errors, wire
-from hpo.auth import Role, role_from_proto, role_to_proto
+from hpo.auth import Role, TokenRecord, role_from_proto, role_to_proto
 from hpo.priors.sources import PriorSource
 from hpo.space import Config, Parameter, Space
 from hpo.spec import (
@@ -249,32 +249,16 @@ class PriorsRecord:
         )
 
 
-@dataclass(frozen=True)
-class TokenRecord:
-    """A bearer token as the coordinator lists it: name, role and dates, never the secret
-    (the coordinator only has its SHA-256)."""
-
-    id: int
-    name: str
-    role: Role
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-    @classmethod
-    def from_proto(cls, message: pb.Token) -> TokenRecord:
-        return cls(
-            id=message.id,
-            name=message.name,
-            role=role_from_proto(message.role),
-            created_at=wire.from_timestamp(message.created_at),
-            revoked_at=(
-                wire.from_timestamp(message.revoked_at) if message.HasField("revoked_at") else None
-            ),
-        )
+def _token_from_proto(message: pb.Token) -> TokenRecord:
+    return TokenRecord(
+        id=message.id,
+        name=message.name,
+        role=role_from_proto(message.role),
+        created_at=wire.from_timestamp(message.created_at),
+        revoked_at=(
+            wire.from_timestamp(message.revoked_at) if message.HasField("revoked_at") else None
+        ),
+    )
 
 
 # ---------------------------------------------------------------- trial
@@ -642,12 +626,12 @@ class Client:
                 request_id=request_id or _request_id(),
             ),
         )
-        return TokenRecord.from_proto(message)
+        return _token_from_proto(message)
 
     def list_tokens(self) -> list[TokenRecord]:
         """Every token, revoked ones included, in creation order."""
         response = self.call("ListTokens", pb.ListTokensRequest())
-        return [TokenRecord.from_proto(message) for message in response.tokens]
+        return [_token_from_proto(message) for message in response.tokens]
 
     def revoke_token(self, name: str) -> TokenRecord:
         """Revoke the token ``name`` for good (again: no change). Coordinators that cache
@@ -655,4 +639,4 @@ class Client:
         message = self.call(
             "RevokeToken", pb.RevokeTokenRequest(name=name, request_id=_request_id())
         )
-        return TokenRecord.from_proto(message)
+        return _token_from_proto(message)

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hpo.auth import Role, check_secret, check_token_name, hash_secret
+from hpo.auth import Role, TokenRecord, check_secret, check_token_name, hash_secret
 from hpo.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from hpo.storage import Store, models
 from hpo.storage import tokens as queries
@@ -29,23 +29,8 @@ from hpo.validation import check_text
 MAX_REQUEST_ID_LENGTH = 128
 
 
-@dataclass(frozen=True)
-class TokenInfo:
-    """A token as the store has it, without its secret (which the store never had)."""
-
-    id: int
-    name: str
-    role: Role
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-    @classmethod
-    def from_row(cls, token: models.Token) -> TokenInfo:
-        return cls(token.id, token.name, Role(token.role), token.created_at, token.revoked_at)
+def _record(token: models.Token) -> TokenRecord:
+    return TokenRecord(token.id, token.name, Role(token.role), token.created_at, token.revoked_at)
 
 
 @dataclass(frozen=True)
@@ -72,9 +57,9 @@ class TokenService:
     def __init__(self, store: Store, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.clock = clock
-        self.revoke_listeners: list[Callable[[TokenInfo], None]] = []
+        self.revoke_listeners: list[Callable[[TokenRecord], None]] = []
 
-    def create(self, name: str, role: Role | str, secret: str, request_id: str = "") -> TokenInfo:
+    def create(self, name: str, role: Role | str, secret: str, request_id: str = "") -> TokenRecord:
         """Add a token for ``secret`` (stored as its SHA-256).
 
         Idempotent: a retry with the same ``request_id`` (or, without one, the same name,
@@ -90,7 +75,7 @@ class TokenService:
             with self.store.write() as session:
                 token = self._existing(session, name, role, secret_hash, request_id)
                 if token is not None:
-                    return TokenInfo.from_row(token)
+                    return _record(token)
                 token = queries.insert(
                     session,
                     name=name,
@@ -99,7 +84,7 @@ class TokenService:
                     request_id=request_id,
                     now=self.clock(),
                 )
-                info = TokenInfo.from_row(token)
+                info = _record(token)
         except IntegrityError:
             # Another coordinator inserted the same name, secret or request id between our
             # read and our insert: answer as if we had read its row.
@@ -107,7 +92,7 @@ class TokenService:
                 token = self._existing(session, name, role, secret_hash, request_id)
             if token is None:
                 raise
-            return TokenInfo.from_row(token)
+            return _record(token)
         return info
 
     def _existing(
@@ -135,12 +120,12 @@ class TokenService:
             )
         return None
 
-    def list_tokens(self) -> list[TokenInfo]:
+    def list_tokens(self) -> list[TokenRecord]:
         """Every token, revoked ones included, in creation order."""
         with self.store.read() as session:
-            return [TokenInfo.from_row(token) for token in queries.all_tokens(session)]
+            return [_record(token) for token in queries.all_tokens(session)]
 
-    def revoke(self, name: str, request_id: str = "") -> TokenInfo:
+    def revoke(self, name: str, request_id: str = "") -> TokenRecord:
         """Revoke the token ``name`` for good; revoking it again changes nothing and returns
         it as it is (so a retry needs no idempotency key; ``request_id`` is only checked)."""
         check_token_name(name)
@@ -150,7 +135,7 @@ class TokenService:
             if token is None:
                 raise NotFoundError(f"no token named {name!r}")
             queries.revoke(token, self.clock())
-            info = TokenInfo.from_row(token)
+            info = _record(token)
         for listener in self.revoke_listeners:
             listener(info)
         return info

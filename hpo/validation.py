@@ -120,17 +120,28 @@ def check_text(field: str, value: object, max_length: int, *, required: bool = F
     return value
 
 
-def check_study_name(name: object, field: str = "name") -> str:
-    """A study's name; ``field`` names the request field that holds it."""
+def check_name(
+    name: object, field: str, *, kind: str, pattern: re.Pattern[str], characters: str
+) -> str:
+    """The name of a ``kind`` of thing (a study, a token): 1 to MAX_NAME_LENGTH characters
+    that ``pattern`` accepts; a refusal lists the allowed ``characters``. Names show up in
+    logs, URLs and tables, so they stay plain."""
     if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(field, "a study needs a name")
+        raise InvalidArgumentError(field, f"a {kind} needs a name")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidArgumentError(field, f"is longer than {MAX_NAME_LENGTH} characters")
-    if not _STUDY_NAME.match(name):
+    if not pattern.match(name):
         raise InvalidArgumentError(
-            field, f"{name!r}: use letters, digits, _, . and -, starting with a letter or digit"
+            field, f"{name!r}: use {characters}, starting with a letter or digit"
         )
     return name
+
+
+def check_study_name(name: object, field: str = "name") -> str:
+    """A study's name; ``field`` names the request field that holds it."""
+    return check_name(
+        name, field, kind="study", pattern=_STUDY_NAME, characters="letters, digits, _, . and -"
+    )
 
 
 def check_count(field: str, entries: Sized, limit: int) -> None:

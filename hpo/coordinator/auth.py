@@ -42,8 +42,8 @@ from typing import Any
 import grpc
 from sqlalchemy.exc import OperationalError
 
-from hpo.auth import Role, hash_secret, is_well_formed, method_name, required_role
-from hpo.tokens import Identity, TokenInfo, TokenService
+from hpo.auth import Role, TokenRecord, hash_secret, is_well_formed, method_name, required_role
+from hpo.tokens import Identity, TokenService
 
 DEFAULT_CACHE_SECONDS = 5.0
 # Bounds the cache: more distinct tokens than this within one TTL only cost more lookups.
@@ -212,7 +212,7 @@ class TokenAuthenticator(grpc.ServerInterceptor):
                 self._cache[secret_hash] = (now + self.cache_seconds, identity)
         return identity
 
-    def forget(self, token: TokenInfo) -> None:
+    def forget(self, token: TokenRecord) -> None:
         """Drop ``token`` from the cache (called when this coordinator revokes it)."""
         with self._lock:
             self._generation += 1

@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from sqlalchemy.exc import OperationalError
 
 from hpo import wire
-from hpo.auth import role_from_proto, role_to_proto
+from hpo.auth import TokenRecord, role_from_proto, role_to_proto
 from hpo.coordinator.auth import current_caller
 from hpo.coordinator.convert import (
     priors_to_proto,
@@ -29,7 +29,7 @@ from hpo.coordinator.convert import (
 )
 from hpo.errors import HpoError, InvalidArgumentError
 from hpo.service import Assignment, StudyService, Wait
-from hpo.tokens import TokenInfo, TokenService
+from hpo.tokens import TokenService
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
 
@@ -217,7 +217,7 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
         return _token_to_proto(info)
 
 
-def _token_to_proto(info: TokenInfo) -> pb.Token:
+def _token_to_proto(info: TokenRecord) -> pb.Token:
     return pb.Token(
         id=info.id,
         name=info.name,
