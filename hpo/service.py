@@ -68,10 +68,8 @@ MAX_HEARTBEAT_TRIALS = 1024
 DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000
 # Bookkeeping that need not cost a write on every call: a worker's last_seen
-# is refreshed at most this often by Suggest (heartbeats always refresh it), and
-# each study's expired leases are swept at most this often.
+# is refreshed at most this often by Suggest (heartbeats always refresh it).
 WORKER_SEEN_INTERVAL = timedelta(seconds=10)
-LEASE_SWEEP_INTERVAL = timedelta(seconds=1)
 STUDY_RUNNING, STUDY_FINISHED, STUDY_STOPPED = "running", "finished", "stopped"
 log = logging.getLogger(__name__)
 
@@ -262,7 +260,6 @@ class StudyService:
         self._study_id = functools.lru_cache(maxsize=4096)(self._load_study_id)
         self._trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
         self._worker_seen: dict[str, datetime] = {}
-        self._last_sweep: dict[int, datetime] = {}
         # LLM warm starts run in the background; ask_llm is replaceable for tests with a
         # recorded answer (the real client is hpo.priors.llm.ask).
         self.warm_starts = WarmStarts(store, self._store_exchange, ask_llm)
@@ -562,9 +559,6 @@ class StudyService:
                 return Finished()
             if self._warming_up(tx):
                 return Wait(self.retry_after_seconds)
-            if tx.now - self._last_sweep.get(tx.study_id, _NEVER) >= LEASE_SWEEP_INTERVAL:
-                self._expire_leases(tx)
-                self._last_sweep[tx.study_id] = tx.now
             job = tx.scheduler.next_job(tx.state)
             if isinstance(job, NewTrial):
                 trial = self._start_trial(tx, job.bracket, worker_id)
@@ -668,8 +662,9 @@ class StudyService:
         return self._assignment(tx, tx.trial(self._trial_key(trial_id)[1]))
 
     def expire_leases(self) -> int:
-        """Settle every expired lease in the store (the coordinator's sweeper calls this);
-        returns how many trials changed."""
+        """Settle every expired lease in the store; returns how many trials changed. The
+        coordinator's sweeper (hpo.coordinator.leases) is what calls it; a program that uses
+        the service in-process calls it itself."""
         now = self.clock()
         with self.store.read() as session:
             study_ids = session.scalars(
@@ -679,7 +674,6 @@ class StudyService:
         for study_id in study_ids:
             with self._decide(study_id) as tx:
                 changed += self._expire_leases(tx)
-                self._last_sweep[study_id] = tx.now
         return changed
 
     def renew_held_leases(self) -> int:
