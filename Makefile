@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quality lint proto clean
+.PHONY: demo test bench bench-quality lint proto vendor-js clean
 
 demo: $(INSTALLED)  ## run a real study on SQLite with 4 worker processes
 	$(BIN)/hpo demo
@@ -29,6 +29,9 @@ lint: $(INSTALLED)
 
 proto: $(INSTALLED)  ## regenerate hpo/v1 after editing proto/hpo/v1/hpo.proto
 	$(BIN)/python proto/generate.py
+
+vendor-js:  ## refetch the dashboard's charting libraries (pinned in tools/vendor_js.py) with npm
+	python3 tools/vendor_js.py
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -42,8 +42,13 @@ WORK_MEM = "32MB"
 
 
 def json_response(document: Any, status_code: int = 200) -> JSONResponse:
-    """An API answer; never cached, since the study changes under it."""
+    """An API answer; never cached by the browser, since the study changes under it."""
     return JSONResponse(document, status_code=status_code, headers=NO_STORE)
+
+
+def _encoded(document: Any) -> bytes:
+    """A document as a JSON response body, exactly as :class:`JSONResponse` encodes it."""
+    return JSONResponse(None).render(document)
 
 
 @contextmanager
@@ -69,13 +74,15 @@ def _figure(
     build: Callable[[Connection, views.StudyContext], views.Document],
     *arguments: object,
 ) -> Response:
-    """A figure of the study, computed once per study version and arguments
+    """A figure of the study, computed and encoded once per study version and arguments
     (:mod:`hpo.dashboard.cache`): the page redraws only when the version changed, and
-    every page open on the study shares the answer."""
+    every page open on the study shares the answer (hundreds of KB for the curves of a big
+    study, whose encoding alone would cost more than the cache lookup)."""
     cache: VersionCache = request.app.state.cache
     with _study(request) as (connection, found):
         key = (found.id, found.row.version, request.url.path, *arguments)
-        return json_response(cache.get(key, lambda: build(connection, found)))
+        body = cache.get(key, lambda: _encoded(build(connection, found)))
+        return Response(body, media_type="application/json", headers=NO_STORE)
 
 
 def studies(request: Request) -> Response:

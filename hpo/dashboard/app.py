@@ -2,8 +2,9 @@
 
 ``/`` (the study list) and ``/studies/{name}`` (a study) are HTML shells from
 ``hpo/dashboard/static/``; their scripts draw everything from ``/api/``
-(:mod:`hpo.dashboard.api`). ``/static/vendor/plotly.min.js`` is served from the installed
-``plotly`` package, so the pages need no network beyond the dashboard itself.
+(:mod:`hpo.dashboard.api`). The charting libraries they draw with (Chart.js and its
+parallel-coordinates controller) ship in ``static/vendor/``, so the pages need no network
+beyond the dashboard itself.
 
 The app only reads: every request runs in a read transaction that is never committed,
 PostgreSQL connections are opened read-only, and a SQLite store the app opens itself
@@ -14,7 +15,6 @@ dashboard's queries use) that ``hpo db upgrade`` would add.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,17 +43,6 @@ from hpo.tokens import TokenService
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def _plotly_js() -> Path:
-    """plotly.js as the installed ``plotly`` package ships it (found without importing it)."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "the dashboard needs the plotly package: pip install 'hpo[server]'"
-        )
-    return Path(spec.submodule_search_locations[0]) / "package_data" / "plotly.min.js"
-
-
-PLOTLY_JS = _plotly_js()
 log = logging.getLogger(__name__)
 
 
@@ -91,7 +80,6 @@ def create_app(
         routes=[
             Route("/", _page("index.html")),
             Route("/studies/{name}", _page("study.html")),
-            Route("/static/vendor/plotly.min.js", _plotly),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
             Mount(API_PREFIX.rstrip("/"), routes=api.routes),
         ],
@@ -148,10 +136,6 @@ def _page(name: str) -> Callable[[Request], Awaitable[Response]]:
         return FileResponse(STATIC / name, media_type="text/html")
 
     return page
-
-
-async def _plotly(request: Request) -> Response:
-    return FileResponse(PLOTLY_JS, media_type="text/javascript")
 
 
 async def _bad_parameter(request: Request, error: Exception) -> Response:

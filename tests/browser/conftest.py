@@ -224,13 +224,6 @@ def driver(browser_binaries: None) -> Iterator[Any]:
         "--no-sandbox",
         "--disable-dev-shm-usage",
         "--window-size=1400,2000",
-        # The parallel-coordinates plot is WebGL. Headless Chromium has no GPU and falls back
-        # to SwiftShader (software), a fallback Chrome deprecates unless asked for by name.
-        "--enable-unsafe-swiftshader",
-        # A desktop with a mouse: headless Chromium reports a device that cannot hover, on
-        # which Plotly shows its mode bars at all times instead of on hover.
-        "--blink-settings=primaryHoverType=2,availableHoverTypes=2,"
-        "primaryPointerType=4,availablePointerTypes=4",
     ):
         options.add_argument(argument)
     # The console is read after each page: a JavaScript error fails the test.

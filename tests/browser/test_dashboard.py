@@ -24,13 +24,14 @@ from tests.browser.conftest import (
     FAIL_REASON,
     FINISHED_STUDY,
     REPOSITORY,
+    SPACE,
     Dashboard,
     FilledStudy,
 )
 
 pytestmark = pytest.mark.e2e
 
-WAIT = 90  # seconds: Plotly (4.8 MB) and software WebGL are slow on two shared cores
+WAIT = 60  # seconds: generous, for two cores shared with the study and the server
 PLOTS = (
     "plot-history-time",
     "plot-history-resource",
@@ -151,8 +152,17 @@ def test_the_study_page_draws_every_panel(filled: FilledStudy, page: Any) -> Non
     # The learning curves hold every report of the most recent trials: here, all of them.
     records = filled.study.trials(include_reports=True)
     assert points["plot-curves"] == sum(len(record.reports) for record in records)
-    # Each plot was drawn by Plotly (an SVG or, for parcoords, a WebGL canvas).
-    assert js(page, "return document.querySelectorAll('.plot .main-svg').length") >= len(PLOTS)
+    # Each plot's cells were drawn: by Chart.js (one chart per canvas) or, for the parallel
+    # coordinates, by hand (a painted canvas). The scatter panel has a cell per parameter.
+    charts = js(
+        page,
+        "return Object.fromEntries([...document.querySelectorAll('.plot')].map((plot) => [plot.id,"
+        " [...plot.querySelectorAll('.chart-cell > canvas:first-child')].filter((canvas) =>"
+        " canvas.width > 0 && (Chart.getChart(canvas) || canvas.parentNode.dataset.painted))"
+        ".length]))",
+    )
+    parameters = len(SPACE)
+    assert charts == {plot: parameters if plot == "plot-scatter" else 1 for plot in PLOTS}
 
     # Header: state, counts, best, version.
     assert page.find_element(By.ID, "study-name").text == filled.name
@@ -194,6 +204,34 @@ def test_the_study_page_draws_every_panel(filled: FilledStudy, page: Any) -> Non
     with urllib.request.urlopen(csv, timeout=30) as response:
         assert response.status == 200
         assert "number" in response.read().decode().splitlines()[0]
+
+
+def test_hovering_a_parallel_coordinates_line_names_its_trial(
+    filled: FilledStudy, page: Any
+) -> None:
+    """The hand-painted parallel coordinates: the pointer on a line shows that trial."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    open_page(page, f"{filled.url}/studies/{filled.name}")
+    overlay = page.find_element(By.CSS_SELECTOR, "#plot-parcoords canvas.overlay")
+    tip = page.find_element(By.CSS_SELECTOR, "#plot-parcoords .plot-tooltip")
+    assert not tip.is_displayed()
+    height = overlay.size["height"]
+    # Down a vertical through the first gap between axes (offsets from the centre), until
+    # the pointer is on a line.
+    x = -overlay.size["width"] // 2 + 90
+    for y in range(-height // 2 + 12, height // 2 - 28, 3):
+        ActionChains(page).move_to_element_with_offset(overlay, x, y).perform()
+        if tip.is_displayed():
+            break
+    assert tip.is_displayed(), "no line under the pointer anywhere on the vertical"
+    lines = tip.text.splitlines()
+    numbers = {record.number for record in trials(filled)}
+    assert lines[0].startswith("trial #") and int(lines[0][len("trial #") :]) in numbers
+    assert lines[1].startswith("learning_rate = ") and lines[-1].startswith("val_loss = ")
+    ActionChains(page).move_to_element_with_offset(overlay, 0, -height // 2 - 20).perform()
+    assert not tip.is_displayed()
 
 
 def test_a_header_click_sorts_the_table_on_the_server(filled: FilledStudy, page: Any) -> None:

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import re
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -647,15 +648,30 @@ def test_unknown_api_routes_and_methods_answer_json(world: World) -> None:
     assert response.status_code == 405 and "error" in response.json()
 
 
-def test_pages_static_files_and_plotly_are_served(world: World) -> None:
+def test_pages_and_every_script_they_load_are_served(world: World) -> None:
+    """Offline: each page's scripts and styles, the modules they import and the charting
+    libraries come from the dashboard itself, none from another host."""
+    scripts: set[str] = set()
     for page in ("/", f"/studies/{MAIN}"):
         response = world.api.get(page)
-        assert response.status_code == 200 and response.headers["content-type"].startswith(
-            "text/html"
-        )
-    plotly = world.api.get("/static/vendor/plotly.min.js")
-    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
-    assert "javascript" in plotly.headers["content-type"]
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        links = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert all(link.startswith("/") or link.startswith("data:") for link in links), links
+        scripts.update(link for link in links if link.endswith(".js"))
+    assert "/static/vendor/chart.umd.min.js" in scripts
+    pending = sorted(scripts)
+    while pending:  # follow the modules' relative imports
+        path = pending.pop()
+        response = world.api.get(path)
+        assert response.status_code == 200, path
+        assert "javascript" in response.headers["content-type"], path
+        for imported in re.findall(r'from "\./([^"]+)"', response.text):
+            module = f"/static/{imported}"
+            if module not in scripts:
+                scripts.add(module)
+                pending.append(module)
+    assert {"/static/charts.js", "/static/params.js", "/static/parcoords.js"} <= scripts
 
 
 def test_the_dashboard_writes_nothing(world: World) -> None:
@@ -716,7 +732,7 @@ def test_the_api_needs_a_token_when_anonymous_access_is_off(secured: Any) -> Non
     assert malformed.status_code == 401
     # The pages and their scripts hold no data: they load without a token.
     assert api.get("/").status_code == 200
-    assert api.get("/static/vendor/plotly.min.js").status_code == 200
+    assert api.get("/static/vendor/chart.umd.min.js").status_code == 200
 
 
 @pytest.mark.parametrize("role", list(Role))

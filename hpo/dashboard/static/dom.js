@@ -77,13 +77,6 @@ export function fmtTime(iso) {
   );
 }
 
-/** The same with milliseconds, in the form Plotly's date axes parse. Plotly ignores time
- * zones, so ISO strings with "Z" or "+00:00" are converted to local wall-clock time first. */
-export function plotlyTime(iso) {
-  const date = new Date(iso);
-  return `${fmtTime(iso)}.${pad(date.getMilliseconds(), 3)}`;
-}
-
 /** "4 s ago", "3 min ago", "2 h ago", "5 d ago": how fresh a study is, at a glance. */
 export function fmtAgo(iso, now = Date.now()) {
   if (!iso) return DASH;
@@ -110,15 +103,6 @@ const BADGES = new Set([
 export function badge(value) {
   const known = BADGES.has(value) ? ` badge-${value}` : "";
   return el("span", { class: `badge${known}` }, value ?? DASH);
-}
-
-/** Text for Plotly labels. Plotly renders a subset of HTML in its strings (<b>, <br>, <a>...),
- * so untrusted names are entity-escaped; Plotly shows the entities as plain characters. */
-export function plotlyText(value) {
-  return String(value)
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;");
 }
 
 /** Call `fn` once the calls stop for `ms` (filter inputs: one request per pause in typing). */

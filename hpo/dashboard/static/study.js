@@ -8,7 +8,8 @@ import { ApiError, api, download, getToken, query, renderTokenStatus, studyPath 
 import { DASH, badge, el, fmtAgo, fmtNumber, fmtTime, replace } from "./dom.js";
 import { setLiveStatus, watch } from "./live.js";
 import { MAX_PARAMETERS, drawParams } from "./params.js";
-import { drawCurves, drawError, drawHistory, drawImportance, drawRungs } from "./plots.js";
+import { drawError } from "./charts.js";
+import { drawCurves, drawHistory, drawImportance, drawRungs } from "./plots.js";
 import { renderPriors } from "./priors.js";
 import { TrialTable } from "./table.js";
 
@@ -123,16 +124,14 @@ function note(id, text) {
 }
 
 // Live refreshes come with every report, but most panels change far less often: a panel
-// whose answer (and study shape) is the same as last time is not redrawn. Plotly.react is
-// cheap, parallel coordinates on a machine without a GPU (software WebGL) are not, and an
-// expanded LLM exchange must not jump while it is read.
+// whose answer (and study shape) is the same as last time is not redrawn, so a tooltip the
+// user is reading stays and an expanded LLM exchange does not jump while it is read.
 const drawn = new Map();
 
-// The panels, in drawing order. Every endpoint is fetched at once, but drawing happens on the
-// one main thread anyway, so the panels are drawn one after the other, cheap ones first, each
-// painted before the next starts: the page fills in from the top instead of all at the end.
-// Parallel coordinates go last: with software WebGL (no GPU) they cost seconds whatever the
-// data, which the rest of the page should not wait for.
+// The panels, in drawing order. Every endpoint is fetched at once, and each panel is drawn as
+// soon as its answer and those of the panels above it are in. Panels whose answers are
+// already there are drawn together and painted once (a paint between each would cost more
+// than the drawing: the page's canvases are rasterised on the CPU when there is no GPU).
 const PANELS = [
   {
     name: "history",
@@ -192,52 +191,52 @@ const PANELS = [
   },
 ];
 
-// A new task: the browser paints what was just drawn before the next panel takes the main
-// thread. (Not requestAnimationFrame, which never fires in a background tab.)
-const nextFrame = () => new Promise((resolve) => setTimeout(resolve));
-
-async function loadPanels() {
-  const answers = PANELS.map((panel) => panel.fetch().then(
+/** Ask every panel's endpoint at once; each answer is {data} or {error}. */
+function fetchPanels() {
+  return PANELS.map((panel) => panel.fetch().then(
     (data) => ({ data }),
     (error) => ({ error }),
   ));
-  const panels = (async () => {
-    for (const [index, panel] of PANELS.entries()) {
-      const started = performance.now();
-      try {
-        const { data, error } = await answers[index];
-        if (error) throw error;
-        if (panel.note) panel.note(data);
-        const { levels, direction, metric, resource } = study;
-        const key = JSON.stringify([data, levels, direction, metric, resource]);
-        if (drawn.get(panel.name) !== key) {
-          await panel.render(data);
-          drawn.set(panel.name, key); // only once drawn: a failed draw is retried next time
-          await nextFrame();
-        }
-        // Each panel's wait and draw, for DevTools' performance panel and benchmarks.
-        performance.measure(`panel:${panel.name}`, { start: started, end: performance.now() });
-      } catch (error) {
-        console.error(error);
-        for (const id of panel.plots) drawError(id, error);
-        drawn.delete(panel.name); // the error replaced the plot: redraw once it works
-        if (panel.fail) panel.fail(error);
-      }
-    }
-  })();
-  await Promise.all([panels, table.load()]);
 }
 
-/** Fetch the study (header, levels, best) and then every panel. */
+async function drawPanels(answers) {
+  for (const [index, panel] of PANELS.entries()) {
+    try {
+      const { data, error } = await answers[index];
+      if (error) throw error;
+      if (panel.note) panel.note(data);
+      const { levels, direction, metric, resource } = study;
+      const key = JSON.stringify([data, levels, direction, metric, resource]);
+      if (drawn.get(panel.name) !== key) {
+        const started = performance.now();
+        await panel.render(data);
+        drawn.set(panel.name, key); // only once drawn: a failed draw is retried next time
+        // Each panel's drawing time, for DevTools' performance panel and the benchmark.
+        performance.measure(`draw:${panel.name}`, { start: started, end: performance.now() });
+      }
+    } catch (error) {
+      console.error(error);
+      for (const id of panel.plots) drawError(id, error);
+      drawn.delete(panel.name); // the error replaced the plot: redraw once it works
+      if (panel.fail) panel.fail(error);
+    }
+  }
+}
+
+/** Fetch the study (header, levels, best) and every panel, and redraw what changed. */
 async function refresh() {
+  const answers = fetchPanels();
   study = (await api(studyPath(name))).study;
   table.study = study;
   renderHeader();
-  await loadPanels();
+  await Promise.all([drawPanels(answers), table.load()]);
 }
 
 async function main() {
   renderTokenStatus();
+  // The panels' requests go out with the study's: they need only the name, and the server
+  // answers them while the header is drawn.
+  const answers = fetchPanels();
   try {
     study = (await api(studyPath(name))).study;
   } catch (error) {
@@ -254,7 +253,7 @@ async function main() {
   renderHeader();
   renderExports();
   table = new TrialTable(name, study);
-  await loadPanels();
+  await Promise.all([drawPanels(answers), table.load()]);
   document.body.dataset.version = String(study.version);
   document.body.dataset.ready = "1";
   setLiveStatus("ok", "live");
