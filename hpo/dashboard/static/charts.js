@@ -1,32 +1,49 @@
 // What every plot of the study page shares: Chart.js set-up, drawing into a panel, axes and
 // colour scales.
 //
-// Chart.js is loaded by the page as a classic deferred script from /static/vendor/, so it is
-// on `window` before any module runs. It draws on a <canvas>: 200 KB of JavaScript and no
-// WebGL, so the page draws in a fraction of a second where Plotly (4.8 MB, WebGL parallel
-// coordinates) took seconds without a GPU. The parallel coordinates are drawn by
-// parcoords.js. Canvas text is never parsed as markup: untrusted names are safe in labels.
+// Chart.js draws on a <canvas>: 200 KB of JavaScript and no WebGL, so the page draws in a
+// fraction of a second where Plotly (4.8 MB, WebGL parallel coordinates) took seconds without
+// a GPU. The parallel coordinates are drawn by parcoords.js. Canvas text is never parsed as
+// markup: untrusted names are safe in labels and tooltips.
 //
 // Contract with the tests and the benchmark: each plot container has class "plot", a stable id
 // and data-points = the number of data points drawn (0 when empty), set once drawn.
 
 import { el, fmtNumber, replace } from "./dom.js";
 
-const { Chart } = window;
+const CHART_JS = "/static/vendor/chart.umd.min.js";
+let Chart = null;
 
-Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', sans-serif";
-Chart.defaults.font.size = 11;
-Chart.defaults.color = "#222";
-Chart.defaults.animation = false; // live refreshes must not replay an animation each time
-Chart.defaults.maintainAspectRatio = false; // the panel's CSS height decides
-Chart.defaults.plugins.legend.align = "start";
-Chart.defaults.plugins.legend.labels.boxWidth = 14;
-Chart.defaults.plugins.legend.labels.boxHeight = 8;
-Chart.defaults.plugins.legend.labels.font = { size: 10 };
-Chart.defaults.plugins.tooltip.displayColors = false;
+/** Resolves once Chart.js has run and is set up. study.html preloads the file, so it downloads
+ * with the page's modules; it runs here, after them, so that the page's API requests leave
+ * without waiting for the browser to compile it. */
+export const chartsLoaded = new Promise((resolve, reject) => {
+  const script = el("script", { src: CHART_JS });
+  script.addEventListener("load", () => {
+    Chart = window.Chart;
+    configure();
+    resolve();
+  });
+  script.addEventListener("error", () => reject(new Error(`could not load ${CHART_JS}`)));
+  document.head.append(script);
+});
+
+function configure() {
+  Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', sans-serif";
+  Chart.defaults.font.size = 11;
+  Chart.defaults.color = "#222";
+  Chart.defaults.animation = false; // live refreshes must not replay an animation each time
+  Chart.defaults.maintainAspectRatio = false; // the panel's CSS height decides
+  Chart.defaults.plugins.legend.align = "start";
+  Chart.defaults.plugins.legend.labels.boxWidth = 14;
+  Chart.defaults.plugins.legend.labels.boxHeight = 8;
+  Chart.defaults.plugins.legend.labels.font = { size: 10 };
+  Chart.defaults.plugins.tooltip.displayColors = false;
+  Chart.register(levelLines);
+}
 
 /** Faint vertical lines at options.plugins.levelLines.values: the rung levels of a study. */
-Chart.register({
+const levelLines = {
   id: "levelLines",
   defaults: { values: [], color: "#bbb" },
   beforeDatasetsDraw(chart, _args, options) {
@@ -44,7 +61,7 @@ Chart.register({
     }
     ctx.restore();
   },
-});
+};
 
 // ---------------------------------------------------------------- drawing into a panel
 
@@ -73,10 +90,11 @@ function paintCell(cell, paint) {
 }
 
 /** Draw a config into a chart cell: a Chart.js config, updated in place when the cell
- * already shows a chart of that type, or {paint(cell)} for a plot drawn by hand. */
+ * already shows a chart of that type, or {paint(cell)} for a plot drawn by hand. Chart.js
+ * configs need chartsLoaded first. */
 function render(cell, config) {
   const canvas = cell.firstChild;
-  const previous = Chart.getChart(canvas);
+  const previous = Chart?.getChart(canvas);
   if (config.paint) {
     previous?.destroy();
     paintCell(cell, config.paint);
@@ -100,7 +118,7 @@ function render(cell, config) {
 }
 
 function clear(node) {
-  for (const canvas of node.querySelectorAll("canvas")) Chart.getChart(canvas)?.destroy();
+  for (const canvas of node.querySelectorAll("canvas")) Chart?.getChart(canvas)?.destroy();
   for (const cell of node.querySelectorAll(".chart-cell")) resized.unobserve(cell);
   node.classList.remove("plot-error", "plot-empty");
   node.replaceChildren();
@@ -171,7 +189,8 @@ export function title(text) {
 }
 
 export function linearAxis(text, extra = {}) {
-  return { type: "linear", title: title(text), grid: GRID, ...extra };
+  // Our own tick labels: Chart.js's use Intl.NumberFormat, whose first use costs ~20 ms.
+  return { type: "linear", title: title(text), grid: GRID, ticks: { callback: (v) => fmtNumber(v, 4) }, ...extra };
 }
 
 /** Tick values for a log axis: powers of ten, with 3 x or 2 x and 5 x between them on shorter

@@ -8,7 +8,7 @@ import { ApiError, api, download, getToken, query, renderTokenStatus, studyPath 
 import { DASH, badge, el, fmtAgo, fmtNumber, fmtTime, replace } from "./dom.js";
 import { setLiveStatus, watch } from "./live.js";
 import { MAX_PARAMETERS, drawParams } from "./params.js";
-import { drawError } from "./charts.js";
+import { chartsLoaded, drawError } from "./charts.js";
 import { drawCurves, drawHistory, drawImportance, drawRungs } from "./plots.js";
 import { renderPriors } from "./priors.js";
 import { TrialTable } from "./table.js";
@@ -128,10 +128,7 @@ function note(id, text) {
 // user is reading stays and an expanded LLM exchange does not jump while it is read.
 const drawn = new Map();
 
-// The panels, in drawing order. Every endpoint is fetched at once, and each panel is drawn as
-// soon as its answer and those of the panels above it are in. Panels whose answers are
-// already there are drawn together and painted once (a paint between each would cost more
-// than the drawing: the page's canvases are rasterised on the CPU when there is no GPU).
+// The panels, in drawing order. Every endpoint is fetched at once (see drawPanels).
 const PANELS = [
   {
     name: "history",
@@ -199,11 +196,17 @@ function fetchPanels() {
   ));
 }
 
-async function drawPanels(answers) {
+/** Draw the panels once every answer (and the trial table) is in: all in one task, so the
+ * browser lays out and paints the page once (each paint of the page costs 0.1-0.2 s on a
+ * machine without a GPU), not once per answer. */
+async function drawPanels(answers, tableLoaded) {
+  const charts = chartsLoaded.then(() => null, (error) => error);
+  await Promise.all([...answers, tableLoaded, charts]);
   for (const [index, panel] of PANELS.entries()) {
     try {
       const { data, error } = await answers[index];
       if (error) throw error;
+      if (panel.plots.length && await charts) throw await charts;
       if (panel.note) panel.note(data);
       const { levels, direction, metric, resource } = study;
       const key = JSON.stringify([data, levels, direction, metric, resource]);
@@ -225,20 +228,22 @@ async function drawPanels(answers) {
 
 /** Fetch the study (header, levels, best) and every panel, and redraw what changed. */
 async function refresh() {
+  const studyAnswer = api(studyPath(name));
   const answers = fetchPanels();
-  study = (await api(studyPath(name))).study;
+  study = (await studyAnswer).study;
   table.study = study;
   renderHeader();
-  await Promise.all([drawPanels(answers), table.load()]);
+  await drawPanels(answers, table.load());
 }
 
 async function main() {
   renderTokenStatus();
-  // The panels' requests go out with the study's: they need only the name, and the server
-  // answers them while the header is drawn.
+  // The panels' requests go out right behind the study's (first: the header and every panel
+  // need it): they need only the name, and the server answers them while the header is drawn.
+  const studyAnswer = api(studyPath(name));
   const answers = fetchPanels();
   try {
-    study = (await api(studyPath(name))).study;
+    study = (await studyAnswer).study;
   } catch (error) {
     const text = error instanceof ApiError && error.status === 404
       ? `No study named \u201c${name}\u201d.` : `Could not load the study: ${error.message}`;
@@ -253,7 +258,7 @@ async function main() {
   renderHeader();
   renderExports();
   table = new TrialTable(name, study);
-  await Promise.all([drawPanels(answers), table.load()]);
+  await drawPanels(answers, table.load());
   document.body.dataset.version = String(study.version);
   document.body.dataset.ready = "1";
   setLiveStatus("ok", "live");
