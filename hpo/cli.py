@@ -655,6 +655,14 @@ def dashboard(
     ] = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
+    warm_up: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Prepare the figures of this many of the most recently active studies when "
+            "starting, so that their pages open fast from the first visit (0: none).",
+        ),
+    ] = 4,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "WARNING",
 ) -> None:
     """Serve the read-only web dashboard and its JSON API over a trial store, until SIGTERM or
@@ -674,7 +682,7 @@ def dashboard(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--anonymous") from None
     _configure_logging(log_level)
-    web = create_app(db, anonymous, host=host)
+    web = create_app(db, anonymous, host=host, warm_up_studies=warm_up)
     ipv6 = ":" in host
     try:
         # Bound (and listening) before the first line is printed, so a script that read the

@@ -52,12 +52,18 @@ def _encoded(document: Any) -> bytes:
 
 
 @contextmanager
-def _connection(request: Request) -> Iterator[Connection]:
-    engine: Engine = request.app.state.engine
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for the dashboard's reads (its transaction is never committed)."""
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # The history's windows sort a big study's reports: in memory, not on disk.
             connection.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        yield connection
+
+
+@contextmanager
+def _connection(request: Request) -> Iterator[Connection]:
+    with reading(request.app.state.engine) as connection:
         yield connection
 
 
@@ -69,19 +75,41 @@ def _study(request: Request) -> Iterator[tuple[Connection, views.StudyContext]]:
         yield connection, views.load_study(connection, request.path_params["name"])
 
 
-def _figure(
-    request: Request,
-    build: Callable[[Connection, views.StudyContext], views.Document],
+# The figures' default sizes, which are what the study page shows (it sends no sizes), so
+# that the figures the dashboard prepares when it starts (hpo.dashboard.warmup) are the ones
+# the page will ask for.
+HISTORY_POINTS = 500  # best-so-far steps per rung
+CURVES = 300  # learning curves: the leading trials, and the latest
+PARAM_TRIALS = 1000  # trials in the parallel coordinates and the scatter plots
+
+# The cached figures of a study, by name: (connection, study, *arguments) -> document.
+FIGURES: dict[str, Callable[..., views.Document]] = {
+    "history": views.history,
+    "curves": views.curves,
+    "rungs": views.rungs,
+    "params": views.parameters,
+    "importance": views.importance,
+}
+
+
+def figure_body(
+    cache: VersionCache,
+    connection: Connection,
+    study: views.StudyContext,
+    name: str,
     *arguments: object,
-) -> Response:
-    """A figure of the study, computed and encoded once per study version and arguments
-    (:mod:`hpo.dashboard.cache`): the page redraws only when the version changed, and
-    every page open on the study shares the answer (hundreds of KB for the curves of a big
-    study, whose encoding alone would cost more than the cache lookup)."""
-    cache: VersionCache = request.app.state.cache
+) -> bytes:
+    """A figure of the study as a JSON body, computed and encoded once per study version
+    and arguments (:mod:`hpo.dashboard.cache`): the page redraws only when the version
+    changed, and every page open on the study shares the answer (hundreds of KB for the
+    curves of a big study, whose encoding alone would cost more than the cache lookup)."""
+    key = (study.id, study.row.version, name, *arguments)
+    return cache.get(key, lambda: _encoded(FIGURES[name](connection, study, *arguments)))
+
+
+def _figure(request: Request, name: str, *arguments: object) -> Response:
     with _study(request) as (connection, found):
-        key = (found.id, found.row.version, request.url.path, *arguments)
-        body = cache.get(key, lambda: _encoded(build(connection, found)))
+        body = figure_body(request.app.state.cache, connection, found, name, *arguments)
         return Response(body, media_type="application/json", headers=NO_STORE)
 
 
@@ -123,28 +151,28 @@ def trials(request: Request) -> Response:
 
 
 def history(request: Request) -> Response:
-    points = Parameters(request.query_params, ("points",)).integer("points", 1000, 10, 5000)
-    return _figure(request, lambda c, study: views.history(c, study, points), points)
+    parameters = Parameters(request.query_params, ("points",))
+    return _figure(request, "history", parameters.integer("points", HISTORY_POINTS, 10, 5000))
 
 
 def curves(request: Request) -> Response:
-    limit = Parameters(request.query_params, ("limit",)).integer("limit", 200, 1, 1000)
-    return _figure(request, lambda c, study: views.curves(c, study, limit), limit)
+    parameters = Parameters(request.query_params, ("limit",))
+    return _figure(request, "curves", parameters.integer("limit", CURVES, 1, 1000))
 
 
 def rungs(request: Request) -> Response:
     Parameters(request.query_params, ())
-    return _figure(request, views.rungs)
+    return _figure(request, "rungs")
 
 
 def params(request: Request) -> Response:
-    limit = Parameters(request.query_params, ("limit",)).integer("limit", 2000, 10, 5000)
-    return _figure(request, lambda c, study: views.parameters(c, study, limit), limit)
+    parameters = Parameters(request.query_params, ("limit",))
+    return _figure(request, "params", parameters.integer("limit", PARAM_TRIALS, 10, 5000))
 
 
 def importance(request: Request) -> Response:
     Parameters(request.query_params, ())
-    return _figure(request, views.importance)
+    return _figure(request, "importance")
 
 
 def priors(request: Request) -> Response:

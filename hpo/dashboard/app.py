@@ -35,6 +35,7 @@ from hpo.coordinator.auth import DEFAULT_CACHE_SECONDS, TokenAuthenticator, reso
 from hpo.dashboard import api
 from hpo.dashboard.auth import API_PREFIX, ReaderTokens
 from hpo.dashboard.cache import VersionCache
+from hpo.dashboard.warmup import DEFAULT_STUDIES, WarmUp
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from hpo.storage import Store, create_engine, is_sqlite
 from hpo.storage.migrate import current_revision, head_revision
@@ -52,6 +53,7 @@ def create_app(
     *,
     host: str = "127.0.0.1",
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    warm_up_studies: int = DEFAULT_STUDIES,
 ) -> Starlette:
     """The dashboard over ``db`` (a SQLAlchemy URL, a SQLite path, or an open store, which
     the caller keeps and closes).
@@ -59,7 +61,9 @@ def create_app(
     ``anonymous`` lets API requests without a token in, as the coordinator does: ``None``
     means "when ``host``, the address the app will be served on, is loopback", and ``True``
     on any other address is a ValueError. ``token_cache_seconds`` bounds how long a token
-    revoked in the store keeps working here."""
+    revoked in the store keeps working here. ``warm_up_studies``: how many of the most
+    recently active studies get their figures prepared when the app starts
+    (:mod:`hpo.dashboard.warmup`; 0: none)."""
     anonymous = resolve_anonymous(host, anonymous)
     store = db if isinstance(db, Store) else Store(_read_only_engine(db))
     _check_schema(store)
@@ -70,9 +74,16 @@ def create_app(
         TokenService(store), anonymous=anonymous, cache_seconds=token_cache_seconds
     )
 
+    cache = VersionCache()
+    warm_up = WarmUp(engine, cache, warm_up_studies)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if warm_up_studies > 0:
+            warm_up.start()
         yield
+        if warm_up_studies > 0:
+            warm_up.stop()
         if store is not db:
             store.dispose()
 
@@ -94,7 +105,8 @@ def create_app(
     )
     app.state.engine = engine
     app.state.store_url = store.url
-    app.state.cache = VersionCache()
+    app.state.cache = cache
+    app.state.warm_up = warm_up
     return app
 
 

@@ -36,6 +36,7 @@ from hpo.cli import app as cli
 from hpo.client import Client, TrialRecord
 from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.dashboard.app import create_app
+from hpo.dashboard.warmup import PAGE_FIGURES
 from hpo.schedulers.rungs import top_k
 from hpo.space import Categorical, Float, Int
 from hpo.tokens import TokenService
@@ -696,6 +697,24 @@ def test_live_changes_move_the_version_and_last_activity(world: World) -> None:
     assert after["last_activity"] > before["last_activity"]
     listed = {study["name"]: study for study in world.get("/studies")["studies"]}
     assert listed[EMPTY]["running_workers"] == 1
+
+
+def test_the_latest_studies_figures_are_prepared_at_start(world: World) -> None:
+    """The warm-up computes, as the app starts, the figures the study page asks for (the
+    API's default sizes), for the most recently active studies only."""
+    with TestClient(create_app(world.url, anonymous=True, warm_up_studies=1)) as api:
+        assert api.app.state.warm_up.done.wait(60)
+        cache = api.app.state.cache
+        listed = world.get("/studies")["studies"]
+        latest = max(listed, key=lambda study: study["last_activity"])
+        version = world.get(f"/studies/{latest['name']}")["study"]["version"]
+        study_id = world.study_id(latest["name"])
+        for name, *arguments in PAGE_FIGURES:
+            assert (study_id, version, name, *arguments) in cache, name
+        assert len(cache) == len(PAGE_FIGURES)  # one study: no other study's figures
+        # The page's requests (no sizes given) are those figures: served from the cache.
+        history = api.get(f"/api/studies/{latest['name']}/history")
+        assert history.status_code == 200 and len(cache) == len(PAGE_FIGURES)
 
 
 # ---------------------------------------------------------------- tokens
