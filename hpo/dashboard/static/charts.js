@@ -251,7 +251,7 @@ export function timeAxis(text, low, high) {
 
 // ---------------------------------------------------------------- colours
 
-export const PALETTE = [
+const PALETTE = [
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ];
