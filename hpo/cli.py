@@ -662,7 +662,7 @@ def dashboard(
             help="Prepare the figures of this many of the most recently active studies when "
             "starting, so that their pages open fast from the first visit (0: none).",
         ),
-    ] = 4,
+    ] = 4,  # hpo.dashboard.warmup.DEFAULT_STUDIES, not imported here: the CLI starts light
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "WARNING",
 ) -> None:
     """Serve the read-only web dashboard and its JSON API over a trial store, until SIGTERM or

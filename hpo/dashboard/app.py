@@ -2,9 +2,8 @@
 
 ``/`` (the study list) and ``/studies/{name}`` (a study) are HTML shells from
 ``hpo/dashboard/static/``; their scripts draw everything from ``/api/``
-(:mod:`hpo.dashboard.api`). The charting libraries they draw with (Chart.js and its
-parallel-coordinates controller) ship in ``static/vendor/``, so the pages need no network
-beyond the dashboard itself.
+(:mod:`hpo.dashboard.api`). The charting library they draw with (Chart.js) ships in
+``static/vendor/``, so the pages need no network beyond the dashboard itself.
 
 The app only reads: every request runs in a read transaction that is never committed,
 PostgreSQL connections are opened read-only, and a SQLite store the app opens itself
@@ -79,11 +78,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if warm_up_studies > 0:
-            warm_up.start()
+        warm_up.start()
         yield
-        if warm_up_studies > 0:
-            warm_up.stop()
+        warm_up.stop()
         if store is not db:
             store.dispose()
 

@@ -39,8 +39,8 @@ PAGE_FIGURES: tuple[tuple[object, ...], ...] = (
 
 class WarmUp:
     """Prepares the figures of the ``studies`` most recently active studies in a daemon
-    thread; ``done`` is set when it finished (or gave up: a failure is logged, the pages
-    compute on demand instead)."""
+    thread (none when ``studies`` is 0); ``done`` is set when it finished (or gave up: a
+    failure is logged, the pages compute on demand instead)."""
 
     def __init__(self, engine: Engine, cache: VersionCache, studies: int = DEFAULT_STUDIES):
         self.engine = engine
@@ -51,12 +51,14 @@ class WarmUp:
         self._thread = threading.Thread(target=self._run, name="hpo-dashboard-warmup", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self.studies > 0:
+            self._thread.start()
 
     def stop(self) -> None:
         """Finish after the figure being computed (the app closes the store next)."""
         self._stopping.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # started
+            self._thread.join()
 
     def _run(self) -> None:
         try:

@@ -199,13 +199,14 @@ function fetchPanels() {
  * browser lays out and paints the page once (each paint of the page costs 0.1-0.2 s on a
  * machine without a GPU), not once per answer. */
 async function drawPanels(answers, tableLoaded) {
-  const charts = chartsLoaded.then(() => null, (error) => error);
-  await Promise.all([...answers, tableLoaded, charts]);
+  const [chartsError] = await Promise.all([
+    chartsLoaded.then(() => null, (error) => error), ...answers, tableLoaded,
+  ]);
   for (const [index, panel] of PANELS.entries()) {
     try {
       const { data, error } = await answers[index];
       if (error) throw error;
-      if (panel.plots.length && await charts) throw await charts;
+      if (panel.plots.length && chartsError) throw chartsError;
       if (panel.note) panel.note(data);
       const { levels, direction, metric, resource } = study;
       const key = JSON.stringify([data, levels, direction, metric, resource]);
