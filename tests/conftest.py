@@ -19,6 +19,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,33 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 
 E2E_SCRIPTS = Path(__file__).resolve().parent / "e2e"
 REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def hpo_dashboard(db: str, log: Path, *options: str) -> Iterator[str]:
+    """``hpo dashboard --port 0`` in a subprocess, stderr to ``log``; yields the base URL its
+    first line gives, and stops it afterwards."""
+    with log.open("a") as output:
+        process = subprocess.Popen(
+            [*HPO, "dashboard", "--db", db, "--port", "0", *options],
+            stdout=subprocess.PIPE,
+            stderr=output,
+            text=True,
+            cwd=REPOSITORY,
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("hpo dashboard on "):
+            raise RuntimeError(f"hpo dashboard did not start: {line!r}\n{log.read_text()}")
+        yield line.split()[3].rstrip("/")
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

@@ -17,11 +17,8 @@ import importlib.util
 import math
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,11 +26,11 @@ import pytest
 import hpo
 from hpo.client import Client, Study, Trial
 from hpo.coordinator.server import Coordinator, start_coordinator
+from tests.conftest import hpo_dashboard
 
 CHROMIUM = os.environ.get("HPO_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("HPO_CHROMEDRIVER", "/usr/bin/chromedriver")
 REQUIRE_BROWSER = os.environ.get("HPO_REQUIRE_BROWSER") == "1"
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 STUDY = "mlp-digits"
 FINISHED_STUDY = "baseline-random"
@@ -131,36 +128,6 @@ def _fill(client: Client) -> tuple[Study, Trial, float, int, int]:
     return study, running, running_value, failed_number, enqueued_number
 
 
-class Dashboard:
-    """``python -m hpo dashboard`` in a subprocess; its URL is the first line it prints."""
-
-    def __init__(self, db: str, log_path: Path, *extra: str) -> None:
-        self._log = log_path.open("a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hpo", "dashboard", "--db", db, "--port", "0", *extra],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            cwd=REPOSITORY,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "hpo dashboard on " not in line:
-            self.stop()
-            raise RuntimeError(f"hpo dashboard did not start: {line!r}\n{log_path.read_text()}")
-        self.url = line.split("hpo dashboard on ", 1)[1].split()[0].rstrip("/")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
 @pytest.fixture(scope="session")
 def browser_binaries() -> None:
     reasons = []
@@ -189,24 +156,21 @@ def filled(
     # A long lease: the trial left running must stay running for the whole module.
     coordinator: Coordinator = start_coordinator(db, "127.0.0.1", 0, lease_seconds=3600)
     client = Client(coordinator.address, timeout=30)
-    dashboard = None
     try:
         study, running, running_value, failed_number, enqueued_number = _fill(client)
-        dashboard = Dashboard(db, directory / "dashboard.log")
-        yield FilledStudy(
-            dashboard.url,
-            db,
-            STUDY,
-            client,
-            study,
-            running,
-            running_value,
-            failed_number,
-            enqueued_number,
-        )
+        with hpo_dashboard(db, directory / "dashboard.log") as url:
+            yield FilledStudy(
+                url,
+                db,
+                STUDY,
+                client,
+                study,
+                running,
+                running_value,
+                failed_number,
+                enqueued_number,
+            )
     finally:
-        if dashboard is not None:
-            dashboard.stop()
         client.close()
         coordinator.stop(grace=1)
 

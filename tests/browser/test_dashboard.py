@@ -23,11 +23,10 @@ from hpo.client import TrialRecord
 from tests.browser.conftest import (
     FAIL_REASON,
     FINISHED_STUDY,
-    REPOSITORY,
     SPACE,
-    Dashboard,
     FilledStudy,
 )
+from tests.conftest import REPOSITORY, hpo_dashboard
 
 pytestmark = pytest.mark.e2e
 
@@ -364,11 +363,8 @@ def test_a_running_study_updates_in_place(filled: FilledStudy, page: Any) -> Non
 @pytest.fixture
 def guarded_dashboard(filled: FilledStudy, tmp_path: Path) -> Iterator[str]:
     """A second dashboard on all interfaces: not loopback, so /api needs a token."""
-    process = Dashboard(filled.db, tmp_path / "guarded.log", "--host", "0.0.0.0")
-    try:
-        yield process.url.replace("0.0.0.0", "127.0.0.1")
-    finally:
-        process.stop()
+    with hpo_dashboard(filled.db, tmp_path / "guarded.log", "--host", "0.0.0.0") as url:
+        yield url.replace("0.0.0.0", "127.0.0.1")
 
 
 def test_a_token_form_appears_when_the_api_needs_one(

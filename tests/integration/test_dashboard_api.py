@@ -40,7 +40,7 @@ from hpo.dashboard.warmup import PAGE_FIGURES
 from hpo.schedulers.rungs import top_k
 from hpo.space import Categorical, Float, Int
 from hpo.tokens import TokenService
-from tests.conftest import HPO, table_rows
+from tests.conftest import HPO, hpo_dashboard, table_rows
 from tests.integration.test_tls import make_pki
 
 SPACE = {
@@ -784,26 +784,6 @@ def test_anonymous_access_follows_the_coordinators_rule(world: World) -> None:
 
 
 # ---------------------------------------------------------------- the command
-
-
-@contextmanager
-def hpo_dashboard(url: str, log: Path, *options: str) -> Iterator[str]:
-    """``hpo dashboard --port 0`` in a subprocess; yields the address its first line gives."""
-    with log.open("a") as output:
-        process = subprocess.Popen(
-            [*HPO, "dashboard", "--db", url, "--port", "0", *options],
-            stdout=subprocess.PIPE,
-            stderr=output,
-            text=True,
-        )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("hpo dashboard on "), log.read_text()
-        yield line.split()[3]
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_hpo_dashboard_serves_the_store(world: World, tmp_path: Path) -> None:
