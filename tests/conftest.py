@@ -166,6 +166,16 @@ E2E_SCRIPTS = Path(__file__).resolve().parent / "e2e"
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def hpo_dashboard(db: str, log: Path, *options: str) -> Iterator[str]:
     """``hpo dashboard --port 0`` in a subprocess, stderr to ``log``; yields the base URL its
@@ -185,12 +195,7 @@ def hpo_dashboard(db: str, log: Path, *options: str) -> Iterator[str]:
             raise RuntimeError(f"hpo dashboard did not start: {line!r}\n{log.read_text()}")
         yield line.split()[3].rstrip("/")
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture
@@ -309,9 +314,4 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_for_llm_server(base_url, process, log)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
