@@ -76,9 +76,9 @@ class TrialContext:
             ENV_TRIAL_ID: str(self.trial_id),
             ENV_TRIAL_NUMBER: str(self.number),
             ENV_CONFIG: json.dumps(self.config),
-            ENV_RESOURCE: f"{self.resource:g}",
-            ENV_RESUME_FROM: f"{self.resume_from:g}",
-            ENV_R_MAX: f"{self.r_max:g}",
+            ENV_RESOURCE: _exact(self.resource),
+            ENV_RESUME_FROM: _exact(self.resume_from),
+            ENV_R_MAX: _exact(self.r_max),
         }
         if self.trial_dir is not None:
             variables[ENV_TRIAL_DIR] = str(self.trial_dir)
@@ -98,6 +98,13 @@ class TrialContext:
             r_max=float(environ[ENV_R_MAX]),
             trial_dir=Path(trial_dir) if trial_dir else None,
         )
+
+
+def _exact(number: float) -> str:
+    """``number`` as text that reads back as the same float: a whole number without a fraction
+    (``9``, which a shell script can use as is), any other in Python's shortest exact form."""
+    number = float(number)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 class Reporter(Protocol):

@@ -48,6 +48,13 @@ def test_context_round_trips_through_the_environment(tmp_path: Path) -> None:
     assert TrialContext.from_environment(context.environment()) == context
 
 
+def test_resources_are_written_exactly_and_whole_numbers_stay_readable() -> None:
+    context = TrialContext("s", 7, 3, {"lr": 0.1}, 2429757.0, 1 / 3, 2429757.0, None)
+    environment = context.environment()
+    assert environment["HPO_R_MAX"] == environment["HPO_RESOURCE"] == "2429757"
+    assert TrialContext.from_environment(environment) == context
+
+
 def test_outside_a_trial_the_api_says_how_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HPO_TRIAL_ID", "HPO_REPORT_FD", "HPO_DECISION_FD"):
         monkeypatch.delenv(name, raising=False)
