@@ -4,7 +4,9 @@ A study's ``version`` is bumped by every transaction that changes a decision (ev
 promotion, new trial, lease that lapsed...), and the figures (history, curves, rungs,
 parameters, importance) are functions of what those transactions wrote, so an answer keyed
 by the study's id and version never goes stale. A finished study's figures are computed once
-per dashboard process; a running one's once per change, however many pages are open.
+per dashboard process; a running one's once per change, however many pages are open: the
+pages of a running study all ask for its new figures within the same 2 s poll, so requests
+for an entry being computed wait for that computation instead of starting their own.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 # Entries kept: a few figures of a few dozen studies.
 DEFAULT_SIZE = 256
@@ -23,12 +26,17 @@ T = TypeVar("T")
 class VersionCache:
     """The last answers per key (a study id and its version, and the request's arguments),
     least recently used dropped first. A study's ``version`` changes with every decision,
-    so an entry can never be stale; two requests computing the same entry at once both
-    compute it, which costs time, not correctness."""
+    so an entry can never be stale.
+
+    ``get`` is single-flight per key: the first caller of a missing key computes it, and
+    callers of the same key meanwhile wait for that result (or its exception, which is not
+    cached: the next caller computes again). Different keys are computed in parallel; the
+    lock is never held while computing."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
         self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self._computing: dict[Hashable, Future[Any]] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: Hashable) -> bool:
@@ -44,9 +52,23 @@ class VersionCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]  # type: ignore[return-value]
-        value = compute()
+            flight = self._computing.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._computing[key] = Future()
+        if not leader:
+            return flight.result()  # type: ignore[no-any-return]
+        try:
+            value = compute()
+        except BaseException as error:
+            with self._lock:
+                del self._computing[key]
+            flight.set_exception(error)
+            raise
         with self._lock:
+            del self._computing[key]
             self._entries[key] = value
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+        flight.set_result(value)
         return value

@@ -6,8 +6,8 @@ use); afterwards they come from the per-version cache (:mod:`hpo.dashboard.cache
 this, whoever opens the dashboard first after it started waits for all of that. So a
 background thread computes, at start, every cached figure of the most recently active
 studies, with the sizes the study page asks for. Requests are served meanwhile; one that
-asks for a figure being prepared computes it too (the cache's rule), which costs time, not
-correctness. A study that changes afterwards gets new figures on demand, as before.
+asks for a figure being prepared waits for it (the cache computes each entry once). A study
+that changes afterwards gets new figures on demand, as before.
 """
 
 from __future__ import annotations
