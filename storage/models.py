@@ -187,7 +187,11 @@ class LLMExchange(Base):
     and re-created from it without calling the model again."""
 
     __tablename__ = "llm_exchanges"
-    __table_args__ = (Index("ix_llm_exchanges_prompt_hash", "prompt_hash"),)
+    __table_args__ = (
+        Index("ix_llm_exchanges_prompt_hash", "prompt_hash"),
+        # The dashboard (priors) and GetPriors: a study's exchanges in order.
+        Index("ix_llm_exchanges_study_id_id", "study_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))

@@ -36,9 +36,11 @@ from hpo.cli import app as cli
 from hpo.client import Client, TrialRecord
 from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.dashboard.app import create_app
+from hpo.dashboard.plans import PAGE_CALLS, page_load_plans, scans
 from hpo.dashboard.warmup import PAGE_FIGURES
 from hpo.schedulers.rungs import top_k
 from hpo.space import Categorical, Float, Int
+from hpo.storage import Store
 from hpo.tokens import TokenService
 from tests.conftest import HPO, hpo_dashboard, table_rows
 from tests.integration.test_tls import make_pki
@@ -715,6 +717,23 @@ def test_the_latest_studies_figures_are_prepared_at_start(world: World) -> None:
         # The page's requests (no sizes given) are those figures: served from the cache.
         history = api.get(f"/api/studies/{latest['name']}/history")
         assert history.status_code == 200 and len(cache) == len(PAGE_FIGURES)
+
+
+def test_a_page_load_reads_the_big_tables_through_indexes(world: World) -> None:
+    """SQLite's plan of every statement the study page's calls run (the helper behind
+    ``benchmarks/dashboard.py --explain``): reports, trials and LLM exchanges are searched
+    through an index, never scanned, although the store holds other studies' rows."""
+    store = Store(world.url)
+    try:
+        plans = page_load_plans(store, MAIN)
+    finally:
+        store.dispose()
+    assert {plan.call for plan in plans} == set(PAGE_CALLS)
+    tables = ("reports", "trials", "llm_exchanges")
+    steps = [line for plan in plans for line in plan.plan]
+    for table in tables:  # each table is read, so the check below is not vacuous
+        assert any(line.startswith(f"SEARCH {table} USING ") for line in steps), table
+    assert scans(plans, tables) == []
 
 
 # ---------------------------------------------------------------- tokens
