@@ -733,12 +733,12 @@ class StudyService:
     # ------------------------------------------------------------ report
 
     def report(
-        self, trial_id: int, resource: float, value: float, request_id: str, worker_id: str = ""
+        self, trial_id: int, resource: float, value: float, request_id: str, worker_id: str
     ) -> ReportOutcome:
         _check_finite("resource", resource)
         _check_finite("value", value)
         _check_id("request_id", request_id, required=True)
-        _check_id("worker_id", worker_id, required=False)
+        _check_id("worker_id", worker_id, required=True)
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
             earlier = tx.connection.execute(
@@ -784,7 +784,7 @@ class StudyService:
                     "action": decision.action.value,
                     "next_resource": decision.next_resource,
                     "request_id": request_id,
-                    "worker_id": worker_id or None,
+                    "worker_id": worker_id,
                     "created_at": tx.now,
                 },
             )
@@ -802,7 +802,7 @@ class StudyService:
                     trial_id,
                     rung=decision.rung,
                     resource=resource,
-                    worker_id=worker_id or None,
+                    worker_id=worker_id,
                     reason=decision.reason,
                 )
             next_state = _STATE_AFTER.get(decision.action)
@@ -819,11 +819,11 @@ class StudyService:
     # ------------------------------------------------------------ complete / fail
 
     def complete(
-        self, trial_id: int, worker_id: str = "", request_id: str = ""
+        self, trial_id: int, worker_id: str, request_id: str = ""
     ) -> tuple[str, models.Trial]:
         """The worker finished its assignment: a running trial becomes completed, a paused one
         is released for promotion, and a stopped or completed one stays as it is."""
-        _check_id("worker_id", worker_id, required=False)
+        _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
@@ -842,10 +842,10 @@ class StudyService:
             return tx.study_name, trial
 
     def fail(
-        self, trial_id: int, reason: str, worker_id: str = "", request_id: str = ""
+        self, trial_id: int, reason: str, worker_id: str, request_id: str = ""
     ) -> tuple[str, models.Trial]:
         """Mark a trial the worker holds as failed; failing a failed trial changes nothing."""
-        _check_id("worker_id", worker_id, required=False)
+        _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
@@ -867,27 +867,25 @@ class StudyService:
         allow_paused: bool = False,
     ) -> TrialSnapshot:
         """Trial ``number``, checked to be running (or paused and not yet released, with
-        ``allow_paused``) and, when ``worker_id`` is given, held by that worker under a lease
-        that has not expired: a worker that lost its lease writes nothing more."""
+        ``allow_paused``) and held by ``worker_id`` under a lease that has not expired: a
+        worker that lost its lease writes nothing more. Callers require ``worker_id``, so no
+        caller can skip this check by leaving it out."""
         snapshot = tx.state.trials[number]
         held = snapshot.state is TrialState.RUNNING or (allow_paused and snapshot.busy)
         if not held:
             raise FailedPreconditionError(
                 f"trial {number} is {snapshot.state.value}; only a running trial accepts this"
             )
-        if worker_id and snapshot.worker_id != worker_id:
+        if snapshot.worker_id != worker_id:
             raise FailedPreconditionError(
                 f"trial {number} is held by worker {snapshot.worker_id!r}, not {worker_id!r}"
             )
-        if worker_id:
-            lease = tx.connection.execute(
-                queries.LEASE_OF_TRIAL, {"trial_pk": trial_id}
-            ).scalar_one()
-            if lease is not None and lease < tx.now:
-                raise FailedPreconditionError(
-                    f"trial {number}: the lease of worker {worker_id!r} expired at "
-                    f"{lease.isoformat(timespec='seconds')}; the trial goes to another worker"
-                )
+        lease = tx.connection.execute(queries.LEASE_OF_TRIAL, {"trial_pk": trial_id}).scalar_one()
+        if lease is not None and lease < tx.now:
+            raise FailedPreconditionError(
+                f"trial {number}: the lease of worker {worker_id!r} expired at "
+                f"{lease.isoformat(timespec='seconds')}; the trial goes to another worker"
+            )
         return snapshot
 
     def _release(
@@ -944,29 +942,35 @@ class StudyService:
     # ------------------------------------------------------------ heartbeat
 
     def heartbeat(self, worker_id: str, trial_ids: Sequence[int]) -> list[LeaseStatus]:
-        """Extend the leases of the trials ``worker_id`` holds; the others are inactive."""
+        """Extend the leases of the trials ``worker_id`` holds; a trial it does not hold (any
+        more) is answered inactive, and a trial that does not exist is NOT_FOUND, with nothing
+        written. It needs no request id: setting a lease to now + lease is idempotent."""
         _check_id("worker_id", worker_id, required=True)
         if len(trial_ids) > MAX_HEARTBEAT_TRIALS:
             raise InvalidArgumentError("trial_ids", f"at most {MAX_HEARTBEAT_TRIALS} per heartbeat")
         now = self.clock()
         expires = now + self.lease
         with self.store.write() as session:
+            held: set[int] = set()
+            if trial_ids:
+                held = set(
+                    session.scalars(
+                        update(models.Trial)
+                        .where(
+                            models.Trial.id.in_(trial_ids),
+                            models.Trial.worker_id == worker_id,
+                            models.Trial.state.in_(
+                                [TrialState.RUNNING.value, TrialState.PAUSED.value]
+                            ),
+                            models.Trial.lease_expires_at >= now,
+                        )
+                        .values(lease_expires_at=expires)
+                        .returning(models.Trial.id),
+                    ).all()
+                )
+                # Raising rolls the renewals back: a refused heartbeat writes nothing.
+                _check_trials_exist(session, trial_ids, held)
             self._touch_worker(session.connection(), worker_id, now, timedelta(0))
-            if not trial_ids:
-                return []
-            held = set(
-                session.scalars(
-                    update(models.Trial)
-                    .where(
-                        models.Trial.id.in_(trial_ids),
-                        models.Trial.worker_id == worker_id,
-                        models.Trial.state.in_([TrialState.RUNNING.value, TrialState.PAUSED.value]),
-                        models.Trial.lease_expires_at >= now,
-                    )
-                    .values(lease_expires_at=expires)
-                    .returning(models.Trial.id),
-                ).all()
-            )
         return [
             LeaseStatus(trial_id, trial_id in held, expires if trial_id in held else None)
             for trial_id in trial_ids
@@ -1128,6 +1132,18 @@ class StudyService:
             .group_by(models.Trial.state)
         )
         return {state: count for state, count in rows}
+
+
+def _check_trials_exist(session: Session, trial_ids: Sequence[int], held: set[int]) -> None:
+    """Raise NOT_FOUND naming the first of ``trial_ids`` with no trial row (those in ``held``
+    were just renewed, so only the others are looked up: the usual heartbeat costs nothing)."""
+    others = set(trial_ids) - held
+    if not others:
+        return
+    existing = set(session.scalars(select(models.Trial.id).where(models.Trial.id.in_(others))))
+    for index, trial_id in enumerate(trial_ids):
+        if trial_id not in held and trial_id not in existing:
+            raise NotFoundError(f"trial_ids[{index}]: trial {trial_id} does not exist")
 
 
 def _refuse_stopped(tx: _Transaction) -> None:

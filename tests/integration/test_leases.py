@@ -1,5 +1,6 @@
 """Leases over a real coordinator, judged by a clock the tests move: expiry, retries, late
-reports from a worker that lost its lease, renewal at start, and stopping a study."""
+reports from a worker that lost its lease (with or without its worker id), heartbeats for
+unknown trials, renewal at start, and stopping a study."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 
 from hpo.client import Client, Study
 from hpo.coordinator.server import Coordinator, start_coordinator
-from hpo.errors import FailedPreconditionError
+from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from hpo.space import Float
 from hpo.state import TrialState
+from hpo.v1 import hpo_pb2 as pb
 from tests.conftest import table_rows
 
 LEASE = 30.0
@@ -97,8 +99,17 @@ def test_an_expired_trial_goes_to_the_next_worker_and_the_late_worker_writes_not
             trial.report(1.5, 0.4)
         with pytest.raises(FailedPreconditionError):
             trial.complete()
-        after = table_rows(coordinator.store.engine)
-        assert before["reports"] == after["reports"]
+        # Leaving the worker id out does not skip the holder and lease checks: it is required.
+        for method, request in (
+            ("Report", pb.ReportRequest(trial_id=trial.id, resource=1.5, value=0.4)),
+            ("Complete", pb.CompleteRequest(trial_id=trial.id)),
+            ("Fail", pb.FailRequest(trial_id=trial.id, reason="late")),
+        ):
+            request.request_id = f"anonymous-{method}"
+            with pytest.raises(InvalidArgumentError) as refused:
+                lost.call(method, request)
+            assert refused.value.field == "worker_id", method
+        assert table_rows(coordinator.store.engine) == before
         coordinator.service.expire_leases()
         pending = records(study)[trial.number]
         assert pending.state is TrialState.PENDING and pending.retries == 1
@@ -114,6 +125,24 @@ def test_an_expired_trial_goes_to_the_next_worker_and_the_late_worker_writes_not
             (1.0, 0.5),
             (2.0, 0.3),
         ]
+
+
+def test_a_heartbeat_for_an_unknown_trial_is_not_found_and_renews_nothing(
+    coordinator: Coordinator, clock: Clock
+) -> None:
+    with connect(coordinator) as holder, connect(coordinator) as other:
+        trial = make_study(holder).suggest()
+        assert trial is not None
+        clock.advance(10)  # a heartbeat now would move the lease and the worker's last_seen
+        before = table_rows(coordinator.store.engine)
+        with pytest.raises(NotFoundError, match=r"^trial_ids\[1\]: trial 999999 does not exist"):
+            holder.heartbeat([trial.id, 999_999])
+        with pytest.raises(NotFoundError, match=r"^trial_ids\[0\]: "):
+            other.heartbeat([999_999])
+        assert table_rows(coordinator.store.engine) == before
+        # A trial that exists but is another worker's is answered inactive, not refused.
+        assert other.heartbeat([trial.id]) == {trial.id: False}
+        assert holder.heartbeat([trial.id]) == {trial.id: True}
 
 
 def test_a_trial_fails_once_its_retries_are_spent(coordinator: Coordinator, clock: Clock) -> None:
