@@ -154,14 +154,18 @@ def _raw_points(
     return valid(space, np.concatenate(points))
 
 
-class _Chooser:
+class Chooser:
     """Picks candidates one by one from a fitted model, fantasising each choice."""
 
-    def __init__(self, model: SingleTaskGP, data: ModelInput, best_f: float) -> None:
+    def __init__(
+        self, model: SingleTaskGP, data: ModelInput, best_f: float, incumbents: np.ndarray
+    ) -> None:
         self.base = model
         self.model = model
         self.data = data
         self.best_f = best_f
+        # The best configurations at the target (unit cube), whose neighbourhoods are searched.
+        self.incumbents = incumbents
         self.dims = data.space.dims
         self.pending = torch.empty(0, self.dims + 1, dtype=_DTYPE)
 
@@ -231,11 +235,9 @@ class _Chooser:
         return finalists[int(np.argmax(self._scores(acquisition, finalists)))]
 
 
-def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
-    """Fit the GP on ``data`` and choose ``data.n_candidates`` distinct configurations."""
-    started = time.perf_counter()
-    torch.manual_seed(data.seed)
-    rng = np.random.default_rng(data.seed)
+def fit_chooser(data: ModelInput, warm: dict[str, Any] | None) -> Chooser:
+    """Fit the GP on ``data`` (from ``warm`` hyperparameters, if given) and return a chooser
+    over it with the trials held by workers already fantasised."""
     x = torch.as_tensor(data.x, dtype=_DTYPE)
     # The model maximises: better (lower signed) values get higher scores.
     scores = -normal_scores(data.y)
@@ -244,12 +246,21 @@ def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
     at_target = np.isclose(data.x[:, -1], data.target)
     best_f = float(scores[at_target].max() if at_target.any() else scores.max())
     order = np.argsort(-np.where(at_target, scores, -np.inf), kind="stable")
-    best = data.x[order[: min(N_BEST, int(at_target.sum()))], :-1]
-    chooser = _Chooser(model, data, best_f)
+    incumbents = data.x[order[: min(N_BEST, int(at_target.sum()))], :-1]
+    chooser = Chooser(model, data, best_f, incumbents)
     chooser.add_pending(data.pending)
+    return chooser
+
+
+def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
+    """Fit the GP on ``data`` and choose ``data.n_candidates`` distinct configurations."""
+    started = time.perf_counter()
+    torch.manual_seed(data.seed)
+    rng = np.random.default_rng(data.seed)
+    chooser = fit_chooser(data, warm)
     chosen: list[np.ndarray] = []
     for index in range(data.n_candidates):
-        raw = _raw_points(data.space, best, rng, data.seed + index, data.prior)
+        raw = _raw_points(data.space, chooser.incumbents, rng, data.seed + index, data.prior)
         candidate = chooser.choose(raw, refine=index == 0)
         if candidate is None:
             break
@@ -257,6 +268,6 @@ def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
         chooser.add_pending(candidate[None, :])
     return FitResult(
         units=np.array(chosen).reshape(len(chosen), data.space.dims),
-        hyperparameters=hyperparameters(model),
+        hyperparameters=hyperparameters(chooser.base),
         seconds=time.perf_counter() - started,
     )

@@ -9,9 +9,10 @@ lower is better.
 
 A snapshot is plain numpy (no torch), built under the study's lock in a few
 milliseconds and small enough to send to the model process. Its size is
-capped: a study of thousands of trials keeps every result at the target rung
-and above, then the best and a seeded random share of each lower rung, highest
-rung first, so the cost of a fit stays bounded however long the study runs.
+capped, so the cost of a fit stays bounded however long the study runs: rungs
+are taken highest first, each whole while it fits; the first rung that does
+not fit (the target rung itself, in a long single-rung study) gives the room
+left to its most informative results, and lower rungs get nothing.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ MAX_POINTS = 400
 MIN_TARGET_RESULTS = 6
 # Results needed before the first fit; before that, configurations are sampled.
 MIN_RESULTS = 6
-# Within a capped lower rung, this share of the kept points are its best results.
+# Within a capped rung, this share of the kept points are its best results, this share its
+# newest (the model must see what its latest candidates gave), and the rest a seeded random
+# share of the others (they keep the model's picture of the whole space).
 BEST_SHARE = 0.5
+NEWEST_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -73,26 +77,36 @@ def target_rung(state: StudyState, top_rung: int) -> int:
     return int(enough[-1]) if enough.size else int(np.argmax(counts))
 
 
-def _select(
-    rungs: np.ndarray, values: np.ndarray, target: int, limit: int, rng: np.random.Generator
+def _most_informative(
+    members: np.ndarray, values: np.ndarray, room: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Indices of at most ``limit`` results: every one at or above ``target``, then, highest
-    rung first, each lower rung's best and a random share of the others."""
-    keep = list(np.flatnonzero(rungs >= target))
-    for rung in sorted(set(rungs[rungs < target].tolist()), reverse=True):
-        room = limit - len(keep)
+    """``room`` of a rung's ``members`` (indices in recording order, more than ``room``): its
+    best results, then its newest among the others, then a random share of the rest."""
+    ranked = members[np.argsort(values[members], kind="stable")]
+    n_best = int(room * BEST_SHARE)
+    best, others = ranked[:n_best], np.sort(ranked[n_best:])
+    n_newest = int(room * NEWEST_SHARE)
+    newest, older = others[len(others) - n_newest :], others[: len(others) - n_newest]
+    rest = rng.choice(older, size=room - n_best - n_newest, replace=False)
+    return np.concatenate([best, newest, rest])
+
+
+def _select(
+    rungs: np.ndarray, values: np.ndarray, limit: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of at most ``limit`` results, highest rung first: each rung whole while it fits,
+    the first that does not fit its most informative results in the room left. (A rung above
+    the target holds fewer than MIN_TARGET_RESULTS, so the target rung gets most of the room.)"""
+    keep: list[np.ndarray] = []
+    room = limit
+    for rung in sorted(set(rungs.tolist()), reverse=True):
         if room <= 0:
             break
         members = np.flatnonzero(rungs == rung)
-        if members.size <= room:
-            keep.extend(members)
-            continue
-        ranked = members[np.argsort(values[members], kind="stable")]
-        n_best = int(room * BEST_SHARE)
-        rest = rng.choice(ranked[n_best:], size=room - n_best, replace=False)
-        keep.extend(ranked[:n_best])
-        keep.extend(rest)
-    return np.sort(np.asarray(keep[:limit], dtype=int))
+        chosen = members if members.size <= room else _most_informative(members, values, room, rng)
+        keep.append(chosen)
+        room -= chosen.size
+    return np.sort(np.concatenate(keep)) if keep else np.empty(0, dtype=int)
 
 
 def model_input(
@@ -116,7 +130,7 @@ def model_input(
         units[index] = state.unit(result.number)
     target = target_rung(state, len(levels) - 1)
     rng = np.random.default_rng([state.spec.seed, state.n_results])
-    chosen = _select(rungs, values, target, max_points, rng)
+    chosen = _select(rungs, values, max_points, rng)
     x = np.column_stack([units[chosen], np.take(coordinates, rungs[chosen])])
     busy = state.busy_trials()
     pending = (

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from scipy.stats import norm
 
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.samplers import InlineModels
 from hpo.samplers.gp import FitResult, ModelSlot, min_distance
-from hpo.samplers.model_input import MIN_RESULTS, model_input
+from hpo.samplers.gp_fit import fit_and_propose, fit_chooser
+from hpo.samplers.model_input import MIN_RESULTS, ModelInput, model_input
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
+from hpo.state import RungResult, StudyState
 from tests.local_runs import run_one_worker
 
 OPTIMUM = {"x": 0.5, "y": -0.3}
@@ -112,6 +117,76 @@ def test_the_fit_data_is_capped_keeping_the_target_rung_and_the_best_of_lower_ru
     assert at_or_above_target.sum() == counts[data.target_rung :].sum()
     # ...and so is the best result of the lowest rung.
     assert min(result.signed_value for result in study.state.rung_results(0, 0)) in data.y
+
+
+def in_model_data(data: ModelInput, state: StudyState, result: RungResult) -> bool:
+    """Whether ``result`` (configuration and value) is one of the points a fit sees."""
+    same_point = np.all(np.isclose(data.x[:, :-1], state.unit(result.number)), axis=1)
+    return bool(np.any(same_point & (data.y == result.signed_value)))
+
+
+def test_a_long_single_rung_study_keeps_its_newest_and_best_results_in_the_fit_data() -> None:
+    # One rung (r_min == r_max): every result is at the target rung, more than the cap holds.
+    study = LocalStudy(make_spec(algorithm="random", max_trials=0))
+    run_sequentially(study, 120)
+    data = model_input(study.state, rung_levels(study.spec.resource), n_candidates=1, seed=1,
+                       max_points=50)  # fmt: skip
+    assert len(data.x) == len(data.y) == 50
+    results = [result for _, result in study.state.all_results()]
+    newest, best = results[-1], min(results)
+    assert in_model_data(data, study.state, newest), "the fit must see what it proposed last"
+    assert in_model_data(data, study.state, best)
+    # The room is shared, not given to the oldest results in recording order.
+    assert sum(in_model_data(data, study.state, result) for result in results[:50]) < 50
+
+
+def test_each_fit_starts_from_the_previous_fits_hyperparameters() -> None:
+    calls: list[tuple[dict[str, Any] | None, FitResult]] = []
+
+    def recording_fit(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
+        result = fit_and_propose(data, warm)
+        calls.append((warm, result))
+        return result
+
+    study = LocalStudy(make_spec(), InlineModels(fit=recording_fit))
+    run_sequentially(study, MIN_RESULTS + 2)
+    assert len(calls) == 2, "one fit at MIN_RESULTS results, one after the next result"
+    (first_warm, first), (second_warm, second) = calls
+    assert first_warm is None, "the first fit starts from the priors"
+    assert second_warm is first.hyperparameters
+    # ...and the warm start fits the next model's parameters, so it is used, not discarded.
+    assert {name: np.shape(value) for name, value in second.hyperparameters.items()} == {
+        name: np.shape(value) for name, value in first.hyperparameters.items()
+    }
+
+
+def test_fantasising_a_point_takes_away_its_expected_improvement() -> None:
+    study = LocalStudy(make_spec(algorithm="random", max_trials=0))
+    run_sequentially(study, MIN_RESULTS + 2)
+    data = model_input(study.state, rung_levels(study.spec.resource), n_candidates=1, seed=1)
+    chooser = fit_chooser(data, None)
+    side = np.linspace(0, 1, 41)
+    grid = np.stack(np.meshgrid(side, side), axis=-1).reshape(-1, 2)
+
+    def log_ei(units: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return chooser.acquisition()(torch.as_tensor(units).unsqueeze(1)).numpy()
+
+    def std(units: np.ndarray) -> np.ndarray:
+        at_target = np.column_stack([units, np.full(len(units), data.target)])
+        with torch.no_grad():
+            posterior = chooser.model.posterior(torch.as_tensor(at_target))
+        return posterior.variance.sqrt().numpy().ravel()
+
+    x = grid[[int(np.argmax(log_ei(grid)))]]  # where a worker would be sent
+    before, std_before = log_ei(x)[0], std(x)[0]
+    chooser.add_pending(x)
+    after, std_after = log_ei(x)[0], std(x)[0]
+    # The model is now nearly as sure about x as about an observed point...
+    assert std_after < std_before / 3, (std_before, std_after)
+    # ...and x's believed value is the incumbent at best, so all EI has left is that spread.
+    assert after <= np.log(norm.pdf(0) * std_after) + 1e-6
+    assert after < before - np.log(10), (before, after)
 
 
 def test_a_fit_is_due_on_new_results_or_when_the_pool_ran_dry() -> None:
