@@ -19,7 +19,8 @@ from hpo.spec import StudySpec
 USER = "user"
 LLM = "llm"
 TRANSFER = "transfer"
-# Provenance of a configuration drawn from the spec's own points and lists.
+# Provenance of a configuration drawn from the study's prior, whichever entry the component
+# it came from belongs to (a point, a list, the LLM's or the transfer's configurations).
 PRIOR = "prior"
 
 
@@ -42,7 +43,11 @@ class Proposal:
 
 def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
     """The mixture of every ``priors`` entry of ``spec`` that has configurations yet (an LLM
-    entry before its answer, or a transfer that found nothing, adds nothing); None if empty."""
+    entry before its answer, or a transfer that found nothing, adds nothing); None if empty.
+
+    Every component's draws carry the provenance ``prior``, whichever entry made it: a
+    trial's ``llm`` or ``user`` source then always means the very configuration the LLM or
+    the user gave, never a draw near it."""
     components: list[Component] = []
     for index, source in enumerate(spec.priors):
         if source.kind is PriorKind.POINT:
@@ -51,12 +56,9 @@ def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
             )
             continue
         if source.kind is PriorKind.CONFIGS:
-            configs, provenance = list(source.configs), PRIOR
+            configs = list(source.configs)
         else:
             configs = [p.config for p in proposals if p.prior_index == index]
-            provenance = LLM if source.kind is PriorKind.LLM else TRANSFER
         if configs:
-            components.extend(
-                config_components(configs, source.confidence, source.weight, provenance)
-            )
+            components.extend(config_components(configs, source.confidence, source.weight, PRIOR))
     return Prior(spec.space, components) if components else None
