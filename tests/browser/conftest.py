@@ -3,8 +3,10 @@
 The store is filled by a real coordinator (in this process) and the client loop, the way a
 worker would: ``hyperband`` in ``stopping`` mode over three brackets, so the study has
 completed trials, trials stopped at rungs, promotions, a failed trial, an enqueued one
-(source ``user``) and, at the end, one trial left running for the live-update test. The
-dashboard is the real ``python -m hpo dashboard`` in a subprocess, on a free port.
+(source ``user``), the configurations of an LLM prior (the coordinator asks the real
+SmolLM2 server of ``tests.conftest.llm_server`` and records the exchange, as for any study)
+and, at the end, one trial left running for the live-update test. The dashboard is the real
+``python -m hpo dashboard`` in a subprocess, on a free port.
 
 The browser is the system's Chromium (Debian's ``chromium`` and ``chromium-driver``) driven
 by Selenium without Selenium Manager (nothing is downloaded). Without them the tests skip
@@ -46,6 +48,20 @@ SPACE = {
 RESOURCE = {"r_min": 1, "r_max": 27, "eta": 3, "resource_name": "epochs"}
 FINISHED_TRIALS = 45
 ENQUEUED = {"learning_rate": 0.01, "units": 64, "activation": "gelu", "dropout": 0.2}
+# The study's LLM prior: two configurations asked of the test server's model (SmolLM2-135M;
+# it answers in 5-10 s on two cores, generously bounded here).
+LLM_CONFIGS = 2
+
+
+def llm_prior(base_url: str) -> dict[str, Any]:
+    return {
+        "kind": "llm",
+        "base_url": base_url,
+        "model": "smollm2",
+        "n_configs": LLM_CONFIGS,
+        "timeout_seconds": 180,
+        "retries": 1,
+    }
 
 
 def loss(config: dict[str, Any], epoch: float) -> float:
@@ -80,7 +96,7 @@ class FilledStudy:
     enqueued_number: int
 
 
-def _fill(client: Client) -> tuple[Study, Trial, float, int, int]:
+def _fill(client: Client, llm_url: str) -> tuple[Study, Trial, float, int, int]:
     # A small finished study, so the list shows more than one state.
     baseline = client.create_study(
         FINISHED_STUDY, SPACE, algorithm="random", max_trials=3, metric="val_loss", **RESOURCE
@@ -97,8 +113,11 @@ def _fill(client: Client) -> tuple[Study, Trial, float, int, int]:
         metric="val_loss",
         description="MLP on digits, filled by tests/browser/conftest.py",
         seed=7,
+        priors=[llm_prior(llm_url)],
         **RESOURCE,
     )
+    # Enqueued while the LLM is asked: it runs first, then the LLM's proposals (the first
+    # suggest waits for the answer).
     study.enqueue(ENQUEUED)
     failed_number = enqueued_number = -1
     for index in range(FINISHED_TRIALS):
@@ -148,7 +167,7 @@ def browser_binaries() -> None:
 
 @pytest.fixture(scope="module")
 def filled(
-    browser_binaries: None, tmp_path_factory: pytest.TempPathFactory
+    browser_binaries: None, llm_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FilledStudy]:
     """A coordinator with the studies above, and the dashboard serving the same store."""
     directory = tmp_path_factory.mktemp("dashboard")
@@ -157,7 +176,7 @@ def filled(
     coordinator: Coordinator = start_coordinator(db, "127.0.0.1", 0, lease_seconds=3600)
     client = Client(coordinator.address, timeout=30)
     try:
-        study, running, running_value, failed_number, enqueued_number = _fill(client)
+        study, running, running_value, failed_number, enqueued_number = _fill(client, llm_server)
         with hpo_dashboard(db, directory / "dashboard.log") as url:
             yield FilledStudy(
                 url,

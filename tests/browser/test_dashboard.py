@@ -20,6 +20,7 @@ import pytest
 
 from hpo.auth import generate_secret
 from hpo.client import TrialRecord
+from hpo.priors.llm import SYSTEM_MESSAGE
 from tests.browser.conftest import (
     FAIL_REASON,
     FINISHED_STUDY,
@@ -42,6 +43,8 @@ PLOTS = (
 )
 SCREENSHOT = REPOSITORY / "docs" / "img" / "dashboard-study.png"
 UPDATE_SCREENSHOT = "HPO_UPDATE_SCREENSHOT"
+# Where the test run's artifacts (the study page's screenshot) are kept for people and CI.
+ARTIFACTS = Path(os.environ.get("HPO_TEST_ARTIFACTS") or REPOSITORY / "tests" / "artifacts")
 
 # One column of the trial table, as the raw values the cells carry (data-value).
 COLUMN = """
@@ -187,9 +190,12 @@ def test_the_study_page_draws_every_panel(filled: FilledStudy, page: Any) -> Non
     )
     assert len(reached) > 1 and points["plot-rungs"] == sum(count > 0 for count in reached)
 
-    # Priors: the enqueued configuration, with the trial that ran it.
+    # Priors: the enqueued configuration and the LLM's, with the trials that ran them (the
+    # exchange itself: test_the_priors_panel_shows_the_llm_exchange).
     proposals = page.find_element(By.ID, "proposals").text
     assert "user" in proposals and f"#{filled.enqueued_number}" in proposals
+    ran = [p.trial_number for p in filled.study.priors().proposals if p.source == "llm"]
+    assert ran and all(f"#{number}" in proposals for number in ran)
 
     # Trial table: one row per trial (they fit on one page), the configuration shown.
     assert sorted(numbers(page)) == sorted(record.number for record in records)
@@ -203,6 +209,33 @@ def test_the_study_page_draws_every_panel(filled: FilledStudy, page: Any) -> Non
     with urllib.request.urlopen(csv, timeout=30) as response:
         assert response.status == 200
         assert "number" in response.read().decode().splitlines()[0]
+
+
+def test_the_priors_panel_shows_the_llm_exchange(filled: FilledStudy, page: Any) -> None:
+    """The study's LLM prior asked the test server's model once: its exchange, expanded, shows
+    the prompt as sent (the system message first) and the configurations it accepted."""
+    from selenium.webdriver.common.by import By
+
+    priors = filled.study.priors()
+    (exchange,) = priors.exchanges
+    accepted = [p.config for p in priors.proposals if p.source == "llm"]
+    assert exchange.error is None and accepted and exchange.accepted == len(accepted)
+
+    open_page(page, f"{filled.url}/studies/{filled.name}")
+    details = page.find_element(
+        By.CSS_SELECTOR, f'#priors details.exchange[data-exchange="{exchange.id}"]'
+    )
+    summary = details.find_element(By.TAG_NAME, "summary")
+    assert "smollm2" in summary.text and f"{len(accepted)} accepted" in summary.text
+    assert not details.find_element(By.CSS_SELECTOR, ".message pre").is_displayed()
+    summary.click()
+    messages = details.find_elements(By.CSS_SELECTOR, ".message")
+    roles = [m.find_element(By.CLASS_NAME, "role").text.lower() for m in messages]  # CSS: caps
+    assert roles == ["system", "user"]
+    assert messages[0].find_element(By.TAG_NAME, "pre").text == SYSTEM_MESSAGE
+    assert filled.study.spec.description in messages[1].text  # the task, in the user prompt
+    shown = details.find_element(By.XPATH, ".//h4[text()='Accepted']/following-sibling::pre[1]")
+    assert json.loads(shown.text) == accepted
 
 
 def test_hovering_a_parallel_coordinates_line_names_its_trial(
@@ -317,12 +350,16 @@ def test_untrusted_text_is_shown_as_text(filled: FilledStudy, page: Any) -> None
     assert js(page, "return document.body.dataset.pwned") is None
 
 
-def test_a_screenshot_of_the_study_page(filled: FilledStudy, page: Any, tmp_path: Path) -> None:
+def test_a_screenshot_of_the_study_page(filled: FilledStudy, page: Any) -> None:
     """A picture of the real page, 1400 px wide, before the live test adds to the study; kept
-    as a test artifact, and copied to the README's picture with HPO_UPDATE_SCREENSHOT=1."""
+    as a test artifact (in $HPO_TEST_ARTIFACTS, else tests/artifacts/; the path is printed),
+    and copied to the README's picture with HPO_UPDATE_SCREENSHOT=1."""
     open_page(page, f"{filled.url}/studies/{filled.name}")
-    artifact = tmp_path / "dashboard-study.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    artifact = ARTIFACTS / "dashboard-study.png"
+    artifact.unlink(missing_ok=True)  # a picture from an earlier run must not pass for this one
     assert page.save_screenshot(str(artifact))
+    print(f"screenshot of the study page: {artifact}")
     width, height = struct.unpack(">II", artifact.read_bytes()[16:24])  # the PNG header
     assert width >= 1200 and height >= 1500
     if os.environ.get(UPDATE_SCREENSHOT) == "1":  # refresh the README's picture on purpose only

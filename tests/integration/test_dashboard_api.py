@@ -6,7 +6,8 @@ trials still running on two workers; a maximised stopping-type ASHA study with a
 prior whose endpoint does not answer, stopped by an admin mid-trial; an empty study).
 Every route is then asked, and its answers are checked against the coordinator (counts,
 GetBest, trials and reports) and against direct SQL on the store. The same checks of the
-main routes run on PostgreSQL.
+main routes run on PostgreSQL. A study whose LLM prior a real model answered (the SmolLM2
+server of ``tests.conftest.llm_server``) has a store of its own.
 """
 
 from __future__ import annotations
@@ -591,6 +592,64 @@ def test_params_and_importance(world: World) -> None:
 
 def test_priors_show_proposals_and_llm_exchanges(world: World) -> None:
     check_priors(world)
+
+
+def test_priors_give_an_answered_llm_exchange_verbatim(llm_server: str, tmp_path: Path) -> None:
+    """A study whose LLM prior the test server's model (SmolLM2) answered, on its own store:
+    the route gives back the exchange the coordinator recorded, the prompt messages as sent,
+    the raw answer as received and the configurations accepted from it (the proposals)."""
+    url = f"sqlite:///{tmp_path / 'llm.db'}"
+    coordinator = start_coordinator(url, "127.0.0.1", 0, lease_seconds=600)
+    try:
+        with Client(coordinator.address, timeout=30) as client:
+            study = client.create_study(
+                "dash-llm",
+                SPACE,
+                r_min=1,
+                r_max=9,
+                eta=ETA,
+                algorithm="hyperband",
+                description="An MLP classifying handwritten digits.",
+                priors=[
+                    {
+                        "kind": "llm",
+                        "base_url": llm_server,
+                        "model": "smollm2",
+                        "n_configs": 2,
+                        "timeout_seconds": 180,
+                        "retries": 1,
+                    }
+                ],
+            )
+            first = study.suggest()  # waits for the model's answer, then runs its first pick
+            assert first is not None
+            recorded = study.priors()
+        with TestClient(create_app(url, anonymous=True, warm_up_studies=0)) as api:
+            response = api.get("/api/studies/dash-llm/priors")
+    finally:
+        coordinator.stop(grace=1)
+    assert response.status_code == 200, response.text
+    priors = response.json()
+    (expected,) = recorded.exchanges
+    (exchange,) = priors["exchanges"]
+    assert (exchange["id"], exchange["model"], exchange["base_url"]) == (
+        expected.id,
+        "smollm2",
+        llm_server,
+    )
+    assert exchange["error"] is None and exchange["replayed_from"] is None
+    assert exchange["prompt_hash"] == expected.prompt_hash
+    messages = exchange["messages"]
+    assert messages == expected.messages and [m["role"] for m in messages] == ["system", "user"]
+    assert "handwritten digits" in messages[1]["content"]
+    assert exchange["raw_answer"] and exchange["raw_answer"] == expected.raw_answer
+    accepted = [p.config for p in recorded.proposals if p.source == "llm"]
+    assert accepted and exchange["accepted"] == accepted and expected.accepted == len(accepted)
+    assert len(exchange["rejected"]) == expected.rejected
+    assert [(p["source"], p["config"]) for p in priors["proposals"]] == [
+        ("llm", config) for config in accepted
+    ]
+    assert priors["proposals"][0]["trial_number"] == first.number
 
 
 def test_exports_round_trip(world: World) -> None:
