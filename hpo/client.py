@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -49,6 +50,8 @@ from hpo.spec import (
 from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
+
+log = logging.getLogger("hpo.client")
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 MAX_RECONNECT_BACKOFF_MS = 5000
@@ -267,8 +270,9 @@ def _token_from_proto(message: pb.Token) -> TokenRecord:
 class Trial:
     """A configuration this client holds: train it from ``resume_from`` to ``resource``.
 
-    Used as a context manager, the trial is completed when the block ends and
-    failed (with the exception's message) when it raises.
+    Used as a context manager, the trial is heartbeated every ``heartbeat_seconds`` while
+    the block runs (so its lease outlives long silent stretches), completed when the block
+    ends and failed (with the exception's message) when it raises.
     """
 
     def __init__(self, client: Client, assignment: pb.Assignment) -> None:
@@ -283,6 +287,9 @@ class Trial:
         self.r_max = assignment.r_max
         self.heartbeat_seconds = assignment.heartbeat_seconds
         self.done = False
+        # Set while a ``with`` block runs: ends the thread that keeps the lease.
+        self._left: threading.Event | None = None
+        self._lease_keeper: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"Trial({self.study!r}, number={self.number}, config={self.config!r})"
@@ -312,6 +319,7 @@ class Trial:
 
     def complete(self, request_id: str | None = None) -> TrialRecord:
         """This assignment is done (a paused or stopped trial keeps its state)."""
+        self._stop_heartbeats()
         message = self._client.call(
             "Complete",
             pb.CompleteRequest(
@@ -324,6 +332,7 @@ class Trial:
         return TrialRecord.from_proto(message)
 
     def fail(self, reason: str, request_id: str | None = None) -> TrialRecord:
+        self._stop_heartbeats()
         message = self._client.call(
             "Fail",
             pb.FailRequest(
@@ -337,7 +346,35 @@ class Trial:
         return TrialRecord.from_proto(message)
 
     def __enter__(self) -> Trial:
+        """Heartbeat the trial until the block ends: an epoch longer than the lease must not
+        send the trial to another worker."""
+        self._left = threading.Event()
+        self._lease_keeper = threading.Thread(
+            target=self._heartbeat,
+            args=(self._left,),
+            name=f"hpo-trial-{self.number}-heartbeat",
+            daemon=True,
+        )
+        self._lease_keeper.start()
         return self
+
+    def _heartbeat(self, left: threading.Event) -> None:
+        while not left.wait(self.heartbeat_seconds):
+            try:
+                held = self._client.heartbeat([self.id])
+            except errors.HpoError as error:
+                log.warning("trial %d: heartbeat failed: %s", self.number, error)
+                continue
+            if not held.get(self.id, False):
+                # The next report or complete is refused with the reason.
+                log.warning("trial %d: the coordinator no longer grants its lease", self.number)
+                return
+
+    def _stop_heartbeats(self) -> None:
+        """End the ``with`` block's heartbeats before the assignment ends (no-op without one)."""
+        if self._left is not None and self._lease_keeper is not None:
+            self._left.set()
+            self._lease_keeper.join()
 
     def __exit__(
         self,
