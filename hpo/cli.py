@@ -255,6 +255,13 @@ def worker(
 
     if bool(command) == bool(function):
         raise typer.BadParameter("give either a command after -- or --function MODULE:FUNCTION")
+    if gpus and function:
+        # CUDA_VISIBLE_DEVICES pins a process; function-mode trials share the worker's.
+        raise typer.BadParameter(
+            "GPU pinning needs a command after --; with --function, start one worker per GPU "
+            "with CUDA_VISIBLE_DEVICES set",
+            param_hint="--gpus",
+        )
     _configure_logging(log_level)
     gpu_slots: list[str | None] = (
         [gpu.strip() for gpu in gpus.split(",")] if gpus else [None] * slots

@@ -403,6 +403,7 @@ class Worker:
         away. Reports after one answered with stop are dropped: the coordinator has decided."""
         backoff = Backoff()
         while True:
+            stopping = self._stopping.is_set()
             with state.lock:
                 if not state.backlog:
                     state.drained.set()
@@ -424,7 +425,7 @@ class Worker:
                     if state.stop_decided and state.process is not None:
                         self._terminate_later(state.process, self.grace_seconds)
                     continue
-            time.sleep(delay)
+            self._wait_to_retry(delay, stopping)
 
     def _lose(self, state: _Running, reason: str) -> None:
         """The trial must stop for this worker's own reason; terminate its command."""
@@ -487,17 +488,30 @@ class Worker:
         backoff = Backoff()
         give_up_at: float | None = None
         while True:
+            stopping = self._stopping.is_set()
             try:
                 return call()
             except RemoteError as error:
                 now = time.monotonic()
-                if self._stopping.is_set():
+                delay = backoff.next_delay()
+                if stopping:
                     give_up_at = give_up_at or now + self.grace_seconds
                     if now >= give_up_at:
                         raise
-                delay = backoff.next_delay()
+                    delay = min(delay, give_up_at - now)
                 log.warning("coordinator unreachable (%s); retrying in %.1fs", error, delay)
-                time.sleep(delay)
+                self._wait_to_retry(delay, stopping)
+
+    def _wait_to_retry(self, delay: float, stopping: bool) -> None:
+        """Wait ``delay`` seconds before trying the coordinator again. ``stopping`` says whether
+        the worker was stopping when the failed try began: if not, a stop (SIGTERM) cuts the
+        wait short, so the worker acts on it at once instead of after a backoff of up to 15 s.
+        A worker already stopping retries within its grace period, and nothing is left that
+        could end those waits early."""
+        if stopping:
+            time.sleep(delay)
+        else:
+            self._stopping.wait(delay)
 
 
 @dataclass(frozen=True)
