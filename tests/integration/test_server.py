@@ -172,9 +172,11 @@ def test_unknown_study_and_trial_are_not_found(client: Client, stub, unchanged) 
         client.get_study("nope")
     for call in (
         lambda: stub.Suggest(pb.SuggestRequest(study="nope", worker_id="w", request_id="r")),
-        lambda: stub.Report(pb.ReportRequest(trial_id=999, resource=1, value=0, request_id="r")),
-        lambda: stub.Complete(pb.CompleteRequest(trial_id=999, request_id="r")),
-        lambda: stub.Fail(pb.FailRequest(trial_id=999, reason="x", request_id="r")),
+        lambda: stub.Report(
+            pb.ReportRequest(trial_id=999, resource=1, value=0, request_id="r", worker_id="w")
+        ),
+        lambda: stub.Complete(pb.CompleteRequest(trial_id=999, request_id="r", worker_id="w")),
+        lambda: stub.Fail(pb.FailRequest(trial_id=999, reason="x", request_id="r", worker_id="w")),
         lambda: stub.ListTrials(pb.ListTrialsRequest(study="nope")),
         lambda: stub.GetBest(pb.GetBestRequest(study="nope")),
     ):
@@ -186,6 +188,14 @@ def valid_spec() -> pb.StudySpec:
     return wire.spec_to_proto(
         hpo.StudySpec(name="spec", space=hpo.Space(SPACE), resource=hpo.spec.Resource(1, 9, 3))
     )
+
+
+# A configuration with a value outside SPACE (x lies in [-3, 3]).
+OUTSIDE = {"x": 7.0, "units": 16, "act": "relu"}
+
+
+def configuration(config: dict) -> pb.Configuration:
+    return pb.Configuration(values=wire.config_to_proto(config))
 
 
 @pytest.mark.parametrize(
@@ -203,6 +213,11 @@ def valid_spec() -> pb.StudySpec:
         (lambda s: setattr(s.resource, "r_max", float("nan")), "resource.r_max"),
         (lambda s: setattr(s, "name", ""), "name"),
         (lambda s: setattr(s, "max_trials", -5), "max_trials"),
+        (lambda s: s.enqueue.add().CopyFrom(configuration(OUTSIDE)), "enqueue[0].x"),
+        (
+            lambda s: s.priors.add(point=pb.PointPrior(config=configuration({"x": 7.0}))),
+            "priors[0].config.x",
+        ),
     ],
 )
 def test_malformed_specs_are_invalid_arguments(stub, unchanged, mutate, field: str) -> None:
@@ -212,6 +227,21 @@ def test_malformed_specs_are_invalid_arguments(stub, unchanged, mutate, field: s
     error = rpc_error(lambda: stub.CreateStudy(pb.CreateStudyRequest(spec=spec, request_id="r")))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}: "), error.details()
+    check()
+
+
+def test_an_enqueued_configuration_outside_the_space_is_an_invalid_argument(
+    client: Client, stub, unchanged
+) -> None:
+    make_study(client)
+    check = unchanged()
+    error = rpc_error(
+        lambda: stub.Enqueue(
+            pb.EnqueueRequest(study="quad", config=wire.config_to_proto(OUTSIDE), request_id="r")
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("config.x: "), error.details()
     check()
 
 
