@@ -11,7 +11,8 @@ the mixture:
   study's description (:mod:`hpo.priors.llm`); they run first, then join the
   prior.
 * ``transfer``: the best configurations of earlier studies in the same store
-  (named, or every study with the same parameter names and types).
+  (named, or every finished or stopped study with a completed trial and the same
+  parameter names and types: :func:`hpo.priors.store.transfer_configs`).
 
 Entries are validated against the space when the spec is built, with errors
 that name the field (``priors[1].config.lr: 3.0 is outside [1e-05, 0.1]``), so
@@ -86,8 +87,8 @@ class PriorSource:
     configs: tuple[Config, ...] = ()
     # llm: the endpoint and how to ask it.
     llm: LLMSettings | None = None
-    # transfer: studies to learn from (empty: every study with the same parameters), and how
-    # many of their best configurations to take from each.
+    # transfer: studies to learn from (empty: every done study with the same parameters), and
+    # how many of their best configurations to take from each.
     studies: tuple[str, ...] = ()
     top_k: int = 5
 

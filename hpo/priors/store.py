@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from hpo.errors import InvalidArgumentError
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorSource
-from hpo.space import Categorical, Config, Int, Space
+from hpo.space import Categorical, Config, Int, Parameter, Space
 from hpo.spec import Direction, StudySpec
+from hpo.state import TrialState
 from hpo.storage import models
 
 
@@ -94,11 +95,32 @@ def proposal_by_request(session: Session, request_id: str) -> models.PriorPropos
 # ---------------------------------------------------------------- transfer
 
 
+# The study states whose studies are done: a finished one spent its budget, a stopped one was
+# ended for good by an admin (hpo.service); either keeps its trials as they last were.
+DONE_STATES = ("finished", "stopped")
+
+
 def same_parameters(space: Space, other: Space) -> bool:
-    """Whether two spaces name the same parameters with the same types (ranges may differ)."""
-    return list(space) == list(other) and all(
-        type(space[name]) is type(other[name]) for name in space
-    )
+    """Whether two spaces name the same parameters, in any order, with the same types (float,
+    int or categorical; ranges, scales and choices may differ)."""
+    return set(space) == set(other) and parameter_mismatch(space, other) is None
+
+
+def parameter_mismatch(space: Space, other: Space) -> str | None:
+    """Why ``other``'s configurations cannot be moved into ``space``, as what ``other`` has: no
+    parameter of ``space``'s, or one of them with another type; None if they can be moved
+    (extra parameters of ``other`` are left behind)."""
+    for name, parameter in space.items():
+        if name not in other:
+            return f"no parameter {name!r}"
+        theirs, ours = _type_name(other[name]), _type_name(parameter)
+        if theirs != ours:
+            return f"parameter {name!r} as {theirs}, not {ours}"
+    return None
+
+
+def _type_name(parameter: Parameter) -> str:
+    return str(parameter.to_json()["type"])
 
 
 def transfer_configs(
@@ -111,21 +133,17 @@ def transfer_configs(
     """The best ``top_k`` configurations of each source study, moved into ``spec``'s space
     (numeric values clipped to its ranges; configurations with a choice it lacks dropped).
 
+    Named studies must exist and have every parameter of ``spec`` with the same type, or
+    ``where[i]`` is an invalid argument (raised before anything is written). Without names,
+    the studies taken are the done ones (:data:`DONE_STATES`) with at least one completed
+    trial and the same parameters (:func:`same_parameters`).
+
     A configuration's quality is its value at the highest rung it reached: trials that
     went further rank first, then by value, as the study's own "best" does."""
-    studies = session.scalars(select(models.Study).order_by(models.Study.id)).all()
-    by_name = {study.name: study for study in studies if study.id != exclude_study_id}
     if source.studies:
-        missing = [name for name in source.studies if name not in by_name]
-        if missing:
-            raise InvalidArgumentError(where, f"study {missing[0]!r} does not exist in this store")
-        chosen = [by_name[name] for name in source.studies]
+        chosen = _named_studies(session, spec.space, source.studies, exclude_study_id, where)
     else:
-        chosen = [
-            study
-            for study in by_name.values()
-            if same_parameters(spec.space, StudySpec.from_json(study.spec).space)
-        ]
+        chosen = _done_studies_like(session, spec.space, exclude_study_id)
     configs: list[Config] = []
     for study in chosen:
         for config in _best_configs(session, study, source.top_k):
@@ -133,6 +151,49 @@ def transfer_configs(
             if moved is not None and moved not in configs:
                 configs.append(moved)
     return configs
+
+
+def _named_studies(
+    session: Session,
+    space: Space,
+    names: Sequence[str],
+    exclude_study_id: int | None,
+    where: str,
+) -> list[models.Study]:
+    rows = session.scalars(select(models.Study).where(models.Study.name.in_(names))).all()
+    by_name = {study.name: study for study in rows if study.id != exclude_study_id}
+    for index, name in enumerate(names):
+        field, study = f"{where}[{index}]", by_name.get(name)
+        if study is None:
+            raise InvalidArgumentError(field, f"study {name!r} does not exist in this store")
+        mismatch = parameter_mismatch(space, StudySpec.from_json(study.spec).space)
+        if mismatch is not None:
+            raise InvalidArgumentError(field, f"study {name!r} has {mismatch}")
+    return [by_name[name] for name in names]
+
+
+def _done_studies_like(
+    session: Session, space: Space, exclude_study_id: int | None
+) -> list[models.Study]:
+    completed = (
+        select(models.Trial.id)
+        .where(
+            models.Trial.study_id == models.Study.id,
+            models.Trial.state == TrialState.COMPLETED.value,
+        )
+        .exists()
+    )
+    studies = session.scalars(
+        select(models.Study)
+        .where(models.Study.state.in_(DONE_STATES), completed)
+        .order_by(models.Study.id)
+    ).all()
+    return [
+        study
+        for study in studies
+        if study.id != exclude_study_id
+        and same_parameters(space, StudySpec.from_json(study.spec).space)
+    ]
 
 
 def _best_configs(session: Session, study: models.Study, top_k: int) -> list[dict[str, Any]]:

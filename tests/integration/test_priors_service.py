@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hpo import Client
+from hpo.coordinator.server import Coordinator
 from hpo.errors import InvalidArgumentError
 from hpo.priors.llm import (
     LLMExchange,
@@ -28,6 +29,7 @@ from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from tests.conftest import table_rows
 
 SPACE = Space(
     {
@@ -92,13 +94,20 @@ def test_a_spec_with_a_bad_prior_is_rejected_over_grpc(client: Client) -> None:
 # ---------------------------------------------------------------- transfer
 
 
-def finish(client: Client, name: str, trials: int) -> None:
+def run(client: Client, name: str, trials: int) -> None:
     study = client.get_study(name)
     for _ in range(trials):
         trial = study.suggest()
         assert trial is not None
         with trial:
             trial.report(trial.resource, quadratic(trial.config))
+
+
+def finish(client: Client, name: str, trials: int) -> None:
+    """Run the study's last ``trials`` trials, and see it finished."""
+    run(client, name, trials)
+    assert client.get_study(name).suggest() is None
+    assert client.get_study(name).state == "finished"
 
 
 def test_transfer_takes_the_best_configurations_of_studies_with_the_same_parameters(
@@ -133,12 +142,78 @@ def test_transfer_takes_the_best_configurations_of_studies_with_the_same_paramet
     assert "prior" in sources and sources <= {"prior", "random"}
 
 
-def test_transfer_from_a_study_that_does_not_exist_is_rejected(client: Client) -> None:
-    with pytest.raises(InvalidArgumentError, match=r"priors\[0\]\.studies"):
+def test_transfer_without_names_takes_only_done_studies_with_completed_trials(
+    client: Client,
+) -> None:
+    """Finished and stopped studies count; a running one, or a stopped one without a
+    completed trial (its one trial paused at the bottom rung with a result), does not."""
+    names = ("finished", "stopped", "running", "halted")
+    configs = {name: {**A, "layers": layers} for layers, name in enumerate(names, start=1)}
+    for name, config in configs.items():
+        r_max = 3 if name == "halted" else 1
+        client.create_study(name, SPACE, r_min=1, r_max=r_max, max_trials=2, enqueue=[config])
+    finish(client, "finished", 2)
+    run(client, "stopped", 1)
+    client.get_study("stopped").stop()
+    run(client, "running", 1)
+    halted = client.get_study("halted")
+    trial = halted.suggest()
+    assert trial is not None
+    trial.report(trial.resource, 0.0)
+    counts = halted.stop().counts
+    assert (counts["paused"], counts["completed"]) == (1, 0)
+    study = client.create_study(
+        "later", SPACE, r_min=1, r_max=1, priors=[{"kind": "transfer", "top_k": 1}]
+    )
+    taken = [p.config for p in study.priors().proposals]
+    assert taken == [configs["finished"], configs["stopped"]]
+
+
+NUMERIC_ACT = Space({**SPACE, "act": Float(0, 1)})
+
+
+@pytest.mark.parametrize(
+    ("space", "studies", "field", "message"),
+    [
+        (SPACE, ["earlier", "nope"], "priors[0].studies[1]", "study 'nope' does not exist"),
+        (
+            NUMERIC_ACT,
+            ["numeric", "earlier"],
+            "priors[0].studies[1]",
+            "study 'earlier' has parameter 'act' as categorical, not float",
+        ),
+        (
+            Space({**SPACE, "dropout": Float(0, 0.5)}),
+            ["earlier"],
+            "priors[0].studies[0]",
+            "study 'earlier' has no parameter 'dropout'",
+        ),
+    ],
+)
+def test_transfer_from_a_named_study_that_cannot_give_configurations_is_rejected(
+    coordinator: Coordinator,
+    client: Client,
+    space: Space,
+    studies: list[str],
+    field: str,
+    message: str,
+) -> None:
+    """A named study is checked before it is read: an unknown name, or a study whose
+    parameters do not fit the new space, is INVALID_ARGUMENT on that name, and the new
+    study is not written."""
+    for name, earlier_space, config in (
+        ("earlier", SPACE, A),
+        ("numeric", NUMERIC_ACT, {**A, "act": 0.5}),
+    ):
+        client.create_study(name, earlier_space, r_min=1, r_max=1, enqueue=[config])
+        run(client, name, 1)
+    before = table_rows(coordinator.store.engine)
+    with pytest.raises(InvalidArgumentError) as error:
         client.create_study(
-            "orphan", SPACE, r_min=1, r_max=9, priors=[{"kind": "transfer", "studies": ["nope"]}]
+            "later", space, r_min=1, r_max=1, priors=[{"kind": "transfer", "studies": studies}]
         )
-    assert client.studies() == []
+    assert error.value.field == field and message in str(error.value)
+    assert table_rows(coordinator.store.engine) == before
 
 
 # ---------------------------------------------------------------- LLM warm start

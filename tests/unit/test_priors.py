@@ -10,6 +10,7 @@ from hpo.local import LocalAssignment, LocalStudy
 from hpo.priors.model import Component, Prior
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
+from hpo.priors.store import parameter_mismatch, same_parameters
 from hpo.samplers.prior_band import INCUMBENT, PRIOR_BETA, acquisition_prior, mixture_weights
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
@@ -231,3 +232,31 @@ def test_mixing_in_the_uniform_bounds_the_penalty_of_a_confident_prior() -> None
     assert prior.log_density(far)[0] < -50
     # The uniform part: its share, times 1/3 for the categorical choice.
     assert prior.with_uniform(0.25).log_density(far)[0] >= np.log(0.25 / 3) - 1e-9
+
+
+# ---------------------------------------------------------------- transfer
+
+
+def test_same_parameters_ignores_order_ranges_and_choices_but_not_names_or_types() -> None:
+    reordered = Space(
+        {
+            "act": Categorical(["relu", "swish"]),
+            "lr": Float(1e-4, 1.0),
+            "width": Int(1, 64),
+        }
+    )
+    assert same_parameters(SPACE, reordered) and same_parameters(reordered, SPACE)
+    assert not same_parameters(SPACE, Space({**SPACE, "width": Float(8, 512)}))
+    assert not same_parameters(SPACE, Space({**SPACE, "depth": Int(1, 4)}))
+    assert not same_parameters(SPACE, Space({"lr": SPACE["lr"], "act": SPACE["act"]}))
+
+
+def test_a_parameter_mismatch_says_what_the_earlier_space_has() -> None:
+    wider = Space({**SPACE, "depth": Int(1, 4)})
+    assert parameter_mismatch(SPACE, wider) is None  # extra parameters are left behind
+    assert parameter_mismatch(wider, SPACE) == "no parameter 'depth'"
+    assert (
+        parameter_mismatch(SPACE, Space({**SPACE, "act": Float(0, 1)}))
+        == "parameter 'act' as float, not categorical"
+    )
+
