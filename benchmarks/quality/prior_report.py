@@ -6,6 +6,11 @@ first simulated moment its answer is at or below it, as a fraction of the
 budget; a run that never gets there counts the whole budget (censored, and
 counted). The prior's speed-up is the mean time without a prior over the mean
 time with it.
+
+The acceptance goals (a good prior at least GOAL_SPEEDUP times faster, a bad one
+at most GOAL_SLOWDOWN times slower) are judged per problem, with a count of the
+problems that meet each, and over all problems by the geometric mean: a mean can
+hide one problem where a bad prior costs much more.
 """
 
 from __future__ import annotations
@@ -58,15 +63,25 @@ def summarise_priors(results: list[dict], problems: Sequence[str]) -> dict:
                 }
         if GOOD in entry:
             entry["speedup_good"] = entry[BASELINE]["mean_time"] / entry[GOOD]["mean_time"]
+            entry["good_pass"] = bool(entry["speedup_good"] >= GOAL_SPEEDUP)
         if BAD in entry:
             entry["slowdown_bad"] = entry[BAD]["mean_time"] / entry[BASELINE]["mean_time"]
+            entry["bad_pass"] = bool(entry["slowdown_bad"] <= GOAL_SLOWDOWN)
         summary[problem] = entry
     entries = list(summary.values())
     for key in ("speedup_good", "slowdown_bad"):
         ratios = [entry[key] for entry in entries if key in entry]
         if ratios:
             summary[f"geomean_{key}"] = float(math.exp(np.mean(np.log(ratios))))
+    for key in ("good_pass", "bad_pass"):
+        verdicts = [entry[key] for entry in entries if key in entry]
+        if verdicts:
+            summary[f"{key}_count"] = {"passed": sum(verdicts), "problems": len(verdicts)}
     return summary
+
+
+def _verdict(passed: bool | None) -> str:
+    return "-" if passed is None else "PASS" if passed else "FAIL"
 
 
 def print_priors(summary: dict, console: Console) -> None:
@@ -75,10 +90,11 @@ def print_priors(summary: dict, console: Console) -> None:
         "budget), as a fraction of the budget; runs that reached it"
     )
     for column in ("problem", "target", "no prior", "good prior", "bad prior", "good: x faster",
-                   "bad: x slower"):  # fmt: skip
+                   f"good >= {GOAL_SPEEDUP:g}x", "bad: x slower",
+                   f"bad <= {GOAL_SLOWDOWN:g}x"):  # fmt: skip
         table.add_column(column, justify="right")
     for problem, entry in summary.items():
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or "target_regret" not in entry:
             continue
 
         def cell(method: str, entry: dict = entry) -> str:
@@ -94,9 +110,22 @@ def print_priors(summary: dict, console: Console) -> None:
             cell(GOOD),
             cell(BAD),
             f"{entry.get('speedup_good', math.nan):.2f}",
+            _verdict(entry.get("good_pass")),
             f"{entry.get('slowdown_bad', math.nan):.2f}",
+            _verdict(entry.get("bad_pass")),
         )
     console.print(table)
+    good_passes, bad_passes = summary.get("good_pass_count"), summary.get("bad_pass_count")
+    if good_passes is not None:
+        console.print(
+            f"per problem: a good prior reached the target at least {GOAL_SPEEDUP:g}x faster on "
+            f"{good_passes['passed']} of {good_passes['problems']} problems"
+        )
+    if bad_passes is not None:
+        console.print(
+            f"per problem: a bad prior was at most {GOAL_SLOWDOWN:g}x slower on "
+            f"{bad_passes['passed']} of {bad_passes['problems']} problems"
+        )
     good = summary.get("geomean_speedup_good")
     bad = summary.get("geomean_slowdown_bad")
     if good is not None and bad is not None:

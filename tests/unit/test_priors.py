@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
 import pytest
+from rich.console import Console
 
+from benchmarks.quality import prior_report
 from hpo.errors import InvalidArgumentError
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.priors.model import Component, Prior
@@ -260,3 +265,47 @@ def test_a_parameter_mismatch_says_what_the_earlier_space_has() -> None:
         == "parameter 'act' as float, not categorical"
     )
 
+
+# ---------------------------------------------------------------- the benchmark report
+
+
+def benchmark_run(problem: str, method: str, *held: tuple[float, float]) -> dict:
+    """A run of the quality benchmark: the regret it held from each moment (budget 10)."""
+    return {
+        "cell": {"problem": problem, "method": method},
+        "time_limit": 10.0,
+        "times": [moment for moment, _ in held],
+        "regrets": [regret for _, regret in held],
+    }
+
+
+def table_cells(line: str) -> list[str]:
+    """The cells of a row of a rich table, or [] for a line that is not one."""
+    return [cell.strip() for cell in line.split("│")[1:-1]]
+
+
+def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
+    baseline = ((2.0, 0.5), (5.0, 0.1))  # the target: regret 0.1, reached at half the budget
+    results = [
+        benchmark_run("p1", prior_report.BASELINE, *baseline),
+        benchmark_run("p1", prior_report.GOOD, (1.0, 0.05)),  # 5x faster
+        benchmark_run("p1", prior_report.BAD, (6.0, 0.1)),  # 1.2x slower
+        benchmark_run("p2", prior_report.BASELINE, *baseline),
+        benchmark_run("p2", prior_report.GOOD, (4.0, 0.1)),  # 1.25x faster
+        benchmark_run("p2", prior_report.BAD, (3.0, 0.5)),  # never: the whole budget, 2x slower
+    ]
+    summary = prior_report.summarise_priors(results, ["p1", "p2"])
+    assert [summary[p]["good_pass"] for p in ("p1", "p2")] == [True, False]
+    assert [summary[p]["bad_pass"] for p in ("p1", "p2")] == [True, False]
+    assert summary["good_pass_count"] == summary["bad_pass_count"] == {"passed": 1, "problems": 2}
+    assert summary["geomean_speedup_good"] == pytest.approx(np.sqrt(5.0 * 1.25))
+    json.dumps(summary)  # the benchmark writes it with --json
+    output = io.StringIO()
+    prior_report.print_priors(summary, Console(file=output, width=200))
+    printed = output.getvalue()
+    rows = {cells[0]: cells for cells in map(table_cells, printed.splitlines()) if cells}
+    verdicts = [rows[problem][column] for problem in ("p1", "p2") for column in (6, 8)]
+    assert verdicts == ["PASS", "PASS", "FAIL", "FAIL"]
+    assert "at least 2x faster on 1 of 2 problems" in printed
+    assert "at most 1.3x slower on 1 of 2 problems" in printed
+    assert "geometric mean over problems" in printed
