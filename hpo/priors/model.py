@@ -36,8 +36,7 @@ CHOICE_STRENGTH = {Confidence.LOW: 0.25, Confidence.MEDIUM: 0.5, Confidence.HIGH
 @dataclass(frozen=True)
 class Component:
     """One mode of a prior: ``center`` (parameters it omits are uniform), its width and
-    weight, and the provenance its draws carry (``prior``; ``incumbent`` and ``random`` for
-    the parts of the sampling mixture that are not the study's prior)."""
+    weight, and the provenance its draws carry (``prior``, ``llm``, ``transfer``...)."""
 
     center: Mapping[str, ParamValue]
     spread: float

@@ -19,8 +19,7 @@ from hpo.spec import StudySpec
 USER = "user"
 LLM = "llm"
 TRANSFER = "transfer"
-# Provenance of a configuration drawn from the study's prior, whichever entry the component
-# it came from belongs to (a point, a list, the LLM's or the transfer's configurations).
+# Provenance of a configuration drawn from the spec's own points and lists.
 PRIOR = "prior"
 
 
@@ -43,11 +42,7 @@ class Proposal:
 
 def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
     """The mixture of every ``priors`` entry of ``spec`` that has configurations yet (an LLM
-    entry before its answer, or a transfer that found nothing, adds nothing); None if empty.
-
-    Every component's draws carry the provenance ``prior``, whichever entry made it: a
-    trial's ``llm`` or ``user`` source then always means the very configuration the LLM or
-    the user gave, never a draw near it."""
+    entry before its answer, or a transfer that found nothing, adds nothing); None if empty."""
     components: list[Component] = []
     for index, source in enumerate(spec.priors):
         if source.kind is PriorKind.POINT:
@@ -56,9 +51,12 @@ def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
             )
             continue
         if source.kind is PriorKind.CONFIGS:
-            configs = list(source.configs)
+            configs, provenance = list(source.configs), PRIOR
         else:
             configs = [p.config for p in proposals if p.prior_index == index]
+            provenance = LLM if source.kind is PriorKind.LLM else TRANSFER
         if configs:
-            components.extend(config_components(configs, source.confidence, source.weight, PRIOR))
+            components.extend(
+                config_components(configs, source.confidence, source.weight, provenance)
+            )
     return Prior(spec.space, components) if components else None

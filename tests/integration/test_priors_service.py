@@ -138,8 +138,7 @@ def test_transfer_takes_the_best_configurations_of_studies_with_the_same_paramet
         assert trial is not None
         sources.add(trial.record.source)
         trial.complete()
-    # Draws from it are the prior's, whichever entry made it.
-    assert "prior" in sources and sources <= {"prior", "random"}
+    assert "transfer" in sources and sources <= {"transfer", "random"}
 
 
 def test_transfer_without_names_takes_only_done_studies_with_completed_trials(
@@ -310,7 +309,7 @@ def test_llm_proposals_run_first_with_their_provenance_and_suggest_waits_for_the
         ({**B, "lr": 0.1}, "llm"),
     ]
     assert first.resource == 1
-    assert third.trial.source in {"prior", "random"}  # the proposals joined the prior
+    assert third.trial.source in {"llm", "random"}  # the proposals joined the prior
     priors = service.priors("warm")
     (exchange,) = priors.exchanges
     assert exchange.raw_answer == ANSWER and exchange.error is None
