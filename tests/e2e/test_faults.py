@@ -3,8 +3,10 @@ coordinator away for 10 s, two coordinators on one PostgreSQL store.
 
 Each test checks the finished study against what the training code logged
 (tests/e2e/train_faults.py): every acknowledged report is stored exactly once, nothing is
-stored that no trial reported, and the decisions log never hands a trial to two workers at
-once nor repeats a trial number or a promotion.
+stored that no trial reported, the decisions log never hands a trial to two workers at
+once nor repeats a trial number or a promotion, and replayed in order it is the schedule
+the pure scheduler makes (every promotion legal when it was made). The killed-worker,
+killed-coordinator and outage tests run on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from hpo.client import Client
 from hpo.leases import HEARTBEATS_PER_LEASE
+from hpo.schedulers import NewTrial, Promote, Resume, make_scheduler
 from hpo.space import Float
+from hpo.spec import StudySpec
+from hpo.state import StudyState, TrialSnapshot, TrialState
+from hpo.storage import models
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +41,13 @@ FUNCTION = "tests.e2e.train_faults:train"
 # Decisions that hand a trial to a worker, and those after which no worker holds it.
 ASSIGNED = {"new", "promote", "resume"}
 LET_GO = {"release", "complete", "fail", "stop", "requeue"}
+# The state a trial is left in by a decision of that kind (a report's at a rung, or the worker's).
+STATE_AFTER = {
+    "pause": TrialState.PAUSED,
+    "stop": TrialState.STOPPED,
+    "complete": TrialState.COMPLETED,
+    "fail": TrialState.FAILED,
+}
 
 
 def create_study(
@@ -169,18 +183,80 @@ def assert_consistent(url: str, workdir: Path) -> dict[str, list[Any]]:
             held[number] = False
     assert rows["studies"] == [(STUDY, "finished")]
     assert not [t for t in rows["trials"] if t[1] in ("running", "pending")]
+    assert_schedule_replays(url)
     return rows
+
+
+def assert_schedule_replays(url: str) -> None:
+    """A correct schedule: the decisions log, replayed in order on a fresh StudyState, is what
+    the pure scheduler makes of it. Each hand-out (new, promote, resume) must be
+    ``Asha.next_job`` of the state as of that decision, so a promotion was the best released
+    trial of the highest rung that had one and ranked in the top 1/eta of its rung's results
+    then; each rung a report reached must get ``Asha.on_report``'s answer. Decision ids follow
+    commit order, since decisions on a study are serialised by its row lock. (These studies
+    queue no proposals, which start in bracket 0 whatever bracket the scheduler drew.)"""
+    engine = sa.create_engine(url)
+    try:
+        with Session(engine) as session:
+            spec = StudySpec.from_json(session.scalars(sa.select(models.Study.spec)).one())
+            trials = {
+                number: (config, bracket)
+                for number, config, bracket in session.execute(
+                    sa.select(models.Trial.number, models.Trial.config, models.Trial.bracket)
+                )
+            }
+            rung_reports = session.execute(
+                sa.select(models.Trial.number, models.Report.rung, models.Report.resource)
+                .add_columns(models.Report.value)
+                .join(models.Trial, models.Report.trial_id == models.Trial.id)
+                .where(models.Report.rung.is_not(None))
+            )
+            results = {(number, rung): (r, value) for number, rung, r, value in rung_reports}
+            log = session.execute(
+                sa.select(models.Trial.number, models.Decision.kind, models.Decision.rung)
+                .add_columns(models.Decision.worker_id)
+                .join(models.Trial, models.Decision.trial_id == models.Trial.id)
+                .order_by(models.Decision.id)
+            ).all()
+    finally:
+        engine.dispose()
+    state, scheduler = StudyState(spec), make_scheduler(spec)
+    for index, (number, kind, rung, worker) in enumerate(log):
+        where = f"decision {index}: {kind} trial {number} rung {rung}"
+        config, bracket = trials[number]
+        if kind in ASSIGNED:
+            job = {"new": NewTrial(bracket), "promote": Promote(number, rung)}.get(kind)
+            assert scheduler.next_job(state) == (job or Resume(number, rung)), where
+            if kind == "new":
+                assert number == state.next_number, where
+                snapshot = TrialSnapshot(number, config, TrialState.RUNNING, bracket=bracket)
+                state.add_trial(snapshot)
+            state.assign(number, worker, rung)
+        elif kind == "release":
+            state.release(number)
+        elif kind == "requeue":
+            state.requeue(number)
+        elif rung is not None:  # a report reached a rung: continue, pause, stop or complete
+            resource, value = results[(number, rung)]
+            decision = scheduler.on_report(state, number, resource, value)
+            assert (decision.action.value, decision.rung) == (kind, rung), where
+            state.record_rung(number, rung, value)
+            if kind in STATE_AFTER:
+                state.set_state(number, STATE_AFTER[kind])
+        else:  # the worker's Complete or Fail, or a trial that spent its retries
+            assert kind in STATE_AFTER, where
+            state.set_state(number, STATE_AFTER[kind])
 
 
 # ---------------------------------------------------------------- workers die
 
 
 def test_a_killed_workers_trial_goes_to_another_worker_within_two_heartbeats(
-    sqlite_url: str, serve, start_workers, tmp_path: Path
+    store_url: str, serve, start_workers, tmp_path: Path
 ) -> None:
     lease = 6.0
     heartbeat = lease / HEARTBEATS_PER_LEASE
-    server = serve(sqlite_url, "--lease-seconds", str(lease))
+    server = serve(store_url, "--lease-seconds", str(lease))
     # Stopping-type ASHA: the first trial runs on past its first rung toward r_max.
     create_study(server.address, max_trials=4, asha_mode="stopping")
     workdir = tmp_path / "trials"
@@ -192,7 +268,7 @@ def test_a_killed_workers_trial_goes_to_another_worker_within_two_heartbeats(
         env={"HPO_TEST_STEP_SECONDS": "0.5"},
     )
     wait_for(
-        lambda: count(sqlite_url, "SELECT count(*) FROM reports") >= 1, "a first report", [victim]
+        lambda: count(store_url, "SELECT count(*) FROM reports") >= 1, "a first report", [victim]
     )
     # The machine dies: the worker and its training process, with no goodbye.
     trial_pid = int((workdir / STUDY / "trial-00000" / "pid").read_text())
@@ -210,7 +286,7 @@ def test_a_killed_workers_trial_goes_to_another_worker_within_two_heartbeats(
         env={"HPO_TEST_STEP_SECONDS": "0.01"},
     )
     finish([rescuer])
-    rows = assert_consistent(sqlite_url, workdir)
+    rows = assert_consistent(store_url, workdir)
     requeued = [d for d in rows["decisions"] if d[1] == 0 and d[2] == "requeue"]
     assert len(requeued) == 1
     requeued_at = requeued[0][5]
@@ -229,26 +305,27 @@ def test_a_killed_workers_trial_goes_to_another_worker_within_two_heartbeats(
 
 
 def test_a_coordinator_killed_mid_study_resumes_from_the_store(
-    sqlite_url: str, serve, start_workers, tmp_path: Path
+    store_url: str, serve, start_workers, tmp_path: Path
 ) -> None:
     port = free_port()
-    server = serve(sqlite_url, port=port)
+    server = serve(store_url, port=port)
     create_study(server.address, max_trials=30)
     workdir = tmp_path / "trials"
     workers = start_workers(server.address, workdir, 8, FUNCTION, "--quiet")
-    wait_for(lambda: count(sqlite_url, "SELECT count(*) FROM reports") >= 20, "20 reports", workers)
+    wait_for(lambda: count(store_url, "SELECT count(*) FROM reports") >= 20, "20 reports", workers)
     server.kill()
-    assert count(sqlite_url, "SELECT count(*) FROM trials") < 30  # it died mid-study
-    serve(sqlite_url, port=port)
+    assert count(store_url, "SELECT count(*) FROM trials") < 30  # it died mid-study
+    serve(store_url, port=port)
     finish(workers)
-    assert_consistent(sqlite_url, workdir)
+    rows = assert_consistent(store_url, workdir)
+    assert any(kind == "promote" for _, _, kind, *_ in rows["decisions"])
 
 
 def test_buffered_reports_land_exactly_once_after_a_10s_outage(
-    sqlite_url: str, serve, start_workers, tmp_path: Path
+    store_url: str, serve, start_workers, tmp_path: Path
 ) -> None:
     port = free_port()
-    server = serve(sqlite_url, port=port)
+    server = serve(store_url, port=port)
     # Stopping-type ASHA up to 27: trials train long enough to be running when it goes away.
     create_study(server.address, max_trials=12, asha_mode="stopping", r_max=27)
     workdir = tmp_path / "trials"
@@ -260,12 +337,12 @@ def test_buffered_reports_land_exactly_once_after_a_10s_outage(
         "--quiet",
         env={"HPO_TEST_STEP_SECONDS": "0.1"},
     )
-    wait_for(lambda: count(sqlite_url, "SELECT count(*) FROM reports") >= 8, "8 reports", workers)
+    wait_for(lambda: count(store_url, "SELECT count(*) FROM reports") >= 8, "8 reports", workers)
     server.stop()
     time.sleep(10)  # the outage itself: workers keep training and buffer their reports
-    serve(sqlite_url, port=port)
+    serve(store_url, port=port)
     finish(workers)
-    rows = assert_consistent(sqlite_url, workdir)
+    rows = assert_consistent(store_url, workdir)
     buffered = {
         (entry["number"], float(entry["resource"]))
         for entry in logged_reports(workdir)
@@ -290,4 +367,5 @@ def test_two_coordinators_on_one_postgres_store_never_hand_out_twice(
     finish(workers)
     rows = assert_consistent(postgres_url, workdir)
     assert len(rows["trials"]) == 40
+    assert any(kind == "promote" for _, _, kind, *_ in rows["decisions"])
     assert count(postgres_url, "SELECT count(*) FROM workers") == 16
