@@ -6,6 +6,7 @@ import pytest
 
 from hpo.errors import InvalidArgumentError
 from hpo.local import LocalAssignment, LocalStudy
+from hpo.samplers import InlineModels
 from hpo.schedulers import StudyFinished
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Float, Space
@@ -60,12 +61,28 @@ def test_a_spec_created_before_an_extension_still_matches_the_study() -> None:
     assert not extended.matches(make_spec(seed=9))
 
 
-@pytest.mark.parametrize("asha_mode", ["promotion", "stopping"])
-def test_raising_r_max_continues_the_best_trials_and_reruns_nothing(asha_mode: str) -> None:
-    study = LocalStudy(make_spec(asha_mode=asha_mode))
+@pytest.mark.parametrize(
+    ("algorithm", "asha_mode"),
+    [
+        ("asha", "promotion"),
+        ("asha", "stopping"),
+        ("hyperband", "promotion"),
+        ("hyperband", "stopping"),
+        # The scheduler is hyperband's; what differs is where configurations come from.
+        ("gp-hyperband", "promotion"),
+    ],
+)
+def test_raising_r_max_continues_the_best_trials_and_reruns_nothing(
+    algorithm: str, asha_mode: str
+) -> None:
+    # Fits once half the data is new (a busy coordinator's pace): a fit per report is slow here.
+    models = InlineModels(refit_fraction=0.5)
+    study = LocalStudy(make_spec(asha_mode=asha_mode, algorithm=algorithm), models)
     run_to_the_end(study)
+    if algorithm == "gp-hyperband":
+        assert "model" in {trial.source for trial in study.state.trials.values()}
     at_top = {
-        number: float(trial.config["x"])
+        number: (float(trial.config["x"]), number)  # ranked by value, earlier trials win ties
         for number, trial in study.state.trials.items()
         if trial.state is TrialState.COMPLETED
     }
@@ -76,8 +93,12 @@ def test_raising_r_max_continues_the_best_trials_and_reruns_nothing(asha_mode: s
     # No new trial (the budget was spent) and no assignment starts below the old top.
     assert study.state.n_trials == 27
     assert all(resume_from == 9 and resource == 27 for _, resume_from, resource in after)
-    # The top 1/eta of the trials that reached 9 continue to 27: the best ones.
-    continued = sorted({number for number, _, _ in after}, key=at_top.get)
-    best = sorted(at_top, key=at_top.get)[: len(at_top) // 3]
-    assert continued == best
+    # The top 1/eta of the trials that reached 9 continue to 27, within each bracket (results
+    # are compared within a bracket): the best ones.
+    best = []
+    for bracket in {study.state.trials[number].bracket for number in at_top}:
+        peers = [n for n in at_top if study.state.trials[n].bracket == bracket]
+        best += sorted(peers, key=at_top.get)[: len(peers) // 3]
+    continued = sorted({number for number, _, _ in after})
+    assert best and continued == sorted(best)
     assert len(after) == len(best), "each continued trial is assigned once"
