@@ -94,9 +94,12 @@ def test_four_workers_finish_a_study_and_the_store_holds_what_they_reported(
     with Client(server.address) as client:
         trials = client.get_study("e2e").trials()
     # The default algorithm: asynchronous Hyperband whose configurations come from the GP
-    # once it has data (or at random while no candidate is ready).
+    # once it has data (or at random while no candidate is ready). Whether a background fit
+    # ends before these few quick trials do is timing; that new trials do come from the model
+    # is asserted where suggest waits for the fit (test_models.py, deterministic: true).
     assert "gp-hyperband" in listing
-    assert {trial.source for trial in trials} <= {"random", "model"}
+    sources = {trial.source for trial in trials}
+    assert "random" in sources and sources <= {"random", "model"}
     assert len({trial.bracket for trial in trials}) >= 2
 
     # Raise r_max: the trials that reached 9 pause there, the best of them continue to 27.

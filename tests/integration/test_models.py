@@ -97,4 +97,11 @@ def test_a_deterministic_study_repeats_its_suggestions_over_the_server(tmp_path:
 
     first = sequence(tmp_path / "first.db")
     assert first == sequence(tmp_path / "second.db")
-    assert "model" in {source for *_, source in first}
+    # Each assignment adds one result. Suggest waits for the fit due on the results so far, so
+    # every new trial is the model's once MIN_RESULTS results exist (and random before).
+    started: dict[int, tuple[int, str]] = {}  # trial -> (results before it started, source)
+    for index, (number, *_, source) in enumerate(first):
+        started.setdefault(number, (index, source))
+    assert {source for index, source in started.values() if index < MIN_RESULTS} == {"random"}
+    later = [source for index, source in started.values() if index >= MIN_RESULTS]
+    assert later and set(later) == {"model"}
