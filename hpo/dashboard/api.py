@@ -92,24 +92,60 @@ FIGURES: dict[str, Callable[..., views.Document]] = {
 }
 
 
+# The most a page may ask a figure to lag its study (the ``stale`` parameter), in seconds.
+MAX_STALE_SECONDS = 600
+# A figure that computed faster than this is computed again rather than answered stale.
+SLOW_FIGURE_SECONDS = 0.05
+
+
 def figure_body(
     cache: VersionCache,
     connection: Connection,
     study: views.StudyContext,
     name: str,
     *arguments: object,
+    stale: float = 0,
+    refresh: Callable[[int], None] | None = None,
 ) -> bytes:
-    """A figure of the study as a JSON body, computed and encoded once per study version
-    and arguments (:mod:`hpo.dashboard.cache`): the page redraws only when the version
-    changed, and every page open on the study shares the answer (hundreds of KB for the
-    curves of a big study, whose encoding alone would cost more than the cache lookup)."""
-    key = (study.id, study.row.version, name, *arguments)
-    return cache.get(key, lambda: _encoded(FIGURES[name](connection, study, *arguments)))
+    """A figure of the study as a JSON body, with the study ``version`` it shows, computed
+    and encoded once per version and arguments (:mod:`hpo.dashboard.cache`): the page
+    redraws only when the version changed, and every page open on the study shares the
+    answer (hundreds of KB for the curves of a big study, whose encoding alone would cost
+    more than the cache lookup).
+
+    With ``stale`` > 0 and ``refresh``, a figure not computed yet for this version is
+    answered with the newest one computed within ``stale`` seconds, if that one took at
+    least ``SLOW_FIGURE_SECONDS`` to compute, and ``refresh`` is asked to compute the
+    study's current figures in the background: a big running study's figures take a second
+    to compute after every report, which a page that shows them a moment late need not wait
+    for; a small study's take milliseconds and are always current."""
+    slot = (study.id, name, *arguments)
+    version = study.row.version
+    if stale > 0 and refresh is not None and (slot, version) not in cache:
+        newest = cache.newest(slot, stale, SLOW_FIGURE_SECONDS)
+        if newest is not None:
+            refresh(study.id)
+            return newest  # type: ignore[no-any-return]
+    return cache.get_version(
+        slot,
+        version,
+        lambda: _encoded({"version": version, **FIGURES[name](connection, study, *arguments)}),
+    )
 
 
-def _figure(request: Request, name: str, *arguments: object) -> Response:
+def _figure(request: Request, parameters: Parameters, name: str, *arguments: object) -> Response:
+    """A figure route's answer; ``parameters`` also take ``stale`` (see :func:`figure_body`)."""
+    stale = parameters.integer("stale", 0, 0, MAX_STALE_SECONDS)
     with _study(request) as (connection, found):
-        body = figure_body(request.app.state.cache, connection, found, name, *arguments)
+        body = figure_body(
+            request.app.state.cache,
+            connection,
+            found,
+            name,
+            *arguments,
+            stale=stale,
+            refresh=request.app.state.preparer.refresh,
+        )
         return Response(body, media_type="application/json", headers=NO_STORE)
 
 
@@ -151,28 +187,28 @@ def trials(request: Request) -> Response:
 
 
 def history(request: Request) -> Response:
-    parameters = Parameters(request.query_params, ("points",))
-    return _figure(request, "history", parameters.integer("points", HISTORY_POINTS, 10, 5000))
+    parameters = Parameters(request.query_params, ("points", "stale"))
+    points = parameters.integer("points", HISTORY_POINTS, 10, 5000)
+    return _figure(request, parameters, "history", points)
 
 
 def curves(request: Request) -> Response:
-    parameters = Parameters(request.query_params, ("limit",))
-    return _figure(request, "curves", parameters.integer("limit", CURVES, 1, 1000))
+    parameters = Parameters(request.query_params, ("limit", "stale"))
+    return _figure(request, parameters, "curves", parameters.integer("limit", CURVES, 1, 1000))
 
 
 def rungs(request: Request) -> Response:
-    Parameters(request.query_params, ())
-    return _figure(request, "rungs")
+    return _figure(request, Parameters(request.query_params, ("stale",)), "rungs")
 
 
 def params(request: Request) -> Response:
-    parameters = Parameters(request.query_params, ("limit",))
-    return _figure(request, "params", parameters.integer("limit", PARAM_TRIALS, 10, 5000))
+    parameters = Parameters(request.query_params, ("limit", "stale"))
+    limit = parameters.integer("limit", PARAM_TRIALS, 10, 5000)
+    return _figure(request, parameters, "params", limit)
 
 
 def importance(request: Request) -> Response:
-    Parameters(request.query_params, ())
-    return _figure(request, "importance")
+    return _figure(request, Parameters(request.query_params, ("stale",)), "importance")
 
 
 def priors(request: Request) -> Response:

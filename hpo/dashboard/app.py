@@ -34,7 +34,7 @@ from hpo.coordinator.auth import DEFAULT_CACHE_SECONDS, TokenAuthenticator, reso
 from hpo.dashboard import api
 from hpo.dashboard.auth import API_PREFIX, ReaderTokens
 from hpo.dashboard.cache import VersionCache
-from hpo.dashboard.warmup import DEFAULT_STUDIES, WarmUp
+from hpo.dashboard.warmup import DEFAULT_STUDIES, Preparer
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from hpo.storage import Store, create_engine, is_sqlite
 from hpo.storage.migrate import current_revision, head_revision
@@ -74,13 +74,13 @@ def create_app(
     )
 
     cache = VersionCache()
-    warm_up = WarmUp(engine, cache, warm_up_studies)
+    preparer = Preparer(engine, cache, warm_up_studies)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        warm_up.start()
+        preparer.start()
         yield
-        warm_up.stop()
+        preparer.stop()
         if store is not db:
             store.dispose()
 
@@ -103,7 +103,7 @@ def create_app(
     app.state.engine = engine
     app.state.store_url = store.url
     app.state.cache = cache
-    app.state.warm_up = warm_up
+    app.state.preparer = preparer
     return app
 
 

@@ -121,6 +121,10 @@ def study_by_name(connection: Connection, name: str) -> Row[Any] | None:
     return connection.execute(_STUDY.where(studies.c.name == name)).one_or_none()
 
 
+def study_by_id(connection: Connection, study_id: int) -> Row[Any] | None:
+    return connection.execute(_STUDY.where(studies.c.id == study_id)).one_or_none()
+
+
 def trial_counts(connection: Connection, study_id: int | None = None) -> dict[int, dict[str, int]]:
     """study id -> trial state -> number of trials, in one ``GROUP BY`` (every study, or
     only ``study_id``)."""

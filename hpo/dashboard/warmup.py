@@ -1,18 +1,25 @@
-"""Figures prepared when the dashboard starts, so that the first page opened is fast too.
+"""Figures prepared in the background: when the dashboard starts, and after a study changed.
 
-A big study's figures take about a second to compute the first time (window functions over
-100,000 reports, the importance forest, statements compiled and libraries loaded on first
-use); afterwards they come from the per-version cache (:mod:`hpo.dashboard.cache`). Without
-this, whoever opens the dashboard first after it started waits for all of that. So a
-background thread computes, at start, every cached figure of the most recently active
-studies, with the sizes the study page asks for. Requests are served meanwhile; one that
-asks for a figure being prepared waits for it (the cache computes each entry once). A study
-that changes afterwards gets new figures on demand, as before.
+A big study's figures take about a second to compute (window functions over 100,000
+reports, the importance forest; more the first time, when statements are compiled and
+libraries loaded); afterwards they come from the per-version cache
+(:mod:`hpo.dashboard.cache`). One background thread spares the pages that wait:
+
+- at start it computes every cached figure of the most recently active studies, with the
+  sizes the study page asks for, so whoever opens the dashboard first does not wait for it;
+- afterwards it computes a study's figures for its current version when a page was answered
+  with older ones (the study page accepts figures a few seconds old: ``stale`` in
+  :func:`hpo.dashboard.api.figure_body`), so that the page's next poll finds them ready.
+
+Requests are served meanwhile; one that asks for a figure being computed here waits for it
+(the cache computes each entry once). A failure is logged: the pages compute on demand
+instead.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from typing import Any
 
@@ -37,10 +44,10 @@ PAGE_FIGURES: tuple[tuple[object, ...], ...] = (
 )
 
 
-class WarmUp:
-    """Prepares the figures of the ``studies`` most recently active studies in a daemon
-    thread (none when ``studies`` is 0); ``done`` is set when it finished (or gave up: a
-    failure is logged, the pages compute on demand instead)."""
+class Preparer:
+    """Prepares the figures of the ``studies`` most recently active studies at start (none
+    when ``studies`` is 0; ``done`` is set when that is over), then those of each study
+    :meth:`refresh` names, in a daemon thread."""
 
     def __init__(self, engine: Engine, cache: VersionCache, studies: int = DEFAULT_STUDIES):
         self.engine = engine
@@ -48,32 +55,57 @@ class WarmUp:
         self.studies = studies
         self.done = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hpo-dashboard-warmup", daemon=True)
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="hpo-dashboard-figures", daemon=True)
 
     def start(self) -> None:
-        if self.studies > 0:
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         """Finish after the figure being computed (the app closes the store next)."""
         self._stopping.set()
+        self._queue.put(None)
         if self._thread.ident is not None:  # started
             self._thread.join()
 
+    def refresh(self, study_id: int) -> None:
+        """Compute the study's figures for its current version, unless that is queued."""
+        with self._lock:
+            if study_id in self._queued:
+                return
+            self._queued.add(study_id)
+        self._queue.put(study_id)
+
     def _run(self) -> None:
         try:
-            with reading(self.engine) as connection:
-                for row in self._recent(connection):
-                    study = views.StudyContext.of(row)
-                    for name, *arguments in PAGE_FIGURES:
-                        if self._stopping.is_set():
-                            return
-                        figure_body(self.cache, connection, study, str(name), *arguments)
-                    log.info("prepared the figures of study %r", study.spec.name)
-        except Exception:  # a warm-up is an optimisation: never a reason to fail
+            if self.studies > 0:
+                with reading(self.engine) as connection:
+                    for row in self._recent(connection):
+                        self._prepare(connection, row)
+        except Exception:  # preparing is an optimisation: never a reason to fail
             log.exception("could not prepare the studies' figures; they are computed on demand")
         finally:
             self.done.set()
+        while (study_id := self._queue.get()) is not None:
+            with self._lock:
+                self._queued.discard(study_id)
+            try:
+                with reading(self.engine) as connection:
+                    row = queries.study_by_id(connection, study_id)
+                    if row is not None:
+                        self._prepare(connection, row)
+            except Exception:
+                log.exception("could not prepare the figures of study %d", study_id)
+
+    def _prepare(self, connection: Connection, row: Row[Any]) -> None:
+        study = views.StudyContext.of(row)
+        for name, *arguments in PAGE_FIGURES:
+            if self._stopping.is_set():
+                return
+            figure_body(self.cache, connection, study, str(name), *arguments)
+        log.info("prepared the figures of study %r at version %d", study.spec.name, row.version)
 
     def _recent(self, connection: Connection) -> list[Row[Any]]:
         rows = queries.studies_all(connection)

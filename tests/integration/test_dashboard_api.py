@@ -19,6 +19,7 @@ import math
 import re
 import ssl
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -356,7 +357,8 @@ def check_history(world: World) -> None:
     for points, kept in ((10, evenly), (14, [15, *range(13, 0, -1)]), (15, improvements)):
         series = world.get(f"/studies/{FALLING}/history?points={points}")["series"]
         assert [point["value"] for point in series[0]["points"]] == kept
-    assert world.get(f"/studies/{EMPTY}/history") == {"series": []}
+    version = world.get(f"/studies/{EMPTY}/version")["version"]
+    assert world.get(f"/studies/{EMPTY}/history") == {"version": version, "series": []}
 
 
 def check_curves(world: World) -> None:
@@ -689,6 +691,9 @@ BAD_PARAMETERS = [
     ("/studies/dash/params", "limit=9", "limit"),
     ("/studies/dash/params", "limit=5001", "limit"),
     ("/studies/dash/importance", "rung=1", "rung"),
+    ("/studies/dash/history", "stale=-1", "stale"),
+    ("/studies/dash/rungs", "stale=601", "stale"),
+    ("/studies/dash/importance", "stale=soon", "stale"),
     ("/studies/dash/priors", "all=1", "all"),
     ("/studies/dash/export", "format=xlsx", "format"),
     ("/studies/dash/export", "table=decisions", "table"),
@@ -760,18 +765,57 @@ def test_live_changes_move_the_version_and_last_activity(world: World) -> None:
     assert listed[EMPTY]["running_workers"] == 1
 
 
+def test_a_slow_figure_is_answered_stale_while_its_current_version_is_prepared(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``stale``, a figure whose last computation was slow is answered at once with
+    the newest one computed (its ``version`` says which), and the study's current figures
+    are prepared in the background; without ``stale`` the answer is always current. Every
+    figure counts as slow here (this study's take milliseconds)."""
+    monkeypatch.setattr("hpo.dashboard.api.SLOW_FIGURE_SECONDS", 0.0)
+    name = "dash-stale"
+    study = world.client.create_study(name, SPACE, r_min=1, r_max=1, algorithm="random")
+    study_id = world.study_id(name)
+
+    def report() -> int:
+        trial = study.suggest()
+        assert trial is not None
+        with trial:
+            trial.report(1, 0.5)
+        return int(world.get(f"/studies/{name}/version")["version"])
+
+    first = report()
+    assert world.get(f"/studies/{name}/rungs?stale=60")["version"] == first
+    second = report()
+    stale = world.get(f"/studies/{name}/rungs?stale=60")
+    assert stale["version"] == first and stale["rungs"][0]["reached"] == 1
+    # Answered stale, the study's current figures are prepared in the background: the
+    # history was never asked for at this version, so only the preparer can have made it.
+    cache = world.api.app.state.cache
+    prepared = ((study_id, "history", *PAGE_FIGURES[0][1:]), second)
+    deadline = time.monotonic() + 30
+    while prepared not in cache:  # no event to await: the preparer's thread fills the cache
+        assert time.monotonic() < deadline, "the current figures were not prepared"
+        time.sleep(0.02)
+    current = world.get(f"/studies/{name}/rungs?stale=60")
+    assert current["version"] == second and current["rungs"][0]["reached"] == 2
+    # Without stale, the figure of the study's current version, whatever is cached.
+    third = report()
+    assert world.get(f"/studies/{name}/rungs")["version"] == third
+
+
 def test_the_latest_studies_figures_are_prepared_at_start(world: World) -> None:
     """The warm-up computes, as the app starts, the figures the study page asks for (the
     API's default sizes), for the most recently active studies only."""
     with TestClient(create_app(world.url, anonymous=True, warm_up_studies=1)) as api:
-        assert api.app.state.warm_up.done.wait(60)
+        assert api.app.state.preparer.done.wait(60)
         cache = api.app.state.cache
         listed = world.get("/studies")["studies"]
         latest = max(listed, key=lambda study: study["last_activity"])
         version = world.get(f"/studies/{latest['name']}")["study"]["version"]
         study_id = world.study_id(latest["name"])
         for name, *arguments in PAGE_FIGURES:
-            assert (study_id, version, name, *arguments) in cache, name
+            assert ((study_id, name, *arguments), version) in cache, name
         assert len(cache) == len(PAGE_FIGURES)  # one study: no other study's figures
         # The page's requests (no sizes given) are those figures: served from the cache.
         history = api.get(f"/api/studies/{latest['name']}/history")

@@ -143,3 +143,58 @@ def test_the_least_recently_used_entry_is_dropped_first() -> None:
     cache.get("a", lambda: pytest.fail("a is cached"))  # a is now the most recent
     cache.get("c", lambda: 3)
     assert "a" in cache and "c" in cache and "b" not in cache
+
+
+class FakeClock:
+    """Stands for the cache module's ``time``: ``now`` moves only when a test moves it, and
+    each computation's duration is what the test says it took."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.took = 0.0
+        self._reads = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        # Each computation reads it twice: when it starts (0) and when it ends (``took``).
+        self._reads += 1
+        return 0.0 if self._reads % 2 else self.took
+
+
+def test_newest_is_the_latest_version_computed_if_recent_and_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr("hpo.dashboard.cache.time", clock)
+    cache = VersionCache()
+    slot = ("study-1", "history")
+    assert cache.newest(slot, max_age=60, slower_than=0.05) is None
+
+    clock.took = 0.5
+    cache.get_version(slot, 7, lambda: "v7")
+    clock.now = 10.0
+    assert cache.newest(slot, max_age=60, slower_than=0.05) == "v7"
+    assert cache.newest(slot, max_age=5, slower_than=0.05) is None  # computed 10 s ago
+    assert cache.newest(slot, max_age=60, slower_than=1.0) is None  # fast enough to redo
+
+    # An older version computed later does not replace the newest; a newer one does.
+    cache.get_version(slot, 6, lambda: "v6")
+    assert cache.newest(slot, max_age=60, slower_than=0.05) == "v7"
+    clock.took = 0.01
+    cache.get_version(slot, 8, lambda: "v8")
+    assert cache.newest(slot, max_age=60, slower_than=0.05) is None  # v8 was fast
+    assert cache.newest(slot, max_age=60, slower_than=0.0) == "v8"
+    # A cache hit is not a computation: it changes neither the version nor its age.
+    clock.now = 100.0
+    assert cache.get_version(slot, 8, lambda: pytest.fail("v8 is cached")) == "v8"
+    assert cache.newest(slot, max_age=60, slower_than=0.0) is None
+
+
+def test_newest_is_none_once_its_entry_is_dropped() -> None:
+    cache = VersionCache(size=1)
+    cache.get_version(("a",), 1, lambda: "a1")
+    assert cache.newest(("a",), max_age=60, slower_than=0.0) == "a1"
+    cache.get("other", lambda: "pushes a1 out")
+    assert cache.newest(("a",), max_age=60, slower_than=0.0) is None

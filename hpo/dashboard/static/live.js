@@ -18,7 +18,8 @@ export function setLiveStatus(kind, text, title = "") {
 /**
  * Call `poll()` every `interval` ms and hand each answer to `onAnswer`; when its `key` differs
  * from the last one seen, await `onChange(key, answer)` before polling again. `initial` is the
- * key already rendered.
+ * key already rendered. `onChange` may return the key it rendered instead: when that is not
+ * the polled one (the server answered with older data), the next poll calls it again.
  * Returns a function that stops the loop.
  */
 export function watch({ poll, key, onChange, onAnswer = () => {}, initial, interval = 2000 }) {
@@ -35,8 +36,9 @@ export function watch({ poll, key, onChange, onAnswer = () => {}, initial, inter
         onAnswer(answer);
         setLiveStatus("ok", "live", `checked ${fmtTime(new Date().toISOString())}`);
         if (current !== seen) {
-          await onChange(current, answer);
-          seen = current;
+          // onChange may return the key it actually rendered (an older one: asked again).
+          const rendered = await onChange(current, answer);
+          seen = rendered === undefined ? current : rendered;
         }
       } catch (error) {
         setLiveStatus("error", "disconnected", error.message);

@@ -16,6 +16,11 @@ import { TrialTable } from "./table.js";
 // The figures' sizes (best-so-far steps, learning curves, trials in the parameter plots) are
 // the API's defaults, which the dashboard prepares when it starts (hpo/dashboard/warmup.py).
 
+// How old a figure the page accepts while the dashboard computes the study's current one (a
+// big study's take a second after every report): the answer's `version` says what it shows,
+// and the live loop asks again until every figure shows the version it polled.
+const STALE_SECONDS = 60;
+
 // /studies/{name}: the name is percent-encoded in the path.
 const name = decodeURIComponent(location.pathname.replace(/^\/studies\//, "").replace(/\/$/, ""));
 document.title = `${name} \u00b7 hpo`;
@@ -132,27 +137,27 @@ const PANELS = [
   {
     name: "history",
     plots: ["plot-history-time", "plot-history-resource"],
-    fetch: () => api(studyPath(name, "/history")),
+    fetch: () => figure("/history"),
     render: (data) => drawHistory(study, data),
   },
   {
     name: "curves",
     plots: ["plot-curves"],
-    fetch: () => api(studyPath(name, "/curves")),
+    fetch: () => figure("/curves"),
     note: (data) => note("curves-note", `${data.curves.length} trials: the leading ones and the latest`),
     render: (data) => drawCurves(study, data),
   },
   {
     name: "rungs",
     plots: ["plot-rungs"],
-    fetch: () => api(studyPath(name, "/rungs")),
+    fetch: () => figure("/rungs"),
     note: (data) => renderRungTable(data),
     render: (data) => drawRungs(study, data),
   },
   {
     name: "importance",
     plots: ["plot-importance"],
-    fetch: () => api(studyPath(name, "/importance")),
+    fetch: () => figure("/importance"),
     note: (data) => {
       const allZero = data.importance.length > 0 && data.importance.every((i) => i.importance === 0);
       note("importance-note", data.reason
@@ -174,7 +179,7 @@ const PANELS = [
   {
     name: "params",
     plots: ["plot-parcoords", "plot-scatter"],
-    fetch: () => api(studyPath(name, "/params")),
+    fetch: () => figure("/params"),
     note: (data) => {
       const shown = data.parameters.length > MAX_PARAMETERS
         ? `; the first ${MAX_PARAMETERS} of ${data.parameters.length} parameters` : "";
@@ -186,6 +191,20 @@ const PANELS = [
     render: (data) => drawParams(study, data),
   },
 ];
+
+/** A figure of the study (its answer carries the study `version` it shows). */
+function figure(suffix) {
+  return api(studyPath(name, suffix), { stale: STALE_SECONDS });
+}
+
+/** The study version the page shows: the study's, or the oldest figure's if one lags. */
+async function shownVersion(answers) {
+  let shown = study.version;
+  for (const { data } of await Promise.all(answers)) {
+    if (data && data.version !== undefined) shown = Math.min(shown, data.version);
+  }
+  return shown;
+}
 
 /** Ask every panel's endpoint at once; each answer is {data} or {error}. */
 function fetchPanels() {
@@ -209,7 +228,9 @@ async function drawPanels(answers, tableLoaded) {
       if (panel.plots.length && chartsError) throw chartsError;
       if (panel.note) panel.note(data);
       const { levels, direction, metric, resource } = study;
-      const key = JSON.stringify([data, levels, direction, metric, resource]);
+      // Not the figure's version: a figure that did not change is not drawn again.
+      const { version, ...content } = data;
+      const key = JSON.stringify([content, levels, direction, metric, resource]);
       if (drawn.get(panel.name) !== key) {
         const started = performance.now();
         await panel.render(data);
@@ -226,7 +247,8 @@ async function drawPanels(answers, tableLoaded) {
   }
 }
 
-/** Fetch the study (header, levels, best) and every panel, and redraw what changed. */
+/** Fetch the study (header, levels, best) and every panel, and redraw what changed; returns
+ * the version shown. */
 async function refresh() {
   const studyAnswer = api(studyPath(name));
   const answers = fetchPanels();
@@ -234,6 +256,7 @@ async function refresh() {
   table.study = study;
   renderHeader();
   await drawPanels(answers, table.load());
+  return shownVersion(answers);
 }
 
 async function main() {
@@ -259,7 +282,8 @@ async function main() {
   renderExports();
   table = new TrialTable(name, study);
   await drawPanels(answers, table.load());
-  document.body.dataset.version = String(study.version);
+  const shown = await shownVersion(answers);
+  document.body.dataset.version = String(shown);
   document.body.dataset.ready = "1";
   // The first frame that shows every panel: the page's load time, for DevTools and the
   // benchmark (a task queued from the frame's callback runs once the frame is painted).
@@ -269,11 +293,12 @@ async function main() {
   watch({
     poll: () => api(studyPath(name, "/version")),
     key: (answer) => answer.version,
-    initial: study.version,
+    initial: shown,
     onAnswer: (answer) => renderActivity(answer.last_activity),
-    onChange: async (version) => {
-      await refresh();
+    onChange: async () => {
+      const version = await refresh();
       document.body.dataset.version = String(version);
+      return version;
     },
   });
 }
