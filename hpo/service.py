@@ -57,7 +57,15 @@ from hpo.schedulers import (
     reopened_by_extension,
 )
 from hpo.spec import Direction, StudySpec, check_study_name
-from hpo.state import FINAL_STATES, StudyState, TrialSnapshot, TrialState
+from hpo.state import (
+    FINAL_STATES,
+    STUDY_FINISHED,
+    STUDY_RUNNING,
+    STUDY_STOPPED,
+    StudyState,
+    TrialSnapshot,
+    TrialState,
+)
 from hpo.storage import Store, models, queries
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
@@ -70,7 +78,6 @@ MAX_PAGE_SIZE = 10_000
 # Bookkeeping that need not cost a write on every call: a worker's last_seen
 # is refreshed at most this often by Suggest (heartbeats always refresh it).
 WORKER_SEEN_INTERVAL = timedelta(seconds=10)
-STUDY_RUNNING, STUDY_FINISHED, STUDY_STOPPED = "running", "finished", "stopped"
 log = logging.getLogger(__name__)
 
 

@@ -29,6 +29,10 @@ from hpo.priors.sources import PriorKind
 from hpo.space import Config
 from hpo.spec import StudySpec
 
+# The states of a study (studies.state): running, finished (its budget spent), or stopped
+# for good by an admin.
+STUDY_RUNNING, STUDY_FINISHED, STUDY_STOPPED = "running", "finished", "stopped"
+
 
 class TrialState(str, enum.Enum):
     RUNNING = "running"

@@ -19,7 +19,7 @@ from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorSource
 from hpo.space import Categorical, Config, Int, Parameter, Space
 from hpo.spec import Direction, StudySpec
-from hpo.state import TrialState
+from hpo.state import STUDY_FINISHED, STUDY_STOPPED, TrialState
 from hpo.storage import models
 
 
@@ -97,7 +97,7 @@ def proposal_by_request(session: Session, request_id: str) -> models.PriorPropos
 
 # The study states whose studies are done: a finished one spent its budget, a stopped one was
 # ended for good by an admin (hpo.service); either keeps its trials as they last were.
-DONE_STATES = ("finished", "stopped")
+DONE_STATES = (STUDY_FINISHED, STUDY_STOPPED)
 
 
 def same_parameters(space: Space, other: Space) -> bool:
