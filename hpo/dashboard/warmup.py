@@ -9,7 +9,9 @@ libraries loaded); afterwards they come from the per-version cache
   sizes the study page asks for, so whoever opens the dashboard first does not wait for it;
 - afterwards it computes a study's figures for its current version when a page was answered
   with older ones (the study page accepts figures a few seconds old: ``stale`` in
-  :func:`hpo.dashboard.api.figure_body`), so that the page's next poll finds them ready.
+  :func:`hpo.dashboard.api.figure_body`), so that the page's next poll finds them ready; a
+  quarter of a second after it was asked, so as not to slow down the rest of that page's
+  requests.
 
 Requests are served meanwhile; one that asks for a figure being computed here waits for it
 (the cache computes each entry once). A failure is logged: the pages compute on demand
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 
 # Studies prepared at start, most recently active first.
 DEFAULT_STUDIES = 4
+# How long a refresh waits before it reads the study: the page that asked is still sending
+# its other requests, which this thread's computation would slow down (the process runs one
+# thread of Python at a time), and the reports that arrive meanwhile join the same refresh.
+REFRESH_DELAY_SECONDS = 0.25
 
 # Each figure of the study page, with the arguments the page's requests carry.
 PAGE_FIGURES: tuple[tuple[object, ...], ...] = (
@@ -89,6 +95,8 @@ class Preparer:
         finally:
             self.done.set()
         while (study_id := self._queue.get()) is not None:
+            if self._stopping.wait(REFRESH_DELAY_SECONDS):
+                return
             with self._lock:
                 self._queued.discard(study_id)
             try:

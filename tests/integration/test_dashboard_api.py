@@ -37,6 +37,7 @@ from hpo.auth import Role, generate_secret
 from hpo.cli import app as cli
 from hpo.client import Client, TrialRecord
 from hpo.coordinator.server import Coordinator, start_coordinator
+from hpo.dashboard import api as dashboard_api
 from hpo.dashboard.app import create_app
 from hpo.dashboard.plans import PAGE_CALLS, page_load_plans, scans
 from hpo.dashboard.warmup import PAGE_FIGURES
@@ -56,17 +57,11 @@ ENQUEUED = {"lr": 0.01, "units": 32, "act": "relu"}
 MAIN, MAXIMISED, EMPTY, FALLING = "dash", "dash-max", "dash-empty", "dash-falling"
 ETA = 3
 LEVELS = [1.0, 3.0, 9.0]  # MAIN's rungs
-STUDY_ROUTES = (
-    "",
-    "/version",
-    "/trials",
-    "/history",
-    "/curves",
-    "/rungs",
-    "/params",
-    "/importance",
-    "/priors",
-    "/export",
+# Every route of one study, from the app's own table: a new route is covered here at once.
+STUDY_ROUTES = tuple(
+    route.path.removeprefix("/studies/{name}")
+    for route in dashboard_api.routes
+    if route.path.startswith("/studies/{name}")
 )
 runner = CliRunner()
 

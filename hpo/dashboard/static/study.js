@@ -263,10 +263,13 @@ async function main() {
   renderTokenStatus();
   // The panels' requests go out right behind the study's (first: the header and every panel
   // need it): they need only the name, and the server answers them while the header is drawn.
-  const studyAnswer = api(studyPath(name));
+  const studyAnswer = api(studyPath(name)).then((answer) => answer.study);
   const answers = fetchPanels();
+  // The table's first page too: it needs the study only to render (the best trial's row).
+  table = new TrialTable(name, studyAnswer);
+  const tableLoaded = table.load();
   try {
-    study = (await studyAnswer).study;
+    study = await studyAnswer;
   } catch (error) {
     const text = error instanceof ApiError && error.status === 404
       ? `No study named \u201c${name}\u201d.` : `Could not load the study: ${error.message}`;
@@ -280,8 +283,7 @@ async function main() {
   }
   renderHeader();
   renderExports();
-  table = new TrialTable(name, study);
-  await drawPanels(answers, table.load());
+  await drawPanels(answers, tableLoaded);
   const shown = await shownVersion(answers);
   document.body.dataset.version = String(shown);
   document.body.dataset.ready = "1";

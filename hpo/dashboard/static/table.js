@@ -13,9 +13,12 @@ const DEFAULTS = { sort: "number", order: "asc", state: "", source: "", q: "", l
 const PAGE_SIZES = [25, 50, 100, 200, 500];
 
 export class TrialTable {
+  /** `study`: the study, or a promise of it (the first page is fetched without waiting for
+   * it; rendering waits). The page may set `table.study` afterwards, on each refresh. */
   constructor(name, study) {
     this.name = name;
-    this.study = study;
+    this.studyKnown = Promise.resolve(study).then((known) => (this.study = known));
+    this.studyKnown.catch(() => {}); // a missing study is the page's to report, not the table's
     this.table = document.getElementById("trials");
     this.body = this.table.querySelector("tbody");
     this.status = document.getElementById("trials-status");
@@ -154,6 +157,7 @@ export class TrialTable {
     this.table.setAttribute("aria-busy", "true");
     try {
       const answer = await api(studyPath(this.name, "/trials"), this.query);
+      await this.studyKnown;
       if (sequence !== this.sequence) return;
       this.total = answer.total;
       if (answer.trials.length === 0 && this.query.offset > 0 && answer.total > 0) {
