@@ -8,7 +8,7 @@ libraries loaded); afterwards they come from the per-version cache
 - at start it computes every cached figure of the most recently active studies, with the
   sizes the study page asks for, so whoever opens the dashboard first does not wait for it;
 - afterwards it computes a study's figures for its current version when a page was answered
-  with older ones (the study page accepts figures a few seconds old: ``stale`` in
+  with older ones (the study page accepts figures up to a minute old: ``stale`` in
   :func:`hpo.dashboard.api.figure_body`), so that the page's next poll finds them ready; a
   quarter of a second after it was asked, so as not to slow down the rest of that page's
   requests.
