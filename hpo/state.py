@@ -7,10 +7,11 @@ simulator builds it in memory. Either way the decision functions see the same
 thing.
 
 Values are kept *signed* (``value * objective.sign``) so every comparison is a
-minimisation. Each rung keeps its results sorted, and the trials that could be
-promoted from it (paused there and released by their worker) in a second
-sorted list, so finding the best promotion costs a bisection per rung however
-large the study grows. Change trials only through the methods below, which
+minimisation. Each rung keeps its results sorted, per bracket and pooled over
+brackets (results at one rung are at the same resource, so they compare across
+brackets), and the trials that could be promoted from it (paused there and
+released by their worker) in a second sorted list, so finding the best
+promotion costs a bisection per rung however large the study grows. Change trials only through the methods below, which
 keep those indexes right.
 """
 
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,10 +91,12 @@ class StudyState:
     trials: dict[int, TrialSnapshot] = field(default_factory=dict)
     # (bracket, rung) -> results, best first.
     rungs: dict[tuple[int, int], list[RungResult]] = field(default_factory=dict)
-    # (bracket, rung) -> results of the promotable trials paused there, best first.
-    _promotable: dict[tuple[int, int], list[RungResult]] = field(default_factory=dict)
+    # rung -> results of every bracket there, best first.
+    _pooled: dict[int, list[RungResult]] = field(default_factory=dict)
+    # rung -> results of the promotable trials paused there (any bracket), best first.
+    _promotable: dict[int, list[RungResult]] = field(default_factory=dict)
     # number -> where the trial sits in _promotable, if it does.
-    _promotable_at: dict[int, tuple[tuple[int, int], RungResult]] = field(default_factory=dict)
+    _promotable_at: dict[int, tuple[int, RungResult]] = field(default_factory=dict)
     # (number, rung) -> the trial's result at that rung.
     _results: dict[tuple[int, int], RungResult] = field(default_factory=dict)
     # Numbers of the trials held by a worker.
@@ -109,6 +113,8 @@ class StudyState:
     prior: Prior | None = None
     # Indexes of the spec's LLM priors whose exchange is stored (answered, replayed or failed).
     llm_answered: frozenset[int] = frozenset()
+    # Figures derived from the results (rank correlations between rungs), kept until the next.
+    _derived: dict[Hashable, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.prior = study_prior(self.spec, self.proposals)
@@ -124,11 +130,9 @@ class StudyState:
     def rung_results(self, bracket: int, rung: int) -> list[RungResult]:
         return self.rungs.get((bracket, rung), [])
 
-    def results_at(self, rung: int) -> Iterator[RungResult]:
-        """The results at ``rung`` in every bracket."""
-        for (_, at), results in self.rungs.items():
-            if at == rung:
-                yield from results
+    def results_at(self, rung: int) -> list[RungResult]:
+        """The results at ``rung`` in every bracket, best first."""
+        return self._pooled.get(rung, [])
 
     def result(self, number: int, rung: int) -> RungResult | None:
         """Trial ``number``'s result at ``rung``, if it reached it."""
@@ -154,14 +158,14 @@ class StudyState:
         """Trials held by a worker: running, or paused and not yet released."""
         return [self.trials[number] for number in sorted(self._busy)]
 
-    def best_promotable(self, bracket: int, rung: int) -> RungResult | None:
-        """The best result at ``rung`` whose trial could be promoted now."""
-        candidates = self._promotable.get((bracket, rung))
+    def best_promotable(self, rung: int) -> RungResult | None:
+        """The best result at ``rung`` (any bracket) whose trial could be promoted now."""
+        candidates = self._promotable.get(rung)
         return candidates[0] if candidates else None
 
-    def rank(self, bracket: int, rung: int, result: RungResult) -> int:
-        """0-based rank of ``result`` among the results at ``rung`` of ``bracket``."""
-        return bisect.bisect_left(self.rung_results(bracket, rung), result)
+    def rank(self, rung: int, result: RungResult) -> int:
+        """0-based rank of ``result`` among the results at ``rung`` of every bracket."""
+        return bisect.bisect_left(self.results_at(rung), result)
 
     def any_busy(self) -> bool:
         return bool(self._busy)
@@ -187,6 +191,13 @@ class StudyState:
         """Trials with at least one rung result (πBO's count of observations)."""
         return len(self._observed)
 
+    def derived(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``, a figure that depends only on the results, computed once per set of
+        results: decisions ask for the same rank correlations on every suggestion."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
     # ------------------------------------------------------------ changes
 
     def set_proposals(self, proposals: list[Proposal]) -> None:
@@ -203,8 +214,10 @@ class StudyState:
         """Record ``value`` (unsigned) as trial ``number``'s result at ``rung``."""
         trial = self.trials[number]
         self._observed.add(number)
+        self._derived.clear()
         result = RungResult(value * self.spec.objective.sign, number)
         bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
+        bisect.insort(self._pooled.setdefault(rung, []), result)
         self._results[(number, rung)] = result
         trial.rung = max(trial.rung, rung)
         self._reindex(trial)
@@ -249,6 +262,5 @@ class StudyState:
             del candidates[bisect.bisect_left(candidates, result)]
         result = self._results.get((trial.number, trial.rung))
         if trial.promotable and result is not None:
-            key = (trial.bracket, trial.rung)
-            bisect.insort(self._promotable.setdefault(key, []), result)
-            self._promotable_at[trial.number] = (key, result)
+            bisect.insort(self._promotable.setdefault(trial.rung, []), result)
+            self._promotable_at[trial.number] = (trial.rung, result)

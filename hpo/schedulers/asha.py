@@ -21,9 +21,15 @@ resumed while it is still being written.
 *Stopping type* lets a trial run on towards ``r_max`` and stops it at a rung
 when it is not among the top ``max(1, floor(n/eta))`` results so far.
 
-Results are compared within a bracket: bracket ``b`` is ASHA started at rung
-``b``. A study whose ``r_max`` was raised reopens the trials completed at the
-old top as paused ones, so in both modes they are promoted by the same rule.
+Bracket ``b`` is ASHA started at rung ``b``. Results are ranked against every
+result at the same rung, whatever its bracket: they are values at the same
+resource, so they compare, and a rung pooled over brackets fills ``eta`` times
+faster than each bracket's share of it. Ranking within each bracket instead
+starved the top rungs: every bracket needed ``eta`` results of its own at a
+rung before it promoted anything there, so a budget ran out before good
+configurations reached ``r_max``. A study whose ``r_max`` was raised reopens the
+trials completed at the old top as paused ones, so in both modes they are
+promoted by the same rule.
 
 Neither function mutates the state: the service persists the decision first
 and applies it to its cached state after the commit.
@@ -129,19 +135,18 @@ class Asha:
         """A released paused trial in the top 1/eta of its rung, from the highest rung down.
         (Stopping-type studies have paused trials only after their r_max was raised.)
 
-        The best promotable result of a rung is in the top ``floor(n/eta)`` or no
-        promotable result there is, so one rank per rung decides.
+        The best promotable result of a rung is in the top ``floor(n/eta)`` of the rung's
+        ``n`` results (all brackets) or no promotable result there is, so one rank per rung
+        decides.
         """
         for rung in range(self.top_rung - 1, -1, -1):
-            for bracket in sorted(b for b, r in state.rungs if r == rung):
-                candidate = state.best_promotable(bracket, rung)
-                results = state.rung_results(bracket, rung)
-                if candidate is not None and state.rank(bracket, rung, candidate) < top_k(
-                    len(results), self.eta
-                ):
-                    # A stopping-type trial runs on toward r_max, judged at each rung.
-                    to_rung = self.top_rung if self.mode is AshaMode.STOPPING else rung + 1
-                    return Promote(candidate.number, to_rung)
+            candidate = state.best_promotable(rung)
+            if candidate is not None and state.rank(rung, candidate) < top_k(
+                len(state.results_at(rung)), self.eta
+            ):
+                # A stopping-type trial runs on toward r_max, judged at each rung.
+                to_rung = self.top_rung if self.mode is AshaMode.STOPPING else rung + 1
+                return Promote(candidate.number, to_rung)
         return None
 
     # ------------------------------------------------------------ reports
@@ -166,10 +171,8 @@ class Asha:
                 f"paused at rung {reached} ({self.levels[reached]:g}); "
                 f"continues once it ranks in the top 1/{self.eta:g}",
             )
-        results = state.rung_results(trial.bracket, reached)
-        rank = state.rank(
-            trial.bracket, reached, RungResult(value * self.spec.objective.sign, number)
-        )
+        results = state.results_at(reached)
+        rank = state.rank(reached, RungResult(value * self.spec.objective.sign, number))
         keep = max(1, top_k(len(results) + 1, self.eta))
         summary = f"ranks {rank + 1} of {len(results) + 1} at rung {reached}"
         if rank < keep:

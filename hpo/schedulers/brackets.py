@@ -42,7 +42,14 @@ def hyperband_weights(spec: StudySpec) -> np.ndarray:
 
 def rank_consistency(state: StudyState, rung: int, top_rung: int) -> float | None:
     """Kendall's tau between the results at ``rung`` and at the highest rung above it that
-    shares at least MIN_PAIRS trials with it; None without enough evidence."""
+    shares at least MIN_PAIRS trials with it; None without enough evidence. Computed once per
+    set of results (the state keeps it until the next result)."""
+    return state.derived(
+        ("rank_consistency", rung, top_rung), lambda: _rank_consistency(state, rung, top_rung)
+    )
+
+
+def _rank_consistency(state: StudyState, rung: int, top_rung: int) -> float | None:
     for higher in range(top_rung, rung, -1):
         pairs = [
             (low.signed_value, result.signed_value)

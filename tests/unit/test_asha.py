@@ -241,26 +241,33 @@ def test_report_does_not_mutate_the_state() -> None:
 
 
 def brute_force_promotion(driver: Driver) -> Promote | None:
-    """The rule as the paper states it: scan each rung's top floor(n/eta), highest rung first."""
+    """The rule as the paper states it: scan each rung's top floor(n/eta), highest rung first,
+    where a rung's results are those of every bracket, sorted afresh."""
     state, asha = driver.state, driver.asha
     for rung in range(asha.top_rung - 1, -1, -1):
-        for bracket in sorted(b for b, r in state.rungs if r == rung):
-            results = state.rung_results(bracket, rung)
-            for result in results[: len(results) // 3]:
-                trial = state.trials[result.number]
-                if trial.promotable and trial.rung == rung:
-                    return Promote(result.number, rung + 1)
+        results = sorted(
+            result
+            for (_, at), bracket_results in state.rungs.items()
+            if at == rung
+            for result in bracket_results
+        )
+        for result in results[: len(results) // 3]:
+            trial = state.trials[result.number]
+            if trial.promotable and trial.rung == rung:
+                return Promote(result.number, rung + 1)
     return None
 
 
+@pytest.mark.parametrize("algorithm", ["asha", "hyperband"])
 @pytest.mark.parametrize("seed", range(5))
-def test_indexed_promotion_matches_the_rule_on_random_studies(seed: int) -> None:
+def test_indexed_promotion_matches_the_rule_on_random_studies(seed: int, algorithm: str) -> None:
     """Trials finish in random order and are released late: the promotion found through the
-    index is always the one a full scan finds."""
+    index is always the one a full scan finds (with Hyperband, over results pooled from every
+    bracket)."""
     import random
 
     rng = random.Random(seed)
-    driver = Driver(make_spec(max_trials=120))
+    driver = Driver(make_spec(max_trials=120, algorithm=algorithm))
     held: list[int] = []
     running: list[int] = []
     while True:
@@ -277,7 +284,7 @@ def test_indexed_promotion_matches_the_rule_on_random_studies(seed: int) -> None
             driver.promote(job)
             running.append(job.number)
         elif isinstance(job, NewTrial):
-            running.append(driver.start())
+            running.append(driver.start(job.bracket))
         # Randomly finish a running trial at its target, or release a held one.
         if running and (rng.random() < 0.6 or not held):
             number = running.pop(rng.randrange(len(running)))

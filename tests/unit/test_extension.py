@@ -93,12 +93,9 @@ def test_raising_r_max_continues_the_best_trials_and_reruns_nothing(
     # No new trial (the budget was spent) and no assignment starts below the old top.
     assert study.state.n_trials == 27
     assert all(resume_from == 9 and resource == 27 for _, resume_from, resource in after)
-    # The top 1/eta of the trials that reached 9 continue to 27, within each bracket (results
-    # are compared within a bracket): the best ones.
-    best = []
-    for bracket in {study.state.trials[number].bracket for number in at_top}:
-        peers = [n for n in at_top if study.state.trials[n].bracket == bracket]
-        best += sorted(peers, key=at_top.get)[: len(peers) // 3]
+    # The top 1/eta of the trials that reached 9 continue to 27, all brackets together (results
+    # at one rung are compared whatever their bracket): the best ones.
+    best = sorted(at_top, key=at_top.get)[: len(at_top) // 3]
     continued = sorted({number for number, _, _ in after})
     assert best and continued == sorted(best)
     assert len(after) == len(best), "each continued trial is assigned once"
