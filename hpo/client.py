@@ -592,7 +592,7 @@ class Client:
         direction: Direction | str = Direction.MINIMIZE,
         algorithm: Algorithm | str = Algorithm.GP_HYPERBAND,
         asha_mode: AshaMode | str = AshaMode.PROMOTION,
-        bracket_split: BracketSplit | str = BracketSplit.HYPERBAND,
+        bracket_split: BracketSplit | str = BracketSplit.LEARNED,
         deterministic: bool = False,
         max_trials: int = 0,
         seed: int | None = None,

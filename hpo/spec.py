@@ -166,7 +166,7 @@ class StudySpec:
     max_trials: int = 0
     seed: int = 0
     description: str = ""
-    bracket_split: BracketSplit = BracketSplit.HYPERBAND
+    bracket_split: BracketSplit = BracketSplit.LEARNED
     # Suggest waits for the model fit that is due, so that with one worker the sequence of
     # suggestions depends only on the seed and the results (docs/algorithms.md).
     deterministic: bool = False
@@ -277,7 +277,7 @@ class StudySpec:
             ),
             algorithm=data.get("algorithm", Algorithm.GP_HYPERBAND.value),
             asha_mode=data.get("asha_mode", AshaMode.PROMOTION.value),
-            bracket_split=data.get("bracket_split", BracketSplit.HYPERBAND.value),
+            bracket_split=data.get("bracket_split", BracketSplit.LEARNED.value),
             deterministic=data.get("deterministic", False),
             max_trials=data.get("max_trials", 0),
             seed=data.get("seed", 0),

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hpo.local import LocalAssignment, LocalStudy
+from hpo.samplers.portfolio import MAX_MODEL_SHARE, MIN_MODEL_SHARE, portfolio_draw
 
 
 def run_one_worker(
@@ -21,3 +22,19 @@ def run_one_worker(
         study.complete(job.number)
         jobs.append(job)
     return jobs
+
+
+def model_expected(seed: int, number: int) -> bool | None:
+    """Whether the portfolio gives new trial ``number`` to the model whatever the model's trust:
+    True under the least share, False above the most, None in between (it depends on trust)."""
+    draw = portfolio_draw(seed, number)
+    if draw < MIN_MODEL_SHARE:
+        return True
+    if draw >= MAX_MODEL_SHARE:
+        return False
+    return None
+
+
+def seed_giving_model(number: int) -> int:
+    """The first seed whose portfolio gives new trial ``number`` to the model at any trust."""
+    return next(seed for seed in range(1000) if model_expected(seed, number))

@@ -25,6 +25,7 @@ import numpy as np
 
 from hpo.samplers.base import Sampler
 from hpo.samplers.model_input import MIN_RESULTS, ModelInput, model_input
+from hpo.samplers.portfolio import MAX_MODEL_SHARE, ModelCheck, model_share, trust, uses_model
 from hpo.samplers.prior_band import acquisition_prior
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Config
@@ -49,6 +50,8 @@ class CandidatePool:
     # Results the fit saw, and how many fits the study had: the pool's freshness.
     n_results: int
     fit_number: int
+    # The share of new configurations the model gets, from its online check (portfolio).
+    model_share: float = MAX_MODEL_SHARE
 
     def __len__(self) -> int:
         return len(self.units)
@@ -61,6 +64,8 @@ class FitResult:
     units: np.ndarray
     hyperparameters: dict[str, Any]
     seconds: float
+    # The previous model's check on the newest results (None: nothing to check yet).
+    check: ModelCheck | None = None
 
 
 @dataclass
@@ -75,6 +80,8 @@ class ModelSlot:
     requested_busy: frozenset[int] = frozenset()
     # After a failed fit, the next one waits for new results.
     failed_at: int = -1
+    # The latest online check of the model (kept when a fit had nothing new to check).
+    check: ModelCheck | None = None
 
     def due(self, state: StudyState, refit_fraction: float) -> bool:
         """Whether a new fit should start: enough new results (at least one, and at least
@@ -107,7 +114,10 @@ class ModelSlot:
     def install(self, data: ModelInput, result: FitResult) -> None:
         self.fits += 1
         self.hyperparameters = result.hyperparameters
-        self.pool = CandidatePool(result.units, data.n_results, self.fits)
+        if result.check is not None:
+            self.check = result.check
+        share = model_share(trust(self.check))
+        self.pool = CandidatePool(result.units, data.n_results, self.fits, share)
 
     def fail(self, data: ModelInput) -> None:
         """The fit of ``data`` failed: sample without a model until new results arrive."""
@@ -189,7 +199,9 @@ def take_candidate(pool: CandidatePool, state: StudyState) -> Config | None:
 
 
 class GPSampler:
-    """Model-based configurations once the surrogate has data; the fallback's before."""
+    """Model-based configurations once the surrogate has data, for the share of new trials its
+    online check earns (:mod:`hpo.samplers.portfolio`); the fallback's for the others, and
+    before the model has data."""
 
     source = "model"
 
@@ -199,7 +211,16 @@ class GPSampler:
 
     def propose(self, state: StudyState, number: int) -> tuple[Config, str]:
         pool = self.models.pool(state)
-        config = take_candidate(pool, state) if pool is not None else None
-        if config is not None:
-            return config, self.source
+        if pool is not None and uses_model(pool.model_share, state.spec.seed, number):
+            config = take_candidate(pool, state)
+            if config is not None:
+                log.debug(
+                    "study %s: trial %d takes a candidate of fit %d on %d results (%d now)",
+                    state.spec.name,
+                    number,
+                    pool.fit_number,
+                    pool.n_results,
+                    state.n_results,
+                )
+                return config, self.source
         return self.fallback.propose(state, number)

@@ -56,6 +56,7 @@ from scipy.stats import norm, rankdata
 from hpo.priors.model import Prior
 from hpo.samplers.gp import FitResult, min_distance
 from hpo.samplers.model_input import ModelInput
+from hpo.samplers.portfolio import MIN_CHECK_PAIRS, ModelCheck, kendall_check
 from hpo.space import Space
 
 # Valid points scored per candidate: quasi-random ones, and perturbations of the best.
@@ -70,8 +71,13 @@ LOCAL_SPREAD = 0.08
 N_REFINE = 3
 REFINE_STEPS = 50
 # L-BFGS steps of one fit. A cold fit on a few hundred points can take 500 steps (~20 s here);
-# fits are warm-started from the previous one, so a study's fits keep converging across fits.
+# fits are warm-started from the previous one, so a study's fits keep converging across fits,
+# and a warm fit takes fewer steps: the coordinator refits after nearly every result, so a
+# warm fit's cost is what decides how fresh the model is (docs/algorithms.md).
 FIT_STEPS = 100
+WARM_FIT_STEPS = 20
+# The newest results at the target rung that the online check holds out (at most half of them).
+CHECK_RESULTS = 12
 _DTYPE = torch.double
 
 
@@ -113,10 +119,10 @@ def _load(model: SingleTaskGP, warm: dict[str, Any]) -> bool:
     return True
 
 
-def _maximise_likelihood(model: SingleTaskGP) -> None:
+def _maximise_likelihood(model: SingleTaskGP, steps: int) -> None:
     fit_gpytorch_mll(
         ExactMarginalLogLikelihood(model.likelihood, model),
-        optimizer_kwargs={"options": {"maxiter": FIT_STEPS}},
+        optimizer_kwargs={"options": {"maxiter": steps}},
     )
 
 
@@ -125,11 +131,11 @@ def fit_model(x: torch.Tensor, y: torch.Tensor, warm: dict[str, Any] | None) -> 
     model = build_model(x, y)
     if warm is not None and _load(model, warm):
         try:
-            _maximise_likelihood(model)
+            _maximise_likelihood(model, WARM_FIT_STEPS)
             return model
         except Exception:  # noqa: BLE001 - any failure of the warm start: start afresh
             model = build_model(x, y)
-    _maximise_likelihood(model)
+    _maximise_likelihood(model, FIT_STEPS)
     return model
 
 
@@ -252,11 +258,40 @@ def fit_chooser(data: ModelInput, warm: dict[str, Any] | None) -> Chooser:
     return chooser
 
 
+def check_predictions(data: ModelInput, warm: dict[str, Any] | None) -> ModelCheck | None:
+    """The online model check (:mod:`hpo.samplers.portfolio`): a GP with the previous fit's
+    kernel (``warm``), conditioned on everything recorded before the newest results at the
+    target rung, predicts those results; Kendall's tau between its means and the outcomes.
+
+    Nothing is refitted, so the check costs one GP posterior. The held-out results include
+    what the model knew of them before: their own lower-rung results, which is exactly where
+    misleading low fidelities show. None without a previous fit or enough target results."""
+    if warm is None:
+        return None
+    at_target = np.flatnonzero(np.isclose(data.x[:, -1], data.target))
+    held_out = at_target[len(at_target) - min(CHECK_RESULTS, len(at_target) // 2) :]
+    if len(held_out) < MIN_CHECK_PAIRS:
+        return None
+    seen = np.ones(len(data.y), dtype=bool)
+    seen[held_out] = False
+    x = torch.as_tensor(data.x[seen], dtype=_DTYPE)
+    scores = torch.as_tensor(-normal_scores(data.y[seen]), dtype=_DTYPE).unsqueeze(-1)
+    model = build_model(x, scores)
+    if not _load(model, warm):
+        return None
+    model.eval()
+    with torch.no_grad():
+        predicted = model.posterior(torch.as_tensor(data.x[held_out], dtype=_DTYPE)).mean
+    return kendall_check(predicted.numpy().ravel(), data.y[held_out])
+
+
 def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
-    """Fit the GP on ``data`` and choose ``data.n_candidates`` distinct configurations."""
+    """Check the previous model on the newest results, then fit the GP on ``data`` and choose
+    ``data.n_candidates`` distinct configurations."""
     started = time.perf_counter()
     torch.manual_seed(data.seed)
     rng = np.random.default_rng(data.seed)
+    check = check_predictions(data, warm)
     chooser = fit_chooser(data, warm)
     chosen: list[np.ndarray] = []
     for index in range(data.n_candidates):
@@ -270,4 +305,5 @@ def fit_and_propose(data: ModelInput, warm: dict[str, Any] | None) -> FitResult:
         units=np.array(chosen).reshape(len(chosen), data.space.dims),
         hyperparameters=hyperparameters(chooser.base),
         seconds=time.perf_counter() - started,
+        check=check,
     )

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpo.priors.model import Prior
+from hpo.schedulers.brackets import rank_consistency
 from hpo.space import Space
 from hpo.state import StudyState
 
@@ -32,6 +33,9 @@ MAX_POINTS = 400
 MIN_TARGET_RESULTS = 6
 # Results needed before the first fit; before that, configurations are sampled.
 MIN_RESULTS = 6
+# A rung below the target whose ranking agrees with a higher rung's less than this (Kendall's
+# tau) is left out of the model.
+MIN_RUNG_TAU = 0.2
 # Within a capped rung, this share of the kept points are its best results, this share its
 # newest (the model must see what its latest candidates gave), and the rest a seeded random
 # share of the others (they keep the model's picture of the whole space).
@@ -75,6 +79,21 @@ def target_rung(state: StudyState, top_rung: int) -> int:
         counts[rung] += 1
     enough = np.flatnonzero(counts >= MIN_TARGET_RESULTS)
     return int(enough[-1]) if enough.size else int(np.argmax(counts))
+
+
+def misleading_rungs(state: StudyState, target: int) -> set[int]:
+    """Rungs below ``target`` whose results rank trials unlike a higher rung does (Kendall's
+    tau under MIN_RUNG_TAU, :func:`hpo.schedulers.brackets.rank_consistency`): the model does
+    not learn from them. A joint kernel over (configuration, resource) assumes every rung
+    ranks configurations alike; fed biased or rank-reversed low rungs, it confidently proposes
+    what looks good early. A rung without enough evidence yet is kept."""
+    top = max((rung for rung, _ in state.all_results()), default=0)
+    misleading = set()
+    for rung in range(target):
+        tau = rank_consistency(state, rung, top)
+        if tau is not None and tau < MIN_RUNG_TAU:
+            misleading.add(rung)
+    return misleading
 
 
 def _most_informative(
@@ -129,8 +148,10 @@ def model_input(
         rungs[index], values[index] = rung, result.signed_value
         units[index] = state.unit(result.number)
     target = target_rung(state, len(levels) - 1)
+    misleading = misleading_rungs(state, target)
     rng = np.random.default_rng([state.spec.seed, state.n_results])
-    chosen = _select(rungs, values, max_points, rng)
+    kept = np.flatnonzero(~np.isin(rungs, list(misleading)))
+    chosen = kept[_select(rungs[kept], values[kept], max_points, rng)]
     x = np.column_stack([units[chosen], np.take(coordinates, rungs[chosen])])
     busy = state.busy_trials()
     pending = (

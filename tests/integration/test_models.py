@@ -17,6 +17,7 @@ from hpo.samplers.gp_fit import fit_and_propose
 from hpo.samplers.model_input import MIN_RESULTS, ModelInput
 from hpo.space import Float, Int, Space
 from hpo.spec import Resource, StudySpec
+from tests.local_runs import model_expected, seed_giving_model
 
 SPACE = {"x": Float(-2, 2), "n": Int(1, 16, log=True)}
 FIT_SECONDS = 120
@@ -36,7 +37,8 @@ def _die_on_the_first_fit(data: ModelInput, warm: dict | None) -> FitResult:
 def test_new_trials_take_the_models_candidates_once_a_fit_is_done(
     coordinator: Coordinator, client: Client
 ) -> None:
-    study = client.create_study("gp", SPACE, r_min=1, r_max=1, seed=1)
+    # A seed whose portfolio gives trial MIN_RESULTS to the model whatever its trust.
+    study = client.create_study("gp", SPACE, r_min=1, r_max=1, seed=seed_giving_model(MIN_RESULTS))
     for _ in range(MIN_RESULTS):
         with study.suggest() as trial:
             assert trial.record.source == "random"
@@ -50,7 +52,9 @@ def test_new_trials_take_the_models_candidates_once_a_fit_is_done(
 def test_a_dead_model_process_costs_a_log_line_and_is_replaced(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spec = StudySpec(name="dies", space=Space(SPACE), resource=Resource(1, 1), seed=2)
+    # Trial MIN_RESULTS + 1 is the first after the replacement process's fit.
+    seed = seed_giving_model(MIN_RESULTS + 1)
+    spec = StudySpec(name="dies", space=Space(SPACE), resource=Resource(1, 1), seed=seed)
     models = ModelManager(fit=_die_on_the_first_fit)
     study = LocalStudy(spec, models)
     try:
@@ -98,10 +102,15 @@ def test_a_deterministic_study_repeats_its_suggestions_over_the_server(tmp_path:
     first = sequence(tmp_path / "first.db")
     assert first == sequence(tmp_path / "second.db")
     # Each assignment adds one result. Suggest waits for the fit due on the results so far, so
-    # every new trial is the model's once MIN_RESULTS results exist (and random before).
+    # once MIN_RESULTS results exist every new trial the portfolio gives the model is the
+    # model's (and every one before is random).
     started: dict[int, tuple[int, str]] = {}  # trial -> (results before it started, source)
     for index, (number, *_, source) in enumerate(first):
         started.setdefault(number, (index, source))
     assert {source for index, source in started.values() if index < MIN_RESULTS} == {"random"}
-    later = [source for index, source in started.values() if index >= MIN_RESULTS]
-    assert later and set(later) == {"model"}
+    later = {number: source for number, (index, source) in started.items() if index >= MIN_RESULTS}
+    assert "model" in later.values()
+    for number, source in later.items():
+        expected = model_expected(7, number)
+        if expected is not None:
+            assert source == ("model" if expected else "random"), number

@@ -96,7 +96,7 @@ def test_unspecified_fields_take_documented_defaults() -> None:
         "promotion",
         3.0,
     )
-    assert (spec.bracket_split.value, spec.deterministic) == ("hyperband", False)
+    assert (spec.bracket_split.value, spec.deterministic) == ("learned", False)
 
 
 @pytest.mark.parametrize(
