@@ -113,6 +113,10 @@ class Float:
         value = math.exp(x) if self.log else x
         return min(max(value, self.low), self.high)
 
+    def snap(self, units: np.ndarray) -> np.ndarray:
+        """``encode(decode(u))`` for a column of unit coordinates at once: clipped to [0, 1]."""
+        return np.clip(units, 0.0, 1.0)
+
     def to_json(self) -> dict[str, Any]:
         return {"type": "float", "low": self.low, "high": self.high, "log": self.log}
 
@@ -167,6 +171,14 @@ class Int:
         x = lo + min(max(float(unit[0]), 0.0), 1.0) * (hi - lo)
         value = math.exp(x) if self.log else x
         return int(min(max(round(value), self.low), self.high))
+
+    def snap(self, units: np.ndarray) -> np.ndarray:
+        """``encode(decode(u))`` for a column of unit coordinates at once: the centre of the
+        integer each one decodes to."""
+        lo, hi = self._bounds()
+        x = lo + np.clip(units, 0.0, 1.0) * (hi - lo)
+        values = np.clip(np.round(np.exp(x) if self.log else x), self.low, self.high)
+        return ((np.log(values) if self.log else values) - lo) / (hi - lo)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "int", "low": self.low, "high": self.high, "log": self.log}
@@ -228,6 +240,10 @@ class Categorical:
 
     def decode(self, unit: Sequence[float]) -> ParamValue:
         return self.choices[int(np.argmax(np.asarray(unit, dtype=float)))]
+
+    def snap(self, units: np.ndarray) -> np.ndarray:
+        """``encode(decode(u))`` for rows of one-hot coordinates at once: the largest wins."""
+        return np.eye(len(self.choices))[np.argmax(units, axis=1)]
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "categorical", "choices": list(self.choices)}
@@ -347,6 +363,24 @@ class Space(Mapping[str, Parameter]):
             config[name] = parameter.decode(point[offset : offset + parameter.dims])
             offset += parameter.dims
         return config
+
+    def snap_units(self, units: np.ndarray) -> np.ndarray:
+        """Each row (a point of the unit cube) moved to the encoding of the configuration it
+        decodes to, ``to_unit(from_unit(row))``, vectorised: the GP scores thousands of points
+        a fit, and decoding them one by one cost a quarter of it."""
+        points = np.asarray(units, dtype=float)
+        snapped = np.empty_like(points)
+        offset = 0
+        for parameter in self._parameters.values():
+            columns = slice(offset, offset + parameter.dims)
+            block = points[:, columns]
+            snapped[:, columns] = (
+                parameter.snap(block)
+                if parameter.dims > 1
+                else parameter.snap(block[:, 0])[:, None]
+            )
+            offset += parameter.dims
+        return snapped
 
     def to_json(self) -> dict[str, dict[str, Any]]:
         return {name: parameter.to_json() for name, parameter in self._parameters.items()}

@@ -235,7 +235,13 @@ class StudySpec:
         """Whether ``other`` asks for this study: equal, or equal before r_max was raised.
 
         A script that creates its study with ``exist_ok`` keeps working after
-        ``hpo study extend``."""
+        ``hpo study extend``, and after the default ``bracket_split`` became ``learned``
+        (December 2026): a study stored with ``hyperband``, the default before, matches a
+        request for ``learned`` and keeps its own split."""
+        if self.bracket_split is BracketSplit.HYPERBAND and other.bracket_split is (
+            BracketSplit.LEARNED
+        ):
+            other = dataclasses.replace(other, bracket_split=BracketSplit.HYPERBAND)
         if self == other:
             return True
         tops = (*self.resource.earlier_r_max, self.resource.r_max)

@@ -141,7 +141,7 @@ def fit_model(x: torch.Tensor, y: torch.Tensor, warm: dict[str, Any] | None) -> 
 
 def valid(space: Space, units: np.ndarray) -> np.ndarray:
     """Each point moved to the configuration it decodes to (ints rounded, one choice hot)."""
-    return np.array([space.to_unit(space.from_unit(unit)) for unit in units])
+    return space.snap_units(units)
 
 
 def _raw_points(

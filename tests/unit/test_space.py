@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hpo.errors import InvalidArgumentError
 from hpo.space import Categorical, Float, Int, Space
@@ -213,3 +215,20 @@ def test_int_values_are_validated_exactly() -> None:
     assert space.validate({"n": 2**62 - 1}) == {"n": 2**62 - 1}  # a float would round it up
     with pytest.raises(InvalidArgumentError, match="config.n"):
         space.validate({"n": 2**62 + 1})
+
+
+@given(st.lists(st.floats(-0.5, 1.5), min_size=7, max_size=7))
+def test_snapping_units_at_once_is_decoding_and_encoding_each(coordinates: list[float]) -> None:
+    space = Space(
+        {
+            "f": Float(1e-3, 10.0, log=True),
+            "g": Float(-2.0, 3.0),
+            "n": Int(1, 64, log=True),
+            "m": Int(-3, 5),
+            "c": Categorical(["a", "b", 7]),
+        }
+    )
+    point = np.array(coordinates)
+    snapped = space.snap_units(point[None, :])[0]
+    assert np.allclose(snapped, space.to_unit(space.from_unit(point)), rtol=0, atol=1e-12)
+    assert space.from_unit(snapped) == space.from_unit(point)

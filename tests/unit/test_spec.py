@@ -155,3 +155,12 @@ def test_an_unknown_key_is_named_but_cut_short() -> None:
     with pytest.raises(InvalidArgumentError) as error:
         StudySpec.from_json(data)
     assert error.value.field == f"{'k' * 32}..."
+
+
+def test_a_study_stored_with_the_old_default_split_matches_a_request_with_the_new_one() -> None:
+    """exist_ok re-creations keep working across the change of the default bracket_split:
+    the stored study keeps its own split; any other difference still does not match."""
+    stored = spec(bracket_split="hyperband")
+    assert stored.matches(spec(bracket_split="learned"))
+    assert not spec(bracket_split="learned").matches(stored)
+    assert not stored.matches(spec(bracket_split="learned", seed=stored.seed + 1))
