@@ -489,11 +489,42 @@ HGB_CELLS = {
     "max_features": 4,
 }
 
-PROBLEM_NAMES = ("hartmann6", "branin", "mlp-digits", "hgb-digits")
+# Misleading low fidelities (mf_hartmann.py), crossing curves (curves.py), real models trained
+# on the fly against a small validation set (live_tasks.py).
+MF_HARTMANN_NAMES = ("mfh3-bad", "mfh6-bad", "mfh6-good")
+CURVE_NAMES = ("rank-reversal", "lc-crossing")
+LIVE_NAMES = ("sgd-cancer", "mlp-digits-err", "sgd-10d")
+PROBLEM_NAMES = (
+    "hartmann6",
+    "branin",
+    "mlp-digits",
+    "hgb-digits",
+    *MF_HARTMANN_NAMES,
+    *CURVE_NAMES,
+    *LIVE_NAMES,
+)
 
 
 def get_problem(name: str, cache_dir: Path | None = None) -> Problem:
-    """The problem called ``name``; learning-curve problems keep their curves in ``cache_dir``."""
+    """The problem called ``name``; learning-curve problems keep their curves in ``cache_dir``
+    (and live-trained ones their optimum and reference)."""
+    # The newer problems' modules import this one: imported here, when first asked for.
+    if name in MF_HARTMANN_NAMES:
+        from benchmarks.quality import mf_hartmann
+
+        return mf_hartmann.make(name)
+    if name == "rank-reversal":
+        from benchmarks.quality.curves import RankReversal
+
+        return RankReversal(name)
+    if name == "lc-crossing":
+        from benchmarks.quality.curves import LearningCurves
+
+        return LearningCurves(name)
+    if name in LIVE_NAMES:
+        from benchmarks.quality import live_tasks
+
+        return live_tasks.make(name, cache_dir)
     if name == "hartmann6":
         return SyntheticProblem(name, AugmentedHartmann())
     if name == "branin":
@@ -513,10 +544,13 @@ def all_problems(cache_dir: Path | None = None) -> list[Problem]:
 
 
 def prepare(name: str, processes: int = 2, cache_dir: Path | None = None) -> None:
-    """Train and cache every grid curve of problem ``name`` (synthetic problems need nothing)."""
+    """Train and cache every grid curve of problem ``name``, or a live-trained problem's optimum
+    and reference (synthetic problems need nothing)."""
     problem = get_problem(name, cache_dir)
     if isinstance(problem, TabularProblem):
         problem.prepare(processes)
+    elif name in LIVE_NAMES:
+        problem.prepare(processes)  # type: ignore[attr-defined]
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -560,12 +594,49 @@ def check(cache_dir: Path | None = None) -> None:
             f"{difference:.1e})"
         )
 
+    for name in (*MF_HARTMANN_NAMES, *CURVE_NAMES, *LIVE_NAMES):
+        _check_newer(name, cache_dir, rng)
+
     probabilities = rng.dirichlet(np.full(10, 0.1), 200)
     labels = rng.integers(10, size=200)
     ours_loss = log_loss(labels, probabilities)
     sklearn_loss = sklearn_log_loss(labels, probabilities, labels=CLASSES)
     _expect(abs(ours_loss - sklearn_loss) < 1e-12, f"log loss {ours_loss} != {sklearn_loss}")
     print("log_loss matches sklearn.metrics.log_loss")
+
+
+def _check_newer(name: str, cache_dir: Path | None, rng: np.random.Generator) -> None:
+    """A newer problem's values are deterministic (in any order, in a fresh instance, with no
+    cache), its resource range is enforced, and its best configuration reaches its optimum."""
+    problem = get_problem(name, cache_dir)
+    levels = [int(problem.resource.r_min * problem.resource.eta**k) for k in range(5)]
+    levels = [level for level in levels if level < problem.resource.r_max]
+    levels.append(int(problem.resource.r_max))
+    configs = [problem.space.sample(rng) for _ in range(3)]
+    first = [[problem.value(c, r) for r in levels] for c in configs]
+    finals = [problem.final_value(c) for c in configs]
+    again = [[problem.value(c, r) for r in levels] for c in configs]
+    fresh = get_problem(name, cache_dir)
+    reverse = [[fresh.value(c, r) for r in reversed(levels)][::-1] for c in reversed(configs)]
+    _expect(first == again, f"{name} values are not deterministic")
+    _expect(first == reverse[::-1], f"{name} values depend on the order of the calls")
+    _expect(finals == [fresh.final_value(c) for c in configs], f"{name} final values differ")
+    for outside in (problem.resource.r_min / 2, problem.resource.r_max * 1.5):
+        try:
+            problem.value(configs[0], outside)
+        except ValueError:
+            continue
+        raise SystemExit(f"check failed: {name} accepts the resource {outside}")
+    best, worst = problem.best_and_worst()
+    regret = problem.normalized_regret(fresh.final_value(best))
+    _expect(abs(regret) < 1e-9, f"{name}: its best configuration has regret {regret}")
+    _expect(problem.reference > problem.optimum, f"{name}: reference <= optimum")
+    print(
+        f"{name}: {len(problem.space)} parameters, r_max {problem.resource.r_max:g}; values "
+        f"deterministic at rungs {levels}; optimum {problem.optimum:.6g} (regret of the best "
+        f"configuration {regret:.1e}), reference {problem.reference:.6g}, worst configuration's "
+        f"regret {problem.normalized_regret(problem.final_value(worst)):.3g}"
+    )
 
 
 def summary(cache_dir: Path | None = None) -> None:
@@ -588,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"default: {CACHE_DIR}")
     args = parser.parse_args(argv)
     if args.prepare is not None:
-        for name in args.prepare or ["mlp-digits", "hgb-digits"]:
+        for name in args.prepare or ["mlp-digits", "hgb-digits", *LIVE_NAMES]:
             start = time.monotonic()
             prepare(name, args.processes, args.cache_dir)
             print(f"{name}: prepared in {(time.monotonic() - start) / 60:.1f} min", flush=True)
