@@ -11,8 +11,8 @@ minimisation. Each rung keeps its results sorted, per bracket and pooled over
 brackets (results at one rung are at the same resource, so they compare across
 brackets), and the trials that could be promoted from it (paused there and
 released by their worker) in a second sorted list, so finding the best
-promotion costs a bisection per rung however large the study grows. Change trials only through the methods below, which
-keep those indexes right.
+promotion costs a bisection per rung however large the study grows. Change
+trials only through the methods below, which keep those indexes right.
 """
 
 from __future__ import annotations

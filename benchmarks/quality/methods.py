@@ -4,7 +4,13 @@ hpo's methods run through :class:`hpo.local.LocalStudy`, the service's own
 scheduler and sampler without a database; the GP fits inline (in the
 simulator's thread) on the schedule the coordinator follows in the background.
 Optuna, the outside reference, runs TPE (``constant_liar`` for parallel
-workers) with its Hyperband pruner, reporting at the same rung levels.
+workers) with its Hyperband pruner, reporting at the same rung levels, and
+random search with its successive-halving pruner (ASHA's stopping variant).
+
+The other peers (Syne Tune's MOBSTER, Hyper-Tune, BOHB and ASHA, SMAC3's
+multi-fidelity facade and DEHB) run in their own virtual environments, each
+behind a runner subprocess (see :mod:`benchmarks.quality.peers`); their
+policy is imported only when one is made.
 """
 
 from __future__ import annotations
@@ -14,21 +20,25 @@ from collections.abc import Callable
 
 import optuna
 
+from benchmarks.quality.clocked_models import ClockedModels
+from benchmarks.quality.peers.envs import PEER_METHODS
 from benchmarks.quality.problems import Problem
-from benchmarks.quality.simulator import Job
+from benchmarks.quality.simulator import Job, Policy, SimulatedClock
 from hpo.local import LocalAssignment, LocalStudy
-from hpo.samplers import InlineModels
 from hpo.schedulers import Action, StudyFinished
 from hpo.space import Categorical, Config, Float, Int
 from hpo.spec import Algorithm, StudySpec
 
-# The benchmark refits when the data grew by this share (the coordinator refits on every new
-# result in the background; inline, that would make a run take hours).
-BENCHMARK_REFIT_FRACTION = 0.05
+# Seconds of training one resource unit stands for: what converts a fit's wall-clock seconds
+# into simulated time (benchmarks/quality/clocked_models.py). With r_max 81, a full-resource
+# trial is 81 s and a first-rung trial 1 s: short trials, where background fits have the
+# least time to keep up.
+SECONDS_PER_UNIT = 1.0
 
 
 class HpoPolicy:
-    """One of hpo's algorithms on a LocalStudy."""
+    """One of hpo's algorithms on a LocalStudy; the GP fits follow the coordinator's schedule
+    and take simulated time (:class:`ClockedModels`)."""
 
     def __init__(
         self, problem: Problem, algorithm: Algorithm, seed: int, priors: tuple[dict, ...] = ()
@@ -41,8 +51,24 @@ class HpoPolicy:
             seed=seed,
             priors=priors,
         )
-        self.study = LocalStudy(spec, InlineModels(refit_fraction=BENCHMARK_REFIT_FRACTION))
+        self.models = ClockedModels(SimulatedClock(), SECONDS_PER_UNIT)
+        self.study = LocalStudy(spec, self.models)
         self._done = False
+
+    def bind_clock(self, clock: SimulatedClock) -> None:
+        self.models.clock = clock
+
+    def details(self) -> dict:
+        """Where new configurations came from, and what the fits cost and how fresh they were."""
+        sources: dict[str, int] = {}
+        for trial in self.study.state.trials.values():
+            sources[trial.source] = sources.get(trial.source, 0) + 1
+        return {
+            "sources": sources,
+            "fits": len(self.models.stats.seconds),
+            "fit_seconds": self.models.stats.seconds,
+            "staleness": self.models.stats.staleness,
+        }
 
     def suggest(self, worker: int) -> Job | None:
         job = self.study.suggest(f"worker-{worker}")
@@ -64,19 +90,27 @@ class HpoPolicy:
 
 
 class OptunaPolicy:
-    """Optuna's TPE with its Hyperband pruner, asked and told as a worker would."""
+    """An Optuna sampler and pruner, asked and told as a worker would; by default TPE
+    (``constant_liar``) with the Hyperband pruner."""
 
-    def __init__(self, problem: Problem, seed: int) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        seed: int,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+    ) -> None:
         optuna.logging.set_verbosity(logging.WARNING)
         self.problem = problem
-        self.study = optuna.create_study(
-            sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),
-            pruner=optuna.pruners.HyperbandPruner(
+        if sampler is None:
+            sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        if pruner is None:
+            pruner = optuna.pruners.HyperbandPruner(
                 min_resource=int(problem.resource.r_min),
                 max_resource=int(problem.resource.r_max),
                 reduction_factor=int(problem.resource.eta),
-            ),
-        )
+            )
+        self.study = optuna.create_study(sampler=sampler, pruner=pruner)
 
     def _config(self, trial: optuna.Trial) -> Config:
         config: Config = {}
@@ -117,6 +151,32 @@ class OptunaPolicy:
         return False
 
 
+def optuna_random_sh(problem: Problem, seed: int) -> OptunaPolicy:
+    """Optuna's random sampler with its successive-halving pruner: rungs at r_min * eta**k, the
+    top 1/eta of each rung goes on (asynchronous successive halving, stopping variant)."""
+    return OptunaPolicy(
+        problem,
+        seed,
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=int(problem.resource.r_min),
+            reduction_factor=int(problem.resource.eta),
+            min_early_stopping_rate=0,
+        ),
+    )
+
+
+def peer(method: str) -> Callable[[Problem, int], Policy]:
+    """A peer library's method, run by its runner in the peer's own virtual environment."""
+
+    def make(problem: Problem, seed: int) -> Policy:
+        from benchmarks.quality.peers.policy import PeerPolicy  # only when a peer runs
+
+        return PeerPolicy(problem, method, seed)
+
+    return make
+
+
 def with_prior(which: str) -> Callable[[Problem, int], HpoPolicy]:
     """gp-hyperband with a user prior (medium confidence) at the problem's best configuration
     (``good``) or at its worst (``bad``)."""
@@ -130,7 +190,7 @@ def with_prior(which: str) -> Callable[[Problem, int], HpoPolicy]:
     return make
 
 
-METHODS: dict[str, Callable[[Problem, int], HpoPolicy | OptunaPolicy]] = {
+METHODS: dict[str, Callable[[Problem, int], Policy]] = {
     "random": lambda problem, seed: HpoPolicy(problem, Algorithm.RANDOM, seed),
     "asha": lambda problem, seed: HpoPolicy(problem, Algorithm.ASHA, seed),
     "hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.HYPERBAND, seed),
@@ -138,4 +198,7 @@ METHODS: dict[str, Callable[[Problem, int], HpoPolicy | OptunaPolicy]] = {
     "optuna-tpe-hyperband": OptunaPolicy,
     "gp-hyperband+good-prior": with_prior("good"),
     "gp-hyperband+bad-prior": with_prior("bad"),
+    "optuna-random-sh": optuna_random_sh,
+    # Syne Tune (st-*), SMAC3 (smac-mf) and DEHB (dehb): see benchmarks.quality.peers.
+    **{method: peer(method) for method in PEER_METHODS},
 }

@@ -34,9 +34,10 @@ GOAL_SLOWDOWN = 1.3
 
 
 def time_to_target(result: dict, target: float) -> tuple[float, bool]:
-    """The fraction of the budget at which ``result`` first held regret <= ``target``, and
-    whether it did at all (if not, 1.0)."""
-    for moment, regret in zip(result["times"], result["regrets"], strict=True):
+    """The fraction of the budget at which ``result``'s r_max answer first held regret <=
+    ``target``, and whether it did at all (if not, 1.0)."""
+    steps = result["answers"]["r_max"]
+    for moment, regret in zip(steps["times"], steps["regrets"], strict=True):
         if regret <= target:
             return moment / result["time_limit"], True
     return 1.0, False

@@ -42,18 +42,19 @@ def run_cell(cell: Cell, root: Path) -> dict:
     problem = get_problem(cell.problem)
     time_limit = cell.budget * problem.resource.r_max / cell.workers
     started = time.perf_counter()
-    trajectory = simulate(
-        problem, METHODS[cell.method](problem, cell.seed), cell.workers, time_limit
-    )
+    policy = METHODS[cell.method](problem, cell.seed)
+    trajectory = simulate(problem, policy, cell.workers, time_limit)
+    details = getattr(policy, "details", None)
     result = {
         "cell": asdict(cell),
         "time_limit": time_limit,
-        "times": trajectory.times,
-        "regrets": trajectory.regrets,
+        "answers": {name: asdict(steps) for name, steps in trajectory.answers.items()},
+        "r_max_results": trajectory.r_max_results,
         "suggestions": trajectory.suggestions,
         "trials": trajectory.trials,
         "optimizer_seconds": trajectory.optimizer_seconds,
         "wall_seconds": time.perf_counter() - started,
+        "details": details() if details is not None else {},
     }
     path = cell.path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,9 +68,10 @@ def run_cell_star(args: tuple[Cell, Path]) -> dict:
     return run_cell(*args)
 
 
-def regret_at(result: dict, fraction: float) -> float:
-    """Regret of the answer held at ``fraction`` of the time limit (1.0 before any answer)."""
+def regret_at(result: dict, fraction: float, answer: str = "r_max") -> float:
+    """Regret of ``answer`` (``r_max`` or ``any``, see the simulator) held at ``fraction`` of
+    the time limit; 1.0 (a median random configuration) before there is one."""
+    steps = result["answers"][answer]
     moment = fraction * result["time_limit"]
-    times = np.asarray(result["times"])
-    held = int(np.searchsorted(times, moment, side="right"))
-    return result["regrets"][held - 1] if held else 1.0
+    held = int(np.searchsorted(np.asarray(steps["times"]), moment, side="right"))
+    return steps["regrets"][held - 1] if held else 1.0

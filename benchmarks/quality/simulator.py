@@ -7,11 +7,19 @@ measures compute exactly as a real cluster would and a run of thousands of
 trials takes seconds. A worker told to wait asks again when the next worker
 finishes. The run stops at the time limit.
 
-The optimizer's *answer* at any moment is the same for every method: the
-configuration with the best value at the highest resource any trial has
-reached so far (what ``hpo study best`` returns), and its regret is that
-configuration's true final value (at r_max) against the problem's optimum.
-Wall-clock time spent inside the optimizer is measured separately.
+The optimizer's *answers* at any moment are the same for every method, and
+two are tracked:
+
+* ``r_max``: the configuration with the best value observed at ``r_max``, the
+  model a user can deploy as it is (none before the first ``r_max`` result);
+* ``any``: the configuration with the best value observed at any resource
+  (what was *found*, whether or not it was trained to the end).
+
+An answer's regret is its configuration's true value at ``r_max`` (noise-free
+where the problem is noisy) against the problem's optimum. Wall-clock time
+spent inside the optimizer is measured separately. A policy that needs the
+simulated time (hpo's background fits, :mod:`benchmarks.quality.clocked_models`)
+offers ``bind_clock(clock)``; the simulator keeps ``clock.now`` current.
 """
 
 from __future__ import annotations
@@ -55,38 +63,64 @@ class Policy(Protocol):
 
 
 @dataclass
-class Trajectory:
-    """Normalised regret of the optimizer's answer over simulated time (a step function)."""
+class Steps:
+    """Normalised regret of one answer over simulated time (a step function)."""
 
     times: list[float] = field(default_factory=list)
     regrets: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Trajectory:
+    """The answers' regret over simulated time, and what the run cost."""
+
+    answers: dict[str, Steps] = field(default_factory=lambda: {"r_max": Steps(), "any": Steps()})
     suggestions: int = 0
     optimizer_seconds: float = 0.0
     trials: int = 0
+    # Results reported at r_max: full-resource models the run produced.
+    r_max_results: int = 0
 
 
 class _Answer:
-    """Tracks the best value at the highest resource reached, and its regret."""
+    """Tracks the best observed value among results that ``counts``, and its regret."""
 
-    def __init__(self, problem: Problem, trajectory: Trajectory) -> None:
+    def __init__(self, problem: Problem, steps: Steps, r_max_only: bool) -> None:
         self.problem = problem
-        self.trajectory = trajectory
-        self.resource = -1.0
+        self.steps = steps
+        self.r_max_only = r_max_only
         self.value = float("inf")
 
     def observe(self, moment: float, config: Config, resource: float, value: float) -> None:
-        if resource > self.resource or (resource == self.resource and value < self.value):
-            self.resource, self.value = resource, value
-            regret = self.problem.normalized_regret(self.problem.final_value(config))
-            self.trajectory.times.append(moment)
-            self.trajectory.regrets.append(regret)
+        if self.r_max_only and resource < self.problem.resource.r_max:
+            return
+        if value < self.value:
+            self.value = value
+            self.steps.times.append(moment)
+            self.steps.regrets.append(
+                self.problem.normalized_regret(self.problem.final_value(config))
+            )
+
+
+@dataclass
+class SimulatedClock:
+    """The simulated time, in resource units."""
+
+    now: float = 0.0
 
 
 def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) -> Trajectory:
     """Run ``policy`` with ``workers`` workers until ``time_limit`` units of simulated time."""
     levels = rung_levels(problem.resource)
     trajectory = Trajectory()
-    answer = _Answer(problem, trajectory)
+    answers = [
+        _Answer(problem, trajectory.answers["r_max"], r_max_only=True),
+        _Answer(problem, trajectory.answers["any"], r_max_only=False),
+    ]
+    clock = SimulatedClock()
+    bind_clock = getattr(policy, "bind_clock", None)
+    if bind_clock is not None:
+        bind_clock(clock)
     # (time a worker becomes free or reaches its next report, tie-breaker, worker, job, resource)
     events: list[tuple[float, int, int, Job | None, float]] = []
     order = 0
@@ -122,9 +156,13 @@ def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) 
         now, _, worker, job, resource = heapq.heappop(events)
         if now > time_limit:
             break
+        clock.now = now
         assert job is not None
         value = problem.value(job.config, resource)
-        answer.observe(now, job.config, resource, value)
+        for answer in answers:
+            answer.observe(now, job.config, resource, value)
+        if resource >= problem.resource.r_max:
+            trajectory.r_max_results += 1
         keep_going = timed(policy.report, job, resource, value)
         if keep_going and resource < job.target:
             level = next_level(job, resource)

@@ -86,9 +86,10 @@ def test_trust_grows_with_the_checks_tau(low: float, high: float, n: int) -> Non
 @given(taus, pairs, pairs)
 def test_more_evidence_moves_trust_further_from_the_prior(tau: float, few: int, many: int) -> None:
     few, many = sorted((few, many))
-    assert abs(trust(ModelCheck(tau, many)) - PRIOR_TAU) >= abs(
-        trust(ModelCheck(tau, few)) - PRIOR_TAU
-    ) - 1e-12
+    assert (
+        abs(trust(ModelCheck(tau, many)) - PRIOR_TAU)
+        >= abs(trust(ModelCheck(tau, few)) - PRIOR_TAU) - 1e-12
+    )
 
 
 def test_no_check_is_the_prior_belief() -> None:
