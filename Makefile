@@ -6,6 +6,10 @@ PYTHON ?= python3
 # CPU build of this version. Elsewhere, pick your build, e.g.
 #   make TORCH="torch --index-url https://download.pytorch.org/whl/cpu" test
 TORCH ?= torch==2.13.0
+# llama-cpp-python (the LLM tests' local server) compiles from source: a build tuned to the
+# building CPU crashed in generation (general protection fault in libggml-cpu on an AVX-512
+# host), so it is built for a generic x86-64 without AVX-512.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -37,7 +41,7 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[server,dev]'
 	touch $@
 
 clean:
