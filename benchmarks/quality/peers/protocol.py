@@ -82,6 +82,23 @@ def choice_labels(choices: list[Any]) -> list[str]:
     return [f"choice{index}" for index in range(len(choices))]
 
 
+def wire_config(
+    space: list[dict[str, Any]], labels: dict[str, list[str]], config: Any
+) -> dict[str, Any]:
+    """A library's configuration (anything indexable by name) as the protocol sends it: floats,
+    ints, and each categorical as the index of its label in ``labels``."""
+    values: dict[str, Any] = {}
+    for parameter in space:
+        name, kind = parameter["name"], parameter["kind"]
+        if kind == FLOAT:
+            values[name] = float(config[name])
+        elif kind == INT:
+            values[name] = int(config[name])
+        else:
+            values[name] = labels[name].index(str(config[name]))
+    return values
+
+
 def integer_levels(resource: dict[str, Any]) -> tuple[int, int, float]:
     """``(r_min, r_max, eta)`` for a library that counts resource in whole units: every rung
     level must be a whole number."""

@@ -2,7 +2,7 @@
 asked and told.
 
 Runs with the interpreter of the DEHB environment; imports only the standard library,
-DEHB (and its ConfigSpace) and the sibling protocol module.
+DEHB (and its ConfigSpace) and the sibling protocol and configspace_build modules.
 
 Each ``ask`` gives a (config, fidelity) job on the Hyperband fidelities ``r_min`` ..
 ``r_max`` spaced by ``eta``: a job trains from 0 to that fidelity (DEHB does not resume)
@@ -20,11 +20,11 @@ import tempfile
 from importlib.metadata import version
 from typing import Any
 
-from protocol import CATEGORICAL, FLOAT, INT, choice_labels, claim_stdout, finite, serve
+from protocol import claim_stdout, finite, serve, wire_config
 
 claim_stdout()  # DEHB's logger writes to sys.stdout as it is when DEHB is made
 
-from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer  # noqa: E402
+from configspace_build import build_configspace  # noqa: E402
 from dehb import DEHB  # noqa: E402
 
 
@@ -38,19 +38,7 @@ class DehbOptimizer:
         seed = int(request["seed"])
         resource = request["resource"]
         self.space = request["space"]
-        self.labels: dict[str, list[str]] = {}
-        configspace = ConfigurationSpace(seed=seed)
-        for parameter in self.space:
-            name, kind = parameter["name"], parameter["kind"]
-            bounds = (parameter.get("low"), parameter.get("high"))
-            if kind == FLOAT:
-                configspace.add(Float(name, bounds, log=parameter["log"]))
-            elif kind == INT:
-                configspace.add(Integer(name, bounds, log=parameter["log"]))
-            else:
-                assert kind == CATEGORICAL, kind
-                self.labels[name] = choice_labels(parameter["choices"])
-                configspace.add(Categorical(name, self.labels[name]))
+        configspace, self.labels = build_configspace(self.space, seed)
         self._directory = tempfile.TemporaryDirectory(prefix="dehb-")
         self.dehb = DEHB(
             cs=configspace,
@@ -73,7 +61,12 @@ class DehbOptimizer:
         self.asked += 1
         self.jobs[job_id] = info
         target = float(info["fidelity"])
-        job = {"id": job_id, "config": self._config(info["config"]), "start": 0, "target": target}
+        job = {
+            "id": job_id,
+            "config": wire_config(self.space, self.labels, info["config"]),
+            "start": 0,
+            "target": target,
+        }
         return job, False
 
     def report(self, job_id: str, resource: float, value: float) -> bool:
@@ -84,18 +77,6 @@ class DehbOptimizer:
         info = self.jobs.pop(job_id)
         cost = float(info["fidelity"])
         self.dehb.tell(info, {"fitness": finite(self.last.pop(job_id)), "cost": cost})
-
-    def _config(self, config: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for parameter in self.space:
-            name, kind = parameter["name"], parameter["kind"]
-            if kind == FLOAT:
-                values[name] = float(config[name])
-            elif kind == INT:
-                values[name] = int(config[name])
-            else:
-                values[name] = self.labels[name].index(str(config[name]))
-        return values
 
 
 if __name__ == "__main__":

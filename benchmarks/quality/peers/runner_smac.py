@@ -2,7 +2,7 @@
 protocol (see protocol.py), asked and told.
 
 Runs with the interpreter of the SMAC environment; imports only the standard library,
-SMAC (and its ConfigSpace) and the sibling protocol module.
+SMAC (and its ConfigSpace) and the sibling protocol and configspace_build modules.
 
 Each ``ask`` gives a (config, budget) trial: a job trains it from 0 to that budget
 (SMAC does not resume) and is told when it reaches it. With several workers SMAC is
@@ -26,11 +26,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from protocol import CATEGORICAL, FLOAT, INT, choice_labels, claim_stdout, finite, serve
+from protocol import claim_stdout, finite, serve, wire_config
 
 claim_stdout()
 
-from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer  # noqa: E402
+from configspace_build import build_configspace  # noqa: E402
 from smac import MultiFidelityFacade, Scenario  # noqa: E402
 from smac.runhistory.dataclasses import TrialInfo, TrialValue  # noqa: E402
 
@@ -50,19 +50,7 @@ class SmacOptimizer:
         if eta != int(eta):
             raise ValueError(f"SMAC's Hyperband needs a whole eta, got {eta}")
         self.space = request["space"]
-        self.labels: dict[str, list[str]] = {}
-        configspace = ConfigurationSpace(seed=seed)
-        for parameter in self.space:
-            name, kind = parameter["name"], parameter["kind"]
-            bounds = (parameter.get("low"), parameter.get("high"))
-            if kind == FLOAT:
-                configspace.add(Float(name, bounds, log=parameter["log"]))
-            elif kind == INT:
-                configspace.add(Integer(name, bounds, log=parameter["log"]))
-            else:
-                assert kind == CATEGORICAL, kind
-                self.labels[name] = choice_labels(parameter["choices"])
-                configspace.add(Categorical(name, self.labels[name]))
+        configspace, self.labels = build_configspace(self.space, seed)
         self._directory = tempfile.TemporaryDirectory(prefix="smac-")
         scenario = Scenario(
             configspace,
@@ -97,7 +85,12 @@ class SmacOptimizer:
         job_id = str(len(self.jobs))
         self.jobs[job_id] = info
         self.running.add(job_id)
-        job = {"id": job_id, "config": self._config(info.config), "start": 0, "target": info.budget}
+        job = {
+            "id": job_id,
+            "config": wire_config(self.space, self.labels, info.config),
+            "start": 0,
+            "target": info.budget,
+        }
         return job, False
 
     def report(self, job_id: str, resource: float, value: float) -> bool:
@@ -109,18 +102,6 @@ class SmacOptimizer:
         info = self.jobs[job_id]
         value = TrialValue(cost=finite(self.last.pop(job_id)), time=float(info.budget))
         self.smac.tell(info, value, save=False)
-
-    def _config(self, config: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for parameter in self.space:
-            name, kind = parameter["name"], parameter["kind"]
-            if kind == FLOAT:
-                values[name] = float(config[name])
-            elif kind == INT:
-                values[name] = int(config[name])
-            else:
-                values[name] = self.labels[name].index(str(config[name]))
-        return values
 
 
 if __name__ == "__main__":

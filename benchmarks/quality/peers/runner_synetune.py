@@ -36,6 +36,7 @@ from protocol import (
     integer_levels,
     rung_levels,
     serve,
+    wire_config,
 )
 
 claim_stdout()  # Syne Tune prints notes about missing extras on import
@@ -127,7 +128,7 @@ class SyneTuneOptimizer:
         self.running.add(job_id)
         job = {
             "id": job_id,
-            "config": self._config(trial.config),
+            "config": wire_config(self.space, self.labels, trial.config),
             "start": self.checkpoint[trial_id],
             "target": int(trial.config[MAX_RESOURCE_ATTR]),
         }
@@ -153,18 +154,6 @@ class SyneTuneOptimizer:
         if job.decision == SchedulerDecision.CONTINUE and job.last_result is not None:
             # The trial ended by itself, as a Tuner's backend reports it "completed".
             self.scheduler.on_trial_complete(self.trials[job.trial_id], job.last_result)
-
-    def _config(self, config: dict[str, Any]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for parameter in self.space:
-            name, kind = parameter["name"], parameter["kind"]
-            if kind == FLOAT:
-                values[name] = float(config[name])
-            elif kind == INT:
-                values[name] = int(config[name])
-            else:
-                values[name] = self.labels[name].index(str(config[name]))
-        return values
 
 
 def _now() -> datetime:
