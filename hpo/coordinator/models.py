@@ -3,7 +3,7 @@
 On the coordinator's machine a BoTorch fit and its candidate search take a
 second or more and hold the GIL in Python loops, so they run in one spawned
 process with one torch thread, and the RPC threads never wait for them
-(DESIGN.md, "Never block the hot path on a model fit"). After each committed
+(docs/architecture.md §2, "Never block the hot path on a model fit"). After each committed
 change to a GP study the service calls :meth:`ModelManager.observe`; when a fit
 is due (the schedule of :class:`hpo.samplers.gp.ModelSlot`) and none is running
 for that study, a snapshot of the study goes to the process, and the candidate
