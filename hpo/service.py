@@ -56,7 +56,7 @@ from hpo.schedulers import (
     make_scheduler,
     reopened_by_extension,
 )
-from hpo.spec import Direction, StudySpec, check_study_name
+from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
 from hpo.state import (
     FINAL_STATES,
     STUDY_FINISHED,
@@ -398,9 +398,11 @@ class StudyService:
             )
             for study_id, state, count in rows:
                 counts.setdefault(study_id, {})[state] = count
+            specs = {study.id: listable_spec(study.name, study.spec) for study in studies}
             return [
-                StudyInfo(study, StudySpec.from_json(study.spec), counts.get(study.id, {}))
+                StudyInfo(study, spec, counts.get(study.id, {}))
                 for study in studies
+                if (spec := specs[study.id]) is not None
             ]
 
     def extend_study(self, name: str, r_max: float, request_id: str = "") -> StudyInfo:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from hpo.validation import (
     is_finite_number,
     member,
 )
+
+log = logging.getLogger(__name__)
 
 
 class Direction(str, enum.Enum):
@@ -290,6 +293,21 @@ class StudySpec:
             priors=data.get("priors", ()),
             enqueue=data.get("enqueue", ()),
         )
+
+
+def listable_spec(name: str, stored: object) -> StudySpec | None:
+    """A stored spec for a listing of many studies, or ``None`` (logged) if it cannot be read.
+
+    Listings skip such a study instead of failing: one study written by an older version that
+    stored a value it could not read back (jsonb, issue 15) must not hide every other study.
+    Reads of that study itself still raise, with the field that is wrong."""
+    try:
+        return StudySpec.from_json(stored)
+    except InvalidArgumentError as error:
+        log.error(
+            "study %r is left out of the listing: its stored spec is unreadable (%s)", name, error
+        )
+        return None
 
 
 def _listed(entries: object) -> object:

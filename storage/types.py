@@ -6,15 +6,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
-# JSONB on PostgreSQL so people can index and query configurations with SQL.
-Json = JSON().with_variant(JSONB(), "postgresql")
+# PostgreSQL's ``json`` (not ``jsonb``) on purpose: it keeps the text as written, so a value
+# reads back with the type it was stored with. ``jsonb`` parses numbers into ``numeric`` and
+# prints 1e20 back as 100000000000000000000, which reads as an integer: a float categorical
+# choice or bound of 1e16 or more changed type, and an integer 2**63 or more overflowed the
+# wire (issue 15). ``json`` still answers ``->`` and ``->>`` queries, and keeps key order.
+Json = JSON()
 
 
 def utcnow() -> datetime:

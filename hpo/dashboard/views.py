@@ -19,7 +19,7 @@ from hpo.dashboard.importance import MIN_RESULTS, parameter_importance
 from hpo.errors import NotFoundError
 from hpo.schedulers import make_scheduler
 from hpo.space import Categorical, Float
-from hpo.spec import AshaMode, StudySpec
+from hpo.spec import AshaMode, StudySpec, listable_spec
 from hpo.state import TrialState
 
 Document = dict[str, Any]
@@ -106,15 +106,15 @@ def _summary(
 def study_list(connection: Connection) -> Document:
     counts = queries.trial_counts(connection)
     workers = queries.running_workers(connection)
+    readable = (
+        StudyContext(row, spec, make_scheduler(spec).levels)
+        for row in queries.studies_all(connection)
+        if (spec := listable_spec(row.name, row.spec)) is not None
+    )
     return {
         "studies": [
-            _summary(
-                connection,
-                StudyContext.of(row),
-                counts.get(row.id, {}),
-                workers.get(row.id, 0),
-            )
-            for row in queries.studies_all(connection)
+            _summary(connection, study, counts.get(study.id, {}), workers.get(study.id, 0))
+            for study in readable
         ]
     }
 
