@@ -26,7 +26,7 @@ from rich.console import Console
 from hpo.auth import Role, generate_secret, is_well_formed
 from hpo.client import DEFAULT_ADDRESS, ENV_TLS_CA, ENV_TOKEN, Client, seed_for
 from hpo.dashboard.export import ExportFormat, ExportTable
-from hpo.errors import HpoError
+from hpo.errors import HpoError, InvalidArgumentError
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.spec import StudySpec
 
@@ -171,11 +171,28 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    llm_key_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An environment variable that LLM priors may name as their API key "
+            "(api_key_env); NAME=URL_PREFIX sends it only to base URLs under that prefix. "
+            "Repeatable. Without it, no key is ever sent (docs/security.md).",
+            metavar="NAME[=URL_PREFIX]",
+        ),
+    ] = None,
+    llm_base_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A base URL prefix LLM priors may call; repeatable. Without it, any.",
+            metavar="URL_PREFIX",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "INFO",
 ) -> None:
     """Run the coordinator until SIGTERM or Ctrl-C, then finish in-flight calls and exit."""
     from hpo.coordinator.auth import resolve_anonymous
     from hpo.coordinator.server import start_coordinator
+    from hpo.priors.endpoints import LLMEndpoints
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
@@ -183,6 +200,10 @@ def serve(
         anonymous = resolve_anonymous(host, anonymous)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--anonymous") from None
+    try:
+        llm_endpoints = LLMEndpoints.from_options(llm_key_env or [], llm_base_url or [])
+    except InvalidArgumentError as error:
+        raise typer.BadParameter(str(error), param_hint="--llm-key-env") from None
     _configure_logging(log_level)
     coordinator = start_coordinator(
         db,
@@ -195,6 +216,7 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         anonymous=anonymous,
+        llm_endpoints=llm_endpoints,
     )
     stop = threading.Event()
     _on_signals(lambda signum, frame: stop.set())

@@ -52,7 +52,8 @@ class UnauthenticatedError(HpoError):
 
 
 class PermissionDeniedError(HpoError):
-    """The token's role does not allow the call."""
+    """The caller may not do this: its token's role, or the operator's rules (e.g. which LLM
+    endpoints and keys the coordinator may use), do not allow it."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
 

@@ -40,6 +40,7 @@ from hpo.errors import (
 )
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES, HEARTBEATS_PER_LEASE
 from hpo.priors import store as prior_store
+from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import LLM, TRANSFER, USER, Proposal
 from hpo.priors.sources import PriorKind
@@ -247,6 +248,7 @@ class StudyService:
         clock: Callable[[], datetime] = utcnow,
         models: ModelSource | None = None,
         ask_llm: Ask | None = None,
+        llm_endpoints: LLMEndpoints | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         if max_retries < 0:
@@ -268,8 +270,10 @@ class StudyService:
         self._trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
         self._worker_seen: dict[str, datetime] = {}
         # LLM warm starts run in the background; ask_llm is replaceable for tests with a
-        # recorded answer (the real client is hpo.priors.llm.ask).
-        self.warm_starts = WarmStarts(store, self._store_exchange, ask_llm)
+        # recorded answer (the real client is hpo.priors.llm.ask). The operator's rule says
+        # which endpoints they may call and which keys they may send (none by default).
+        self.llm_endpoints = llm_endpoints or LLMEndpoints()
+        self.warm_starts = WarmStarts(store, self._store_exchange, ask_llm, self.llm_endpoints)
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -283,6 +287,7 @@ class StudyService:
         """Create a study; with ``exist_ok``, an existing study with the same spec is returned.
         A retried call (same ``request_id``) returns the study its first call created."""
         _check_id("request_id", request_id, required=False)
+        self.llm_endpoints.check_priors(spec.priors)
         try:
             with self.store.write() as session:
                 earlier = self._earlier_decision(session.connection(), request_id, None)

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 
 from hpo.client import Client
 from hpo.coordinator.server import Coordinator, start_coordinator
+from tests.llm_stub import StubEndpoint
 
 ADMIN_URL = os.environ.get(
     "HPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -315,3 +317,20 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base_url
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def stub() -> Iterator[Any]:
+    """Start stub endpoints: ``stub(answer, refuse_json_schema)``; all are shut down at the end."""
+    started: list[StubEndpoint] = []
+
+    def start(answer: str, refuse_json_schema: bool = False) -> StubEndpoint:
+        server = StubEndpoint(answer, refuse_json_schema)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()

@@ -18,6 +18,7 @@ from hpo.coordinator.leases import LeaseSweeper
 from hpo.coordinator.models import ModelManager
 from hpo.coordinator.servicer import CoordinatorServicer
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
+from hpo.priors.endpoints import LLMEndpoints
 from hpo.service import StudyService
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
@@ -77,6 +78,7 @@ def start_coordinator(
     tls_key: str | os.PathLike[str] | None = None,
     anonymous: bool | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    llm_endpoints: LLMEndpoints | None = None,
 ) -> Coordinator:
     """Start serving ``db`` on ``host:port`` (port 0 picks a free port) and return at once.
 
@@ -84,7 +86,9 @@ def start_coordinator(
     without a token in as admin: ``None`` (the default) turns it on for a loopback ``host``
     only, and ``True`` with any other host is a ValueError. ``tls_cert`` and ``tls_key``
     (PEM files, both or neither) make the port speak TLS. ``token_cache_seconds`` bounds
-    how long a token revoked elsewhere keeps working here.
+    how long a token revoked elsewhere keeps working here. ``llm_endpoints`` says which LLM
+    endpoints studies' priors may call and which of this process's variables they may send as
+    API keys (none by default).
     """
     anonymous = resolve_anonymous(host, anonymous)
     credentials = _server_credentials(tls_cert, tls_key)
@@ -93,7 +97,12 @@ def start_coordinator(
         upgrade(store.engine)
     models = ModelManager()
     service = StudyService(
-        store, lease_seconds=lease_seconds, max_retries=max_retries, clock=clock, models=models
+        store,
+        lease_seconds=lease_seconds,
+        max_retries=max_retries,
+        clock=clock,
+        models=models,
+        llm_endpoints=llm_endpoints,
     )
     tokens = TokenService(store, clock=clock)
     authenticator = TokenAuthenticator(

@@ -71,7 +71,9 @@ class LLMSettings:
 
     base_url: str
     model: str
-    api_key_env: str = "OPENAI_API_KEY"
+    # The name of the coordinator's variable holding the API key; "" sends none. The operator
+    # must allow it (hpo serve --llm-key-env, hpo.priors.endpoints).
+    api_key_env: str = ""
     n_configs: int = 5
     timeout_seconds: float = 60.0
     retries: int = 2
@@ -408,6 +410,19 @@ def _means(value: Any, choice: ParamValue) -> bool:
 # ---------------------------------------------------------------- the request
 
 
+def new_exchange(settings: LLMSettings, space: Space, task: TaskDescription) -> LLMExchange:
+    """The question ``settings`` ask about ``space`` and ``task``, not answered yet."""
+    messages = build_messages(space, task, settings.n_configs)
+    return LLMExchange(
+        base_url=settings.base_url,
+        model=settings.model,
+        messages=messages,
+        response_format=None,
+        prompt_hash=prompt_hash(settings.model, messages, answer_schema(space, settings.n_configs)),
+        raw_answer=None,
+    )
+
+
 def ask(settings: LLMSettings, space: Space, task: TaskDescription) -> LLMExchange:
     """Ask the endpoint once (with the client's retries) and keep the whole exchange.
 
@@ -416,17 +431,8 @@ def ask(settings: LLMSettings, space: Space, task: TaskDescription) -> LLMExchan
     on without its warm start.
     """
     started = time.perf_counter()
-    schema = answer_schema(space, settings.n_configs)
-    messages = build_messages(space, task, settings.n_configs)
-    exchange = LLMExchange(
-        base_url=settings.base_url,
-        model=settings.model,
-        messages=messages,
-        response_format=None,
-        prompt_hash=prompt_hash(settings.model, messages, schema),
-        raw_answer=None,
-    )
-    formats = _formats_to_try(settings.response_format, schema)
+    exchange = new_exchange(settings, space, task)
+    formats = _formats_to_try(settings.response_format, answer_schema(space, settings.n_configs))
     if importlib.util.find_spec("openai") is None:
         exchange.error = "the openai package is not installed (pip install openai)"
     else:

@@ -57,7 +57,7 @@ from hpo.validation import (
 )
 
 # \Z, not $: "$" also matches before a trailing newline.
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class Confidence(str, enum.Enum):
@@ -217,7 +217,7 @@ def _llm_settings(data: Mapping[str, Any], where: str) -> LLMSettings:
     api_key_env = check_text(
         f"{where}.api_key_env", data.get("api_key_env", defaults.api_key_env), MAX_NAME_LENGTH
     )
-    if api_key_env and not _ENV_NAME.match(api_key_env):
+    if api_key_env and not ENV_NAME.match(api_key_env):
         raise InvalidArgumentError(f"{where}.api_key_env", "must name an environment variable")
     response_format = data.get("response_format", defaults.response_format)
     if response_format not in RESPONSE_FORMATS:

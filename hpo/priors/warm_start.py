@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hpo.errors import PermissionDeniedError
+from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import (
     LLMExchange,
     LLMSettings,
@@ -31,6 +33,7 @@ from hpo.priors.llm import (
     answer_schema,
     ask,
     build_messages,
+    new_exchange,
     parse_answer,
     prompt_hash,
 )
@@ -97,6 +100,22 @@ def warm_start(
     return exchange, earlier.id
 
 
+def allowed_ask(endpoints: LLMEndpoints, ask_model: Ask, where: str) -> Ask:
+    """``ask_model``, behind the operator's rule: where the rule does not allow the endpoint or
+    the key, nothing is sent and the exchange records why."""
+
+    def checked(settings: LLMSettings, space: Space, task: TaskDescription) -> LLMExchange:
+        try:
+            endpoints.check(settings, where)
+        except PermissionDeniedError as refused:
+            exchange = new_exchange(settings, space, task)
+            exchange.error = f"not sent: {refused}"
+            return exchange
+        return ask_model(settings, space, task)
+
+    return checked
+
+
 # Stores an exchange for (study id, prior index), with the id of the one it replays, and the
 # proposals it accepted, in one transaction of the study.
 Record = Callable[[int, int, LLMExchange, "int | None"], None]
@@ -106,10 +125,20 @@ class WarmStarts:
     """The coordinator's LLM warm starts: one background job per study, at most
     ``threads`` asking at once (each waits on an HTTP endpoint, not on this machine)."""
 
-    def __init__(self, store: Store, record: Record, ask_model: Ask | None, threads: int = 2):
+    def __init__(
+        self,
+        store: Store,
+        record: Record,
+        ask_model: Ask | None,
+        endpoints: LLMEndpoints,
+        threads: int = 2,
+    ):
         self._store = store
         self._record = record
         self._ask = ask_model or ask
+        # Checked again before every question: a study stored before the operator's rule
+        # changed must not send a key the rule no longer allows.
+        self._endpoints = endpoints
         self._threads = threads
         self._running: dict[int, Future[None]] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -158,7 +187,9 @@ class WarmStarts:
             assert settings is not None
             with self._store.read() as session:
                 earlier = earlier_answer(session, question_hash(settings, spec))
-            exchange, replayed_from = warm_start(settings, spec, earlier, self._ask)
+            exchange, replayed_from = warm_start(
+                settings, spec, earlier, allowed_ask(self._endpoints, self._ask, f"priors[{index}]")
+            )
             self._record(study_id, index, exchange, replayed_from)
             if exchange.error is not None:
                 log.warning(

@@ -14,9 +14,6 @@ import dataclasses
 import json
 import logging
 import math
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from typing import Any
 
@@ -298,74 +295,6 @@ def test_an_unreachable_endpoint_gives_an_error_not_an_exception(
         "m", build_messages(SPACE, TASK, 5), answer_schema(SPACE, 5)
     )
     assert exchange.error in warnings(caplog)
-
-
-class StubEndpoint(ThreadingHTTPServer):
-    """An OpenAI-compatible chat endpoint on loopback that answers ``answer``.
-
-    With ``refuse_json_schema`` it answers OpenAI's json_schema format with
-    HTTP 500, as llama.cpp's Python server does.
-    """
-
-    def __init__(self, answer: str, refuse_json_schema: bool) -> None:
-        super().__init__(("127.0.0.1", 0), StubHandler)
-        self.answer = answer
-        self.refuse_json_schema = refuse_json_schema
-        self.requests: list[tuple[dict[str, Any], str]] = []
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-
-class StubHandler(BaseHTTPRequestHandler):
-    server: StubEndpoint
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append((body, self.headers.get("Authorization", "")))
-        if self.server.refuse_json_schema and body["response_format"]["type"] == "json_schema":
-            self.reply(500, {"error": {"message": "json_schema is not supported", "code": 500}})
-            return
-        message = {"role": "assistant", "content": self.server.answer}
-        self.reply(
-            200,
-            {
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            },
-        )
-
-    def reply(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output quiet."""
-
-
-@pytest.fixture
-def stub() -> Iterator[Any]:
-    """Start stub endpoints: ``stub(answer, refuse_json_schema)``; all are shut down at the end."""
-    started: list[StubEndpoint] = []
-
-    def start(answer: str, refuse_json_schema: bool = False) -> StubEndpoint:
-        server = StubEndpoint(answer, refuse_json_schema)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.shutdown()
-        server.server_close()
 
 
 def test_auto_falls_back_to_json_object_with_the_schema(
