@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,13 @@ from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import LLM, TRANSFER, USER, Proposal
 from hpo.priors.sources import PriorKind
 from hpo.priors.warm_start import Ask, WarmStarts
+from hpo.request_ids import (
+    REUSED,
+    DecisionScope,
+    earlier_decision,
+    earlier_report,
+    refuse_if_used_elsewhere,
+)
 from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
     Action,
@@ -211,6 +218,7 @@ class _Transaction:
 _TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 _JOB_KIND = {NewTrial: "new", Promote: "promote", Resume: "resume"}
+_ASSIGNMENT_KINDS = frozenset(_JOB_KIND.values())
 _STATE_AFTER = {
     Action.PAUSE: TrialState.PAUSED,
     Action.STOP: TrialState.STOPPED,
@@ -290,12 +298,15 @@ class StudyService:
         self.llm_endpoints.check_priors(spec.priors)
         try:
             with self.store.write() as session:
-                earlier = self._earlier_decision(session.connection(), request_id, None)
+                earlier = earlier_decision(
+                    session.connection(), request_id, DecisionScope(frozenset({"create"}))
+                )
                 if earlier is not None:
-                    if earlier.trial_id is not None:
-                        raise InvalidArgumentError(
-                            "request_id", "was already used for another request"
-                        )
+                    created = session.get(models.Study, earlier.study_id)
+                    if created is None or created.name != spec.name:
+                        raise InvalidArgumentError("request_id", REUSED)
+                    if not StudySpec.from_json(created.spec).matches(spec):
+                        raise InvalidArgumentError("request_id", REUSED)
                     return self.get_study(spec.name)
                 existing = session.scalar(
                     select(models.Study).where(models.Study.name == spec.name)
@@ -371,20 +382,6 @@ class StudyService:
                 now=now,
             )
 
-    @staticmethod
-    def _earlier_decision(
-        connection: Connection, request_id: str, trial_id: int | None
-    ) -> Row[Any] | None:
-        """What an earlier call with ``request_id`` decided, checked to be about ``trial_id``."""
-        if not request_id:
-            return None
-        earlier = connection.execute(
-            queries.DECISION_BY_REQUEST, {"request_id": request_id}
-        ).one_or_none()
-        if earlier is not None and trial_id is not None and earlier.trial_id != trial_id:
-            raise InvalidArgumentError("request_id", "was already used for another request")
-        return earlier
-
     def get_study(self, name: str) -> StudyInfo:
         with self.store.read() as session:
             study = self._study_row(session, name)
@@ -415,7 +412,8 @@ class StudyService:
         and the promotion rule continues the best of them; a finished study runs again."""
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(name))) as tx:
-            if self._earlier_decision(tx.connection, request_id, None) is None:
+            scope = DecisionScope(frozenset({"extend"}), tx.study_id, resource=float(r_max))
+            if earlier_decision(tx.connection, request_id, scope) is None:
                 _refuse_stopped(tx)
                 self._extend(tx, r_max, request_id)
         return self.get_study(name)
@@ -425,9 +423,10 @@ class StudyService:
         stop at their next report, and trials waiting for a worker are stopped now."""
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(name))) as tx:
-            earlier = self._earlier_decision(tx.connection, request_id, None)
+            reason = _clean_reason(reason, "stopped by an admin")
+            scope = DecisionScope(frozenset({"stop-study"}), tx.study_id, reason=reason)
+            earlier = earlier_decision(tx.connection, request_id, scope)
             if earlier is None and tx.study_state != STUDY_STOPPED:
-                reason = _clean_reason(reason, "stopped by an admin")
                 for number, snapshot in sorted(tx.state.trials.items()):
                     if snapshot.state is TrialState.PENDING:
                         trial = tx.trial(number)
@@ -470,13 +469,14 @@ class StudyService:
         A retried call (same ``request_id``) returns the proposal its first call queued."""
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(study_name))) as tx:
+            valid = tx.state.spec.space.validate(config)
             earlier = prior_store.proposal_by_request(tx.session, request_id)
             if earlier is not None:
-                if earlier.study_id != tx.study_id:
-                    raise InvalidArgumentError("request_id", "was already used for another study")
+                if earlier.study_id != tx.study_id or earlier.config != valid:
+                    raise InvalidArgumentError("request_id", REUSED)
                 return next(p for p in tx.state.proposals if p.id == earlier.id)
+            refuse_if_used_elsewhere(tx.connection, request_id)
             _refuse_stopped(tx)
-            valid = tx.state.spec.space.validate(config)
             (row,) = prior_store.add_proposals(
                 tx.session,
                 tx.study_id,
@@ -565,9 +565,10 @@ class StudyService:
         _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(study_name))) as tx:
-            earlier = self._earlier_decision(tx.connection, request_id, None)
-            if earlier is not None:
-                return self._replay_assignment(tx, earlier.trial_id, earlier.study_id)
+            scope = DecisionScope(_ASSIGNMENT_KINDS, tx.study_id, worker_id=worker_id)
+            earlier = earlier_decision(tx.connection, request_id, scope)
+            if earlier is not None:  # a retry: the assignment its first call made
+                return self._assignment(tx, tx.trial(self._trial_key(earlier.trial_id)[1]))
             self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
             if tx.study_state in (STUDY_FINISHED, STUDY_STOPPED):
                 return Finished()
@@ -667,14 +668,6 @@ class StudyService:
             heartbeat_seconds=self.heartbeat_seconds,
         )
 
-    def _replay_assignment(
-        self, tx: _Transaction, trial_id: int | None, study_id: int
-    ) -> Assignment:
-        """Answer a retried Suggest with the assignment its first call made."""
-        if trial_id is None or study_id != tx.study_id:
-            raise InvalidArgumentError("request_id", "was already used for another request")
-        return self._assignment(tx, tx.trial(self._trial_key(trial_id)[1]))
-
     def expire_leases(self) -> int:
         """Settle every expired lease in the store; returns how many trials changed. The
         coordinator's sweeper (hpo.coordinator.leases) is what calls it; a program that uses
@@ -755,14 +748,10 @@ class StudyService:
         _check_id("worker_id", worker_id, required=True)
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
-            earlier = tx.connection.execute(
-                queries.REPORT_BY_REQUEST, {"request_id": request_id}
-            ).one_or_none()
+            earlier = earlier_report(
+                tx.connection, request_id, trial_id, resource, value, worker_id
+            )
             if earlier is not None:
-                if earlier.trial_id != trial_id:
-                    raise InvalidArgumentError(
-                        "request_id", "was already used by a report of another trial"
-                    )
                 action = Action(earlier.action)
                 return ReportOutcome(
                     should_continue=action is Action.CONTINUE,
@@ -842,7 +831,10 @@ class StudyService:
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
             trial = tx.trial(number)
-            if self._earlier_decision(tx.connection, request_id, trial_id) is not None:
+            scope = DecisionScope(
+                frozenset({"complete", "release"}), trial_id=trial_id, worker_id=worker_id
+            )
+            if earlier_decision(tx.connection, request_id, scope) is not None:
                 return tx.study_name, trial
             snapshot = tx.state.trials[number]
             if snapshot.state is TrialState.FAILED:
@@ -864,11 +856,14 @@ class StudyService:
         study_id, number = self._trial_key(trial_id)
         with self._decide(study_id) as tx:
             trial = tx.trial(number)
-            replay = self._earlier_decision(tx.connection, request_id, trial_id) is not None
+            reason = _clean_reason(reason, "failed")
+            scope = DecisionScope(
+                frozenset({"fail"}), trial_id=trial_id, worker_id=worker_id, reason=reason
+            )
+            replay = earlier_decision(tx.connection, request_id, scope) is not None
             if replay or tx.state.trials[number].state is TrialState.FAILED:
                 return tx.study_name, trial
             self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
-            reason = _clean_reason(reason, "failed")
             self._finish(tx, trial, TrialState.FAILED, reason, worker_id, request_id)
             return tx.study_name, trial
 

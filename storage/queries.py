@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hpo.storage import models
@@ -21,6 +21,7 @@ trials = models.Trial.__table__
 reports = models.Report.__table__
 decisions = models.Decision.__table__
 workers = models.Worker.__table__
+proposals = models.PriorProposal.__table__
 
 # Locks the study row for the rest of the transaction on PostgreSQL (SQLite
 # serialises writers with BEGIN IMMEDIATE and ignores FOR UPDATE).
@@ -43,13 +44,31 @@ EXPIRED_TRIALS = select(trials.c.number).where(
 )
 LEASE_OF_TRIAL = select(trials.c.lease_expires_at).where(trials.c.id == bindparam("trial_pk"))
 
-REPORT_BY_REQUEST = select(reports.c.trial_id, reports.c.action, reports.c.next_resource).where(
-    reports.c.request_id == bindparam("request_id")
-)
+REPORT_BY_REQUEST = select(
+    reports.c.trial_id,
+    reports.c.resource,
+    reports.c.value,
+    reports.c.worker_id,
+    reports.c.action,
+    reports.c.next_resource,
+).where(reports.c.request_id == bindparam("request_id"))
 INSERT_REPORT = insert(reports)
 
-DECISION_BY_REQUEST = select(decisions.c.trial_id, decisions.c.study_id).where(
-    decisions.c.request_id == bindparam("request_id")
+DECISION_BY_REQUEST = select(
+    decisions.c.kind,
+    decisions.c.study_id,
+    decisions.c.trial_id,
+    decisions.c.worker_id,
+    decisions.c.resource,
+    decisions.c.reason,
+).where(decisions.c.request_id == bindparam("request_id"))
+# Which tables hold a request id: a request id names one request, whatever its table.
+REQUEST_ID_USES = union_all(
+    select(literal("decision").label("use")).where(
+        decisions.c.request_id == bindparam("request_id")
+    ),
+    select(literal("report")).where(reports.c.request_id == bindparam("request_id")),
+    select(literal("proposal")).where(proposals.c.request_id == bindparam("request_id")),
 )
 INSERT_DECISION = insert(decisions)
 
