@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from hpo.samplers.gp_fit import fit_and_propose
 from hpo.samplers.model_input import MIN_RESULTS, ModelInput
 from hpo.space import Float, Int, Space
 from hpo.spec import Resource, StudySpec
+from tests.conftest import ServeProcess
 from tests.local_runs import model_expected, seed_giving_model
 
 SPACE = {"x": Float(-2, 2), "n": Int(1, 16, log=True)}
@@ -114,3 +117,44 @@ def test_a_deterministic_study_repeats_its_suggestions_over_the_server(tmp_path:
         expected = model_expected(7, number)
         if expected is not None:
             assert source == ("model" if expected else "random"), number
+
+
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started (Linux: /proc/PID/task/*/children)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` (not our child) ends within ``timeout`` seconds."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([descriptor], [], [], timeout)[0])
+    finally:
+        os.close(descriptor)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+def test_the_model_process_dies_with_a_killed_coordinator(
+    serve: Callable[..., ServeProcess], tmp_path: Path
+) -> None:
+    """SIGKILL of ``hpo serve`` left its model process (and its resource tracker) running for
+    good, reparented to init (issue 15, defect 4)."""
+    coordinator = serve(f"sqlite:///{tmp_path / 'hpo.db'}")
+    with Client(coordinator.address) as client:
+        # deterministic: the suggest after MIN_RESULTS results waits for the fit, so the model
+        # process exists when it returns.
+        study = client.create_study("gp", SPACE, r_min=1, r_max=1, seed=3, deterministic=True)
+        for _ in range(MIN_RESULTS + 1):
+            with study.suggest() as trial:
+                trial.report(1, loss(trial.config, 1))
+    spawned = _children(coordinator.process.pid)
+    assert spawned, "the coordinator started no model process"
+    coordinator.kill()
+    alive = [pid for pid in spawned if not _wait_for_exit(pid, 30)]
+    assert alive == [], f"still running after the coordinator was killed: {alive}"
