@@ -217,6 +217,10 @@ class _Transaction:
 
 _TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
+# How often a suggestion re-checks, after a fit run outside its transaction, that no newer
+# result made another fit due; past that, the transaction's sampler fits (rare: it takes
+# results landing faster than fits end, from other coordinators).
+FIT_RECHECKS = 3
 _JOB_KIND = {NewTrial: "new", Promote: "promote", Resume: "resume"}
 _ASSIGNMENT_KINDS = frozenset(_JOB_KIND.values())
 _STATE_AFTER = {
@@ -564,36 +568,68 @@ class StudyService:
     ) -> Assignment | Wait | Finished:
         _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
-        with self._decide(self._study_id(check_study_name(study_name))) as tx:
-            scope = DecisionScope(_ASSIGNMENT_KINDS, tx.study_id, worker_id=worker_id)
-            earlier = earlier_decision(tx.connection, request_id, scope)
-            if earlier is not None:  # a retry: the assignment its first call made
-                return self._assignment(tx, tx.trial(self._trial_key(earlier.trial_id)[1]))
-            self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
-            if tx.study_state in (STUDY_FINISHED, STUDY_STOPPED):
-                return Finished()
-            if self._warming_up(tx):
-                return Wait(self.retry_after_seconds)
-            job = tx.scheduler.next_job(tx.state)
-            if isinstance(job, NewTrial):
-                trial = self._start_trial(tx, job.bracket, worker_id)
-            elif isinstance(job, Promote | Resume):
-                trial = self._reassign(tx, job, worker_id)
-            elif isinstance(job, StudyFinished):
-                tx.study_state = STUDY_FINISHED
-                tx.log("finish", None, reason="trial budget spent; no trial held or promotable")
-                return Finished()
+        study_id = self._study_id(check_study_name(study_name))
+        for attempt in range(1, FIT_RECHECKS + 1):
+            self._fit_outside_transactions(study_id)
+            with self._decide(study_id) as tx:
+                if attempt < FIT_RECHECKS and self._waits_for_fit(tx.state):
+                    continue  # newer results made a fit due: run it outside, then decide
+                return self._suggest(tx, worker_id, request_id)
+        raise AssertionError("the last attempt always decides")
+
+    def _suggest(
+        self, tx: _Transaction, worker_id: str, request_id: str
+    ) -> Assignment | Wait | Finished:
+        scope = DecisionScope(_ASSIGNMENT_KINDS, tx.study_id, worker_id=worker_id)
+        earlier = earlier_decision(tx.connection, request_id, scope)
+        if earlier is not None:  # a retry: the assignment its first call made
+            return self._assignment(tx, tx.trial(self._trial_key(earlier.trial_id)[1]))
+        self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
+        if tx.study_state in (STUDY_FINISHED, STUDY_STOPPED):
+            return Finished()
+        if self._warming_up(tx):
+            return Wait(self.retry_after_seconds)
+        job = tx.scheduler.next_job(tx.state)
+        if isinstance(job, NewTrial):
+            trial = self._start_trial(tx, job.bracket, worker_id)
+        elif isinstance(job, Promote | Resume):
+            trial = self._reassign(tx, job, worker_id)
+        elif isinstance(job, StudyFinished):
+            tx.study_state = STUDY_FINISHED
+            tx.log("finish", None, reason="trial budget spent; no trial held or promotable")
+            return Finished()
+        else:
+            return Wait(self.retry_after_seconds)
+        tx.log(
+            _JOB_KIND[type(job)],
+            trial.id,
+            rung=trial.target_rung,
+            resource=trial.target_resource,
+            worker_id=worker_id,
+            request_id=request_id or None,
+        )
+        return self._assignment(tx, trial)
+
+    def _waits_for_fit(self, state: StudyState) -> bool:
+        return state.spec.algorithm.uses_model and self.models.waits_for_fit(state)
+
+    def _fit_outside_transactions(self, study_id: int) -> None:
+        """Run a fit that the next suggestion would wait for (a deterministic study's, or any
+        with inline models), holding the study's lock but no database transaction: a fit in
+        the write transaction locked the whole SQLite store for its duration (issue 15)."""
+        with self._lock(study_id):
+            cached = self._states.get(study_id)
+            if cached is None:
+                with self.store.read() as session:
+                    version = session.execute(
+                        select(models.Study.version).where(models.Study.id == study_id)
+                    ).scalar_one()
+                    state, scheduler = self._state(session, study_id, version)
+                self._states[study_id] = (version, state, scheduler)
             else:
-                return Wait(self.retry_after_seconds)
-            tx.log(
-                _JOB_KIND[type(job)],
-                trial.id,
-                rung=trial.target_rung,
-                resource=trial.target_resource,
-                worker_id=worker_id,
-                request_id=request_id or None,
-            )
-            return self._assignment(tx, trial)
+                state = cached[1]
+            if self._waits_for_fit(state):
+                self.models.fit_due(state)
 
     def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
         number = tx.state.next_number

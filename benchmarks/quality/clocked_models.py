@@ -78,6 +78,12 @@ class ClockedModels:
         self._running = (data, result, self.clock.now + seconds / self.seconds_per_unit)
         self._finish(state)
 
+    def waits_for_fit(self, state: StudyState) -> bool:
+        return False  # a fit's cost is simulated time, never a wait
+
+    def fit_due(self, state: StudyState) -> None:
+        self.observe(state)
+
     def _finish(self, state: StudyState) -> None:
         """Install the running fit's pool once the clock has passed its end."""
         if self._running is None or self._running[2] > self.clock.now:

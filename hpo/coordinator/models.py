@@ -113,6 +113,17 @@ class ModelManager:
             slot = self._slots.get(name)
             return slot.pool if slot is not None else None
 
+    def waits_for_fit(self, state: StudyState) -> bool:
+        if not state.spec.deterministic:
+            return False  # fitted in the background; pool never waits
+        with self._lock:
+            slot = self._slots.get(state.spec.name) or ModelSlot()
+            return not self._closed and slot.due(state, self.refit_fraction)
+
+    def fit_due(self, state: StudyState) -> None:
+        if state.spec.deterministic:
+            self._fit_now(state)
+
     def observe(self, state: StudyState) -> None:
         """Start a fit for this study if one is due and none is running (call under the
         study's lock, after a commit)."""

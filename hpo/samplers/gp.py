@@ -140,6 +140,16 @@ class ModelSource(Protocol):
         """New results or running trials: start a fit now if one is due."""
         ...
 
+    def waits_for_fit(self, state: StudyState) -> bool:
+        """Whether ``pool(state)`` would run a fit and wait for it (a deterministic study's due
+        fit, or any due fit of inline models). The service runs such a fit with
+        ``fit_due`` before its write transaction, never inside it."""
+        ...
+
+    def fit_due(self, state: StudyState) -> None:
+        """Run the fit ``pool(state)`` would wait for, now, and wait for it."""
+        ...
+
 
 Fit = Callable[[ModelInput, "dict[str, Any] | None"], FitResult]
 
@@ -174,6 +184,13 @@ class InlineModels:
 
     def observe(self, state: StudyState) -> None:
         """Nothing to do ahead of time: the next ``pool`` call fits when due."""
+
+    def waits_for_fit(self, state: StudyState) -> bool:
+        slot = self.slots.get(state.spec.name)
+        return (slot or ModelSlot()).due(state, self.refit_fraction)
+
+    def fit_due(self, state: StudyState) -> None:
+        self.pool(state)
 
 
 def min_distance(dims: int) -> float:
