@@ -58,6 +58,20 @@ class PermissionDeniedError(HpoError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class BusyError(HpoError):
+    """The coordinator cannot serve the call now (a study too busy, a lock not granted in
+    time); it changed nothing, and a retry after a short wait may succeed."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class CallerGoneError(HpoError):
+    """The caller gave up (deadline or cancel) before the call decided anything: nothing is
+    committed that nobody would receive."""
+
+    code = grpc.StatusCode.CANCELLED
+
+
 class RemoteError(HpoError):
     """A status with no domain meaning (UNAVAILABLE, INTERNAL...) from a coordinator."""
 

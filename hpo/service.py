@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from hpo.errors import (
     AlreadyExistsError,
+    BusyError,
+    CallerGoneError,
     FailedPreconditionError,
     HpoError,
     InvalidArgumentError,
@@ -217,6 +219,14 @@ class _Transaction:
 
 _TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
+# Calls that may be in progress on one study at once (deciding or waiting for their turn) in
+# one service; the coordinator sets it to three quarters of its RPC threads.
+DEFAULT_MAX_CALLS_PER_STUDY = 12
+# How long a call finding that many waits for one of them to end before it is refused.
+ADMISSION_WAIT_SECONDS = 0.5
+# How long a call waits for its study's turn before it is refused as busy. The database's own
+# lock waits are bounded too (hpo.storage.engine).
+STUDY_LOCK_TIMEOUT_SECONDS = 15.0
 # How often a suggestion re-checks, after a fit run outside its transaction, that no newer
 # result made another fit due; past that, the transaction's sampler fits (rare: it takes
 # results landing faster than fits end, from other coordinators).
@@ -262,6 +272,7 @@ class StudyService:
         ask_llm: Ask | None = None,
         llm_endpoints: LLMEndpoints | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        max_calls_per_study: int = DEFAULT_MAX_CALLS_PER_STUDY,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
@@ -277,6 +288,12 @@ class StudyService:
         self._states: dict[int, tuple[int, StudyState, Asha]] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Calls inside _decide per study (the one deciding and those waiting for it), bounded
+        # so that one blocked study cannot take every RPC thread.
+        self.max_calls_per_study = max_calls_per_study
+        self._calls: dict[int, int] = {}
+        self._admitting = 0  # calls waiting for admission, on any study
+        self._calls_changed = threading.Condition(self._locks_guard)
         # Studies are never renamed and trials never move, so these lookups are cacheable.
         self._study_id = functools.lru_cache(maxsize=4096)(self._load_study_id)
         self._trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
@@ -561,11 +578,28 @@ class StudyService:
         """Stop asking LLMs (the coordinator's shutdown); answers in flight are dropped."""
         self.warm_starts.close()
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no call is in progress on any study; False if one still is after
+        ``timeout`` seconds. gRPC's own shutdown does not wait for a handler whose caller's
+        deadline passed, so the coordinator waits here before it closes the store."""
+        with self._calls_changed:
+            return self._calls_changed.wait_for(
+                lambda: not self._admitting and not any(self._calls.values()), timeout
+            )
+
     # ------------------------------------------------------------ suggest
 
     def suggest(
-        self, study_name: str, worker_id: str, request_id: str = ""
+        self,
+        study_name: str,
+        worker_id: str,
+        request_id: str = "",
+        caller_waiting: Callable[[], bool] = lambda: True,
     ) -> Assignment | Wait | Finished:
+        """The next assignment for ``worker_id``. ``caller_waiting`` says whether the caller
+        still waits for the answer (the gRPC context is active): once this call has its turn on
+        the study, it decides nothing for a caller that gave up, so no assignment is committed
+        that nobody would train."""
         _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
         study_id = self._study_id(check_study_name(study_name))
@@ -574,6 +608,8 @@ class StudyService:
             with self._decide(study_id) as tx:
                 if attempt < FIT_RECHECKS and self._waits_for_fit(tx.state):
                     continue  # newer results made a fit due: run it outside, then decide
+                if not caller_waiting():
+                    raise CallerGoneError("the caller gave up before its turn on the study")
                 return self._suggest(tx, worker_id, request_id)
         raise AssertionError("the last attempt always decides")
 
@@ -617,7 +653,10 @@ class StudyService:
         """Run a fit that the next suggestion would wait for (a deterministic study's, or any
         with inline models), holding the study's lock but no database transaction: a fit in
         the write transaction locked the whole SQLite store for its duration (issue 15)."""
-        with self._lock(study_id):
+        cached = self._states.get(study_id)
+        if cached is not None and not cached[1].spec.algorithm.uses_model:
+            return  # the algorithm never changes: no lock needed to know there is no model
+        with self._study_turn(study_id):
             cached = self._states.get(study_id)
             if cached is None:
                 with self.store.read() as session:
@@ -1093,7 +1132,7 @@ class StudyService:
 
     @contextmanager
     def _decide(self, study_id: int) -> Iterator[_Transaction]:
-        with self._lock(study_id):
+        with self._study_turn(study_id):
             try:
                 with self.store.write() as session:
                     connection = session.connection()
@@ -1134,6 +1173,46 @@ class StudyService:
             if tx.changed and state.spec.algorithm.uses_model:
                 # After the commit: a fit sees only data that is in the store.
                 self.models.observe(state)
+
+    @contextmanager
+    def _study_turn(self, study_id: int) -> Iterator[None]:
+        """The study's lock, for a bounded number of calls and a bounded wait, so that one
+        study whose row was locked from outside cannot take every RPC thread and starve
+        every other call, as it did (issue 15). A call finding ``max_calls_per_study`` calls
+        in progress on the study waits up to ADMISSION_WAIT_SECONDS for one to end (under
+        a healthy load they end within milliseconds), and is then refused with UNAVAILABLE
+        (clients retry with backoff); so is a call that waited STUDY_LOCK_TIMEOUT_SECONDS
+        for its turn."""
+        with self._calls_changed:
+            self._admitting += 1
+            try:
+                admitted = self._calls_changed.wait_for(
+                    lambda: self._calls.get(study_id, 0) < self.max_calls_per_study,
+                    timeout=ADMISSION_WAIT_SECONDS,
+                )
+            finally:
+                self._admitting -= 1
+            if not admitted:
+                self._calls_changed.notify_all()  # for wait_idle
+                raise BusyError(
+                    f"study {study_id} is busy: {self.max_calls_per_study} calls are in "
+                    "progress on it; retry"
+                )
+            self._calls[study_id] = self._calls.get(study_id, 0) + 1
+        try:
+            lock = self._lock(study_id)
+            if not lock.acquire(timeout=STUDY_LOCK_TIMEOUT_SECONDS):
+                raise BusyError(
+                    f"study {study_id}: no turn within {STUDY_LOCK_TIMEOUT_SECONDS:g} s; retry"
+                )
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            with self._calls_changed:
+                self._calls[study_id] -= 1
+                self._calls_changed.notify_all()
 
     def _lock(self, study_id: int) -> threading.Lock:
         with self._locks_guard:

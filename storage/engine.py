@@ -6,6 +6,8 @@ writer), a busy timeout instead of immediate "database is locked" errors,
 on, and pysqlite's own transaction handling replaced by explicit ``BEGIN``
 statements. Write transactions start with ``BEGIN IMMEDIATE`` so two writers
 queue on the lock at the start instead of deadlocking on an upgrade later.
+PostgreSQL sessions get a lock timeout and a statement timeout, so no call
+waits on the database without bound.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A statement that waits longer than this for a lock (a study's row locked from outside, by a
+# stuck transaction) fails, and the call is answered UNAVAILABLE instead of holding its thread
+# forever; a statement running longer than the second bound is cancelled the same way.
+POSTGRES_LOCK_TIMEOUT_MS = 10_000
+POSTGRES_STATEMENT_TIMEOUT_MS = 120_000
 WRITE_OPTION = "hpo_write"
 
 
@@ -39,6 +46,12 @@ def create_engine(db: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 16)
     kwargs.setdefault("max_overflow", 16)
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault(
+        "options",
+        f"-c lock_timeout={POSTGRES_LOCK_TIMEOUT_MS} "
+        f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+    )
     return sa.create_engine(url, **kwargs)
 
 

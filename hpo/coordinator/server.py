@@ -58,6 +58,8 @@ class Coordinator:
         """Refuse new calls, let running ones finish within ``grace`` seconds, stop the model
         process and close the store."""
         self.server.stop(grace).wait()
+        if not self.service.wait_idle(grace):
+            log.warning("calls still in progress after %g s; closing the store anyway", grace)
         self.sweeper.stop()
         self.models.close()
         self.service.close()
@@ -103,6 +105,9 @@ def start_coordinator(
         clock=clock,
         models=models,
         llm_endpoints=llm_endpoints,
+        # A quarter of the threads stays free for other studies and reads whatever one
+        # study's calls wait for.
+        max_calls_per_study=max(1, threads * 3 // 4),
     )
     tokens = TokenService(store, clock=clock)
     authenticator = TokenAuthenticator(

@@ -112,7 +112,9 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
 
     @_rpc
     def Suggest(self, request: pb.SuggestRequest, context: Any) -> pb.SuggestResponse:
-        result = self.service.suggest(request.study, request.worker_id, request.request_id)
+        result = self.service.suggest(
+            request.study, request.worker_id, request.request_id, context.is_active
+        )
         if isinstance(result, Assignment):
             return pb.SuggestResponse(
                 assignment=pb.Assignment(

@@ -15,6 +15,10 @@ _UPGRADE_LOCK = 727_001
 def run_migrations_online() -> None:
     connection = context.config.attributes["connection"]
     if connection.dialect.name == "postgresql":
+        # A migration may wait for another coordinator's upgrade and rewrite large tables:
+        # the service's lock and statement timeouts (hpo.storage.engine) do not apply to it.
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
     context.configure(
         connection=connection,
