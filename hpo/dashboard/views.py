@@ -18,6 +18,7 @@ from hpo.dashboard.export import ExportFormat, ExportTable, render, report_row, 
 from hpo.dashboard.importance import MIN_RESULTS, parameter_importance
 from hpo.errors import NotFoundError
 from hpo.schedulers import make_scheduler
+from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Categorical, Float
 from hpo.spec import AshaMode, StudySpec, listable_spec
 from hpo.state import TrialState
@@ -29,7 +30,6 @@ PARAMS_MIN_RESULTS = 10
 RECENT_CURVES_SHARE = 4
 # The importance forest is fitted on at most this many results (the best at its rung).
 IMPORTANCE_RESULTS = 1000
-_RELATIVE_TOLERANCE = 1e-9
 # Trials a worker holds or will resume: sent towards their target rung.
 _HEADING_ON = (TrialState.RUNNING.value, TrialState.PENDING.value)
 
@@ -210,7 +210,7 @@ def _outcome(study: StudyContext, row: Row[Any]) -> str:
     else:
         beyond = row.rung > first or (
             row.last_resource is not None
-            and row.last_resource > study.levels[first] * (1 + _RELATIVE_TOLERANCE)
+            and row.last_resource > study.levels[first] * (1 + RELATIVE_TOLERANCE)
         )
     return "promoted" if beyond else str(row.state)
 

@@ -40,8 +40,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hpo.errors import InvalidArgumentError
 from hpo.schedulers.brackets import choose_bracket
-from hpo.schedulers.rungs import crossed_rung, rung_levels, top_k, top_levels
+from hpo.schedulers.rungs import (
+    RELATIVE_TOLERANCE,
+    crossed_rung,
+    rung_levels,
+    top_k,
+    top_levels,
+)
 from hpo.spec import Algorithm, AshaMode, StudySpec
 from hpo.state import RungResult, StudyState, TrialState
 
@@ -155,6 +162,15 @@ class Asha:
         self, state: StudyState, number: int, resource: float, value: float
     ) -> ReportDecision:
         trial = state.trials[number]
+        assigned = self.levels[trial.target_rung]
+        if resource > assigned * (1 + RELATIVE_TOLERANCE):
+            # Settling it at the assigned rung ranked a 9-epoch value among 1-epoch ones and
+            # promoted it to a rung below what it had trained (issue 15): refused instead.
+            raise InvalidArgumentError(
+                "resource",
+                f"{resource:g} is past the resource trial {number} was assigned "
+                f"({assigned:g}); report at most that, then complete",
+            )
         reached = min(crossed_rung(self.levels, resource), trial.target_rung)
         if reached <= trial.rung or reached < trial.bracket:
             next_rung = min(max(trial.rung + 1, trial.bracket), trial.target_rung)

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 
 from hpo.spec import Resource
 
-_RELATIVE_TOLERANCE = 1e-9
+RELATIVE_TOLERANCE = 1e-9
 
 
 def rung_levels(resource: Resource) -> tuple[float, ...]:
     """Resource level of each rung, lowest first; the last one is ``r_max``."""
     levels = set(resource.earlier_r_max)
     level = resource.r_min
-    while level < resource.r_max * (1 - _RELATIVE_TOLERANCE):
-        if not any(abs(level - kept) <= _RELATIVE_TOLERANCE * kept for kept in levels):
+    while level < resource.r_max * (1 - RELATIVE_TOLERANCE):
+        if not any(abs(level - kept) <= RELATIVE_TOLERANCE * kept for kept in levels):
             levels.add(level)
         level *= resource.eta
     return (*sorted(levels), resource.r_max)
@@ -41,14 +41,14 @@ def crossed_rung(levels: tuple[float, ...], resource: float) -> int:
     """Index of the highest level that ``resource`` reaches, or -1 below the first."""
     reached = -1
     for index, level in enumerate(levels):
-        if resource >= level * (1 - _RELATIVE_TOLERANCE):
+        if resource >= level * (1 - RELATIVE_TOLERANCE):
             reached = index
     return reached
 
 
 def top_k(n_results: int, eta: float) -> int:
     """How many of ``n_results`` at a rung form its top 1/eta (floor, as in the papers)."""
-    return math.floor(n_results / eta + _RELATIVE_TOLERANCE)
+    return math.floor(n_results / eta + RELATIVE_TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def hyperband_brackets(resource: Resource) -> list[HyperbandBracket]:
     s_max = len(levels) - 1
     brackets = []
     for s in range(s_max, -1, -1):
-        n = math.ceil((s_max + 1) / (s + 1) * resource.eta**s - _RELATIVE_TOLERANCE)
-        sizes = tuple(math.floor(n * resource.eta**-i + _RELATIVE_TOLERANCE) for i in range(s + 1))
+        n = math.ceil((s_max + 1) / (s + 1) * resource.eta**s - RELATIVE_TOLERANCE)
+        sizes = tuple(math.floor(n * resource.eta**-i + RELATIVE_TOLERANCE) for i in range(s + 1))
         brackets.append(HyperbandBracket(s, s_max - s, sizes, levels[s_max - s :]))
     return brackets
