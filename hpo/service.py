@@ -77,6 +77,7 @@ from hpo.state import (
     TrialState,
 )
 from hpo.storage import Store, models, queries
+from hpo.storage.clock import StoreClock
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
 
@@ -281,8 +282,9 @@ class StudyService:
         # Who fits the GP studies' surrogates: the coordinator passes its background process;
         # in-process use defaults to fitting inline, in the calling thread.
         self.models = models if models is not None else InlineModels()
-        # Leases are judged by this clock; tests pass one they can move forward.
-        self.clock = clock
+        # Leases are judged by this clock, corrected to the database server's time so that every
+        # coordinator of a store judges them alike; tests pass a clock they can move forward.
+        self.clock = StoreClock(store.engine, clock)
         self.lease = timedelta(seconds=lease_seconds)
         self.retry_after_seconds = retry_after_seconds
         self._states: dict[int, tuple[int, StudyState, Asha]] = {}
@@ -351,7 +353,7 @@ class StudyService:
         raise AlreadyExistsError(f"study {spec.name!r} already exists {detail}")
 
     def _insert_study(self, session: Session, spec: StudySpec, request_id: str) -> StudyInfo:
-        now = self.clock()
+        now = self.clock.now()
         study = models.Study(
             name=spec.name,
             spec=spec.to_json(),
@@ -747,7 +749,7 @@ class StudyService:
         """Settle every expired lease in the store; returns how many trials changed. The
         coordinator's sweeper (hpo.coordinator.leases) is what calls it; a program that uses
         the service in-process calls it itself."""
-        now = self.clock()
+        now = self.clock.now()
         with self.store.read() as session:
             study_ids = session.scalars(
                 select(models.Trial.study_id).where(models.Trial.lease_expires_at < now).distinct()
@@ -762,7 +764,7 @@ class StudyService:
         """Give every lease held in the store at least one full lease from now, and return how
         many were extended. A coordinator calls this as it starts: workers that waited out its
         downtime (buffering their reports) must not lose their trials for it."""
-        now = self.clock()
+        now = self.clock.now()
         with self.store.write() as session:
             result = session.execute(
                 update(models.Trial)
@@ -1032,7 +1034,7 @@ class StudyService:
         _check_id("worker_id", worker_id, required=True)
         if len(trial_ids) > MAX_HEARTBEAT_TRIALS:
             raise InvalidArgumentError("trial_ids", f"at most {MAX_HEARTBEAT_TRIALS} per heartbeat")
-        now = self.clock()
+        now = self.clock.now()
         expires = now + self.lease
         with self.store.write() as session:
             held: set[int] = set()
@@ -1146,7 +1148,7 @@ class StudyService:
                         study.state,
                         state,
                         scheduler,
-                        self.clock(),
+                        self.clock.now(),
                     )
                     yield tx
                     version = study.version + tx.changed

@@ -57,5 +57,5 @@ class LeaseSweeper:
             return self.max_wait
         if expiry is None:
             return self.max_wait
-        until = (expiry - self.service.clock()).total_seconds() + AFTER_EXPIRY_SECONDS
+        until = (expiry - self.service.clock.now()).total_seconds() + AFTER_EXPIRY_SECONDS
         return min(self.max_wait, max(AFTER_EXPIRY_SECONDS, until))

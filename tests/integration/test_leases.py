@@ -14,6 +14,7 @@ from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from hpo.space import Float
 from hpo.state import TrialState
+from hpo.storage.types import utcnow
 from hpo.v1 import hpo_pb2 as pb
 from tests.conftest import table_rows
 
@@ -204,3 +205,35 @@ def test_a_stopped_study_hands_out_nothing_and_stops_its_trials(
         with pytest.raises(FailedPreconditionError, match="stopped"):
             study.extend(27)
         assert study.stop("again").state == "stopped"  # stopping twice changes nothing
+
+
+@pytest.mark.postgres
+def test_coordinators_with_skewed_clocks_judge_leases_by_the_databases_clock(
+    postgres_url: str,
+) -> None:
+    """A second coordinator 45 s ahead refused a live worker's report 6 s after its assignment
+    (issue 15, defect 9): leases are now judged by the PostgreSQL server's clock."""
+    ahead = start_coordinator(
+        postgres_url, port=0, lease_seconds=LEASE, clock=lambda: utcnow() + timedelta(seconds=45)
+    )
+    on_time = start_coordinator(postgres_url, port=0, lease_seconds=LEASE)
+    try:
+        with connect(on_time) as first, connect(ahead) as second:
+            trial = make_study(first).suggest()
+            assert trial is not None
+            # The same worker's report lands on the other coordinator.
+            outcome = second.call(
+                "Report",
+                pb.ReportRequest(
+                    trial_id=trial.id,
+                    resource=1,
+                    value=0.5,
+                    worker_id=first.worker_id,
+                    request_id="skewed",
+                ),
+            )
+            assert outcome.trial_state == pb.TRIAL_PAUSED  # accepted, paused at rung 0
+            assert ahead.service.clock.offset < timedelta(seconds=-40)
+    finally:
+        ahead.stop(grace=1)
+        on_time.stop(grace=1)
