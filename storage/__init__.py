@@ -3,7 +3,7 @@
 It knows tables and queries, not algorithms; ``hpo.service`` decides.
 """
 
-from hpo.storage.engine import create_engine, is_sqlite, normalize_url
+from hpo.storage.engine import STORE_UNAVAILABLE, create_engine, is_sqlite, normalize_url
 from hpo.storage.store import Store
 
-__all__ = ["Store", "create_engine", "is_sqlite", "normalize_url"]
+__all__ = ["STORE_UNAVAILABLE", "Store", "create_engine", "is_sqlite", "normalize_url"]

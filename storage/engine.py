@@ -17,7 +17,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+
+# Database failures that are not the caller's fault: the database is down, unreachable, locked,
+# out of disk, read-only (PostgreSQL's "cannot execute ... in a read-only transaction" is an
+# InternalError) or timed out. Callers are answered UNAVAILABLE (retry later) with a log line,
+# never INTERNAL: a read-only database made 402 calls INTERNAL in 6 s, and clients do not
+# retry those (issue 15). DataError, IntegrityError and ProgrammingError stay INTERNAL: they
+# mean a value or a statement hpo should have refused or written differently.
+STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A statement that waits longer than this for a lock (a study's row locked from outside, by a

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from sqlalchemy.exc import OperationalError
 
 from hpo.auth import Role, TokenRecord, hash_secret, is_well_formed, method_name, required_role
+from hpo.storage import STORE_UNAVAILABLE
 from hpo.tokens import Identity, TokenService
 
 DEFAULT_CACHE_SECONDS = 5.0
@@ -256,7 +256,7 @@ class TokenAuthenticator(grpc.ServerInterceptor):
         except Denied as denied:
             log.info("%s refused (%s): %s", full_method, denied.code.name, denied.message)
             context.abort(denied.code, denied.message)
-        except OperationalError:
+        except STORE_UNAVAILABLE:
             log.exception("%s: token lookup failed: database unavailable", full_method)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the trial store is unavailable; retry")
         except Exception:

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from sqlalchemy.exc import OperationalError
 
 from hpo import wire
 from hpo.auth import TokenRecord, role_from_proto, role_to_proto
@@ -29,6 +28,7 @@ from hpo.coordinator.convert import (
 )
 from hpo.errors import HpoError, InvalidArgumentError
 from hpo.service import Assignment, StudyService, Wait
+from hpo.storage import STORE_UNAVAILABLE
 from hpo.tokens import TokenService
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
@@ -63,7 +63,7 @@ def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
             return method(self, request, context)
         except HpoError as error:
             context.abort(error.code, str(error))
-        except OperationalError:
+        except STORE_UNAVAILABLE:
             log.exception("%s: database unavailable", method.__name__)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the trial store is unavailable; retry")
         except Exception:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -36,7 +35,7 @@ from hpo.dashboard.auth import API_PREFIX, ReaderTokens
 from hpo.dashboard.cache import VersionCache
 from hpo.dashboard.warmup import DEFAULT_STUDIES, Preparer
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from hpo.storage import Store, create_engine, is_sqlite
+from hpo.storage import STORE_UNAVAILABLE, Store, create_engine, is_sqlite
 from hpo.storage.migrate import current_revision, head_revision
 from hpo.tokens import TokenService
 
@@ -95,7 +94,7 @@ def create_app(
         exception_handlers={
             InvalidArgumentError: _bad_parameter,
             NotFoundError: _not_found,
-            OperationalError: _unavailable,
+            **{error: _unavailable for error in STORE_UNAVAILABLE},
             HTTPException: _http_error,
         },
         lifespan=lifespan,

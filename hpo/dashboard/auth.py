@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hpo.coordinator.auth import Denied, TokenAuthenticator
 from hpo.dashboard.api import json_response
+from hpo.storage import STORE_UNAVAILABLE
 
 API_PREFIX = "/api/"
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class ReaderTokens:
             log.info("%s refused: %s", scope["path"], denied.message)
             await _refuse(401, denied.message, scope, receive, send)
             return
-        except OperationalError:
+        except STORE_UNAVAILABLE:
             log.exception("token lookup failed: the store is unavailable")
             await _refuse(503, "the trial store is unavailable; retry", scope, receive, send)
             return
