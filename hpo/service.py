@@ -85,6 +85,9 @@ MAX_ID_LENGTH = 128
 MAX_REASON_LENGTH = 10_000
 MAX_HEARTBEAT_TRIALS = 1024
 DEFAULT_PAGE_SIZE = 1000
+# Trial numbers are 32-bit integers in the store: a larger start_number overflowed the query
+# on PostgreSQL (an INTERNAL error, issue 15).
+MAX_TRIAL_NUMBER = 2**31 - 1
 MAX_PAGE_SIZE = 10_000
 # Bookkeeping that need not cost a write on every call: a worker's last_seen
 # is refreshed at most this often by Suggest (heartbeats always refresh it).
@@ -1080,8 +1083,10 @@ class StudyService:
         start_number: int = 0,
         limit: int = 0,
     ) -> TrialPage:
-        if start_number < 0:
-            raise InvalidArgumentError("start_number", f"must be >= 0, got {start_number}")
+        if not 0 <= start_number <= MAX_TRIAL_NUMBER:
+            raise InvalidArgumentError(
+                "start_number", f"must be in [0, {MAX_TRIAL_NUMBER}], got {start_number}"
+            )
         if not 0 <= limit <= MAX_PAGE_SIZE:
             raise InvalidArgumentError("limit", f"must be in [0, {MAX_PAGE_SIZE}], got {limit}")
         limit = limit or DEFAULT_PAGE_SIZE

@@ -52,9 +52,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hpo.db'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (its URL), dropped afterwards; skips (or fails,
+    with HPO_REQUIRE_POSTGRES=1) when no server answers."""
     try:
         admin = psycopg.connect(_admin_conninfo(), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
@@ -73,6 +74,13 @@ def postgres_url() -> Iterator[str]:
             )
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,7 +13,8 @@ from collections.abc import Collection, Iterable
 from starlette.datastructures import QueryParams
 
 from hpo.errors import InvalidArgumentError
-from hpo.validation import describe
+from hpo.space import INT64_MAX
+from hpo.validation import check_text, describe
 
 MAX_TEXT_LENGTH = 200
 
@@ -33,8 +34,9 @@ class Parameters:
                 raise InvalidArgumentError(name, "is given more than once")
         self._query = query
 
-    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
-        """An integer in ``[low, high]`` (no upper bound when ``high`` is None)."""
+    def integer(self, name: str, default: int, low: int, high: int = INT64_MAX) -> int:
+        """An integer in ``[low, high]``; ``high`` defaults to the largest a database takes
+        (an offset past int64 overflowed the query: an HTTP 500, issue 15)."""
         raw = self._query.get(name)
         if raw is None:
             return default
@@ -42,9 +44,8 @@ class Parameters:
             value = int(raw.strip())
         except ValueError:
             raise InvalidArgumentError(name, f"must be an integer, got {describe(raw)}") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-            raise InvalidArgumentError(name, f"must be {bounds}, got {value}")
+        if not low <= value <= high:
+            raise InvalidArgumentError(name, f"must be in [{low}, {high}], got {value}")
         return value
 
     def choice(self, name: str, default: str, allowed: Collection[str]) -> str:
@@ -72,7 +73,5 @@ class Parameters:
         return values
 
     def text(self, name: str) -> str:
-        raw = self._query.get(name, "")
-        if len(raw) > MAX_TEXT_LENGTH:
-            raise InvalidArgumentError(name, f"is longer than {MAX_TEXT_LENGTH} characters")
-        return raw.strip()
+        """Free text a database can compare: no NUL (PostgreSQL refuses it), valid Unicode."""
+        return check_text(name, self._query.get(name, ""), MAX_TEXT_LENGTH).strip()

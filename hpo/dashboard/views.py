@@ -20,7 +20,7 @@ from hpo.errors import NotFoundError
 from hpo.schedulers import make_scheduler
 from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Categorical, Float
-from hpo.spec import AshaMode, StudySpec, listable_spec
+from hpo.spec import AshaMode, StudySpec, check_study_name, listable_spec
 from hpo.state import TrialState
 
 Document = dict[str, Any]
@@ -62,7 +62,7 @@ class StudyContext:
 
 
 def load_study(connection: Connection, name: str) -> StudyContext:
-    row = queries.study_by_name(connection, name)
+    row = queries.study_by_name(connection, check_study_name(name))
     if row is None:
         raise NotFoundError(f"study {name!r} does not exist")
     return StudyContext.of(row)

@@ -18,7 +18,10 @@ Properties, for every call:
   RESOURCE_EXHAUSTED at the client);
 * a refused call leaves every table of the store exactly as it was;
 * an accepted call stores no NUL character: PostgreSQL refuses NUL in text and
-  JSONB, so the same call would fail there with INTERNAL.
+  JSON, so the same call would fail there with INTERNAL.
+
+Every property is checked on a SQLite file and on a PostgreSQL database (issue 15: an
+overflowing ``start_number`` and NUL in names were INTERNAL on PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from hpo.spec import Resource, StudySpec
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
 from hpo.validation import INT64_MAX, INT64_MIN
+from tests.conftest import postgres_database
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Coordinator"]
 METHODS = [method.name for method in SERVICE.methods]
@@ -422,6 +426,20 @@ _VALID_SPEC = plan_of(
 )
 _VALID_SPEC["name"] = FRESH
 _VALID_SPEC["priors"][2]["transfer"]["studies"] = [STUDY]
+_EXTREME_SPEC = plan_of(
+    wire.spec_to_proto(
+        StudySpec(
+            name="extremes",
+            space=Space(
+                {
+                    "c": Categorical([1e308, -5e-324, 1e20, INT64_MIN, INT64_MAX]),
+                    "x": Float(-1e307, 1e307),
+                }
+            ),
+            resource=Resource(1, 9, 3),
+        )
+    )
+)
 _VALID_CONFIG = plan_of(pb.EnqueueRequest(config=wire.config_to_proto(VALID_CONFIG)))["config"]
 # A valid request of each RPC, the starting point of the mutated ones (an RPC missing here
 # gets random requests only).
@@ -487,12 +505,26 @@ METADATA = st.one_of(
 # ---------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One store per module and kind: PostgreSQL refuses what SQLite takes (NUL, overflowing
+    integers), so every property is checked on both."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'hpo.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    db = tmp_path_factory.mktemp("fuzz") / "hpo.db"
+def world(store: str) -> Iterator[World]:
     # On loopback, calls without a token are served as admin, so every RPC is reachable.
     # Leases outlast the test, so the lease sweeper never writes between two snapshots.
-    coordinator = start_coordinator(f"sqlite:///{db}", "127.0.0.1", 0, lease_seconds=3600)
+    coordinator = start_coordinator(store, "127.0.0.1", 0, lease_seconds=3600)
     with grpc.insecure_channel(
         coordinator.address, options=[("grpc.max_send_message_length", -1)]
     ) as channel:
@@ -650,6 +682,37 @@ BOUNDARY_REQUESTS = [
         id="Enqueue-huge-value",
     ),
     pytest.param("GetStudy", {"name": Long(300_000)}, id="GetStudy-huge-name"),
+    # Integers past what a column holds: trial numbers are 32-bit in the store.
+    pytest.param(
+        "ListTrials", {"study": STUDY, "start_number": 2**31}, id="ListTrials-start-int32"
+    ),
+    pytest.param(
+        "ListTrials", {"study": STUDY, "start_number": INT64_MAX}, id="ListTrials-start-int64"
+    ),
+    # NUL in the names that select a row.
+    *(
+        pytest.param(method, {field: NUL}, id=f"{method}-{field}-NUL")
+        for method, field in (
+            ("GetStudy", "name"),
+            ("ListTrials", "study"),
+            ("GetBest", "study"),
+            ("GetPriors", "study"),
+            ("RevokeToken", "name"),
+        )
+    ),
+    # Values at the ends of the double range and of int64 in a spec (valid: accepted, and
+    # read back exactly; tests/storage/test_exact_values.py checks the values).
+    pytest.param(
+        "CreateStudy",
+        {"spec": _EXTREME_SPEC, "request_id": FRESH},
+        id="CreateStudy-extreme-values",
+    ),
+    # A huge repeated field of duplicates.
+    pytest.param(
+        "Heartbeat",
+        {"worker_id": WORKER_ID, "trial_ids": [TRIAL] * 2000},
+        id="Heartbeat-duplicates",
+    ),
 ]
 
 
