@@ -205,19 +205,23 @@ def serve(
     except InvalidArgumentError as error:
         raise typer.BadParameter(str(error), param_hint="--llm-key-env") from None
     _configure_logging(log_level)
-    coordinator = start_coordinator(
-        db,
-        host,
-        port,
-        lease_seconds=lease_seconds,
-        max_retries=max_retries,
-        migrate=migrate,
-        threads=threads,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        anonymous=anonymous,
-        llm_endpoints=llm_endpoints,
-    )
+    try:
+        coordinator = start_coordinator(
+            db,
+            host,
+            port,
+            lease_seconds=lease_seconds,
+            max_retries=max_retries,
+            migrate=migrate,
+            threads=threads,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            anonymous=anonymous,
+            llm_endpoints=llm_endpoints,
+        )
+    except (ValueError, OSError) as error:  # a bad key pair, an address it cannot listen on
+        typer.echo(f"hpo serve: {error}", err=True)
+        raise typer.Exit(2) from None
     stop = threading.Event()
     _on_signals(lambda signum, frame: stop.set())
     # The first line is the contract with scripts (and tests) that started us on port 0.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import ssl
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -49,7 +51,7 @@ class Coordinator:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def wait(self) -> None:
         self.server.wait_for_termination()
@@ -123,22 +125,27 @@ def start_coordinator(
         interceptors=[authenticator, RejectUndecodable()],
     )
     hpo_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service, tokens), server)
-    if credentials is None:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    else:
-        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    try:
+        if credentials is None:
+            bound = server.add_insecure_port(host_port(host, port))
+        else:
+            bound = server.add_secure_port(host_port(host, port), credentials)
+    except RuntimeError:  # gRPC's "Failed to bind to address"
+        bound = 0
     if bound == 0:
         store.dispose()
-        raise OSError(f"cannot listen on {host}:{port}")
+        raise OSError(
+            f"cannot listen on {host_port(host, port)}: the port is in use, or the address is "
+            "not one of this machine's"
+        )
     renewed = service.renew_held_leases()
     if renewed:
         log.info("renewed %d lease(s) held when this coordinator started", renewed)
     server.start()
     sweeper = LeaseSweeper(service).start()
     log.info(
-        "coordinator listening on %s:%d, store %s, auth: %s, TLS: %s",
-        host,
-        bound,
+        "coordinator listening on %s, store %s, auth: %s, TLS: %s",
+        host_port(host, bound),
         store.url,
         "bearer tokens, anonymous calls as admin (loopback)" if anonymous else "bearer tokens",
         "on" if credentials is not None else "off",
@@ -161,6 +168,17 @@ def start_coordinator(
     )
 
 
+def host_port(host: str, port: int) -> str:
+    """``host:port`` for gRPC, with an IPv6 literal in brackets (``::1`` -> ``[::1]:50051``):
+    gRPC read the bare ``::1:0`` as a name and failed to bind (issue 15)."""
+    bare = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        is_v6 = isinstance(ipaddress.ip_address(bare), ipaddress.IPv6Address)
+    except ValueError:
+        is_v6 = False
+    return f"[{bare}]:{port}" if is_v6 else f"{host}:{port}"
+
+
 def _server_credentials(
     cert: str | os.PathLike[str] | None, key: str | os.PathLike[str] | None
 ) -> grpc.ServerCredentials | None:
@@ -170,4 +188,20 @@ def _server_credentials(
         return None
     if cert is None or key is None:
         raise ValueError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
+    _check_key_pair(cert, key)
     return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
+
+
+def _check_key_pair(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> None:
+    """Refuse, saying what is wrong, a certificate or key that is not PEM, or a key that does
+    not belong to the certificate: gRPC only reported "Failed to bind" (issue 15)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An encrypted key is refused too (gRPC cannot use one): no passphrase is given.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as error:
+        reason = error.reason or str(error)
+        raise ValueError(
+            f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate and its own "
+            f"unencrypted private key ({reason})"
+        ) from None

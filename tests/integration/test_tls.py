@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -20,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hpo.auth import Role, generate_secret
 from hpo.client import Client
 from hpo.coordinator.server import Coordinator, start_coordinator
-from hpo.errors import RemoteError
+from hpo.errors import RemoteError, UnauthenticatedError
 from hpo.space import Float, Int
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
@@ -235,3 +236,42 @@ def test_a_worker_runs_trials_over_tls_with_a_token(
     with Client(server.address, timeout=10, tls_ca=pki.ca, token=admin) as client:
         trials = client.get_study("tls").trials(include_reports=True)
     assert len(trials) == 2 and all(trial.reports for trial in trials)
+
+
+def _serve_fails(sqlite_url: str, *options: str) -> str:
+    """``hpo serve`` with ``options``: it must exit with a message on stderr and no traceback."""
+    result = subprocess.run(
+        [*HPO, "serve", "--db", sqlite_url, "--port", "0", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Failed to bind" not in result.stderr
+    return result.stderr
+
+
+def test_a_key_that_is_not_the_certificates_is_refused_saying_so(
+    sqlite_url: str, pki: Pki, tmp_path: Path
+) -> None:
+    """A mismatched or garbage key gave gRPC's misleading "Failed to bind" traceback (issue 15,
+    defect 12)."""
+    other = make_pki(tmp_path / "other", ca_name="another CA")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key\n")
+    for key in (other.key, garbage):
+        stderr = _serve_fails(sqlite_url, "--tls-cert", str(pki.cert), "--tls-key", str(key))
+        assert "not a PEM certificate and its own unencrypted private key" in stderr, stderr
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]", "::"])
+def test_ipv6_hosts_are_served(serve: Any, sqlite_url: str, host: str) -> None:
+    """``hpo serve --host ::1`` (and ``::``) crashed with "Failed to bind to address ::1:0"."""
+    coordinator = serve(sqlite_url, "--host", host)
+    assert coordinator.address.startswith("[")
+    with Client(f"[::1]:{coordinator.address.rsplit(':', 1)[1]}", timeout=10) as client:
+        if host == "::":  # every address: not loopback, so tokens are required
+            with pytest.raises(UnauthenticatedError):
+                client.studies()
+        else:
+            assert client.studies() == []
