@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hpo.errors import InvalidArgumentError
+from hpo.storage.types import utcnow
 from hpo.v1 import hpo_pb2 as pb
 from hpo.validation import check_name
 
@@ -166,10 +167,15 @@ class TokenRecord:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.active_at(utcnow())
 
 
 # ---------------------------------------------------------------- wire

@@ -10,12 +10,14 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -29,6 +31,7 @@ from hpo.dashboard.export import ExportFormat, ExportTable
 from hpo.errors import HpoError, InvalidArgumentError
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.spec import StudySpec
+from hpo.storage.types import utcnow
 
 app = typer.Typer(
     help="hpo: asynchronous Hyperband as a service. See README.md and docs/.",
@@ -487,9 +490,23 @@ TokenStore = Annotated[
 class _TokenOps:
     """The token operations, on a store (hpo.tokens.TokenService) or over gRPC (Client)."""
 
-    create: Callable[[str, Role, str], Any]
+    create: Callable[..., Any]  # (name, role, secret, expires_at=...)
     list: Callable[[], list[Any]]
     revoke: Callable[[str], Any]
+
+
+_DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _duration(text: str, option: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``...: a positive whole number and one unit."""
+    match = _DURATION.fullmatch(text)
+    if match is None or int(match[1]) == 0:
+        raise typer.BadParameter(
+            f"{text!r} is not a duration such as 30d, 12h or 90m", param_hint=option
+        )
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
 
 
 @contextmanager
@@ -546,18 +563,27 @@ def token_create(
             help="Write the secret to this new file (mode 600) instead of printing it.",
         ),
     ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse the token after this long: a number and a unit, s m h d or w "
+            "(e.g. 30d, 12h). Default: it never expires.",
+            metavar="DURATION",
+        ),
+    ] = None,
     db: TokenStore = None,
     coordinator: Coordinator = DEFAULT_ADDRESS,
     token_file: TokenFile = None,
     tls_ca: TlsCa = None,
 ) -> None:
     """Create a token; its secret is generated here and shown once (stdout, or --output)."""
+    expires_at = None if expires is None else utcnow() + _duration(expires, "--expires")
     secret = generate_secret()
     if output is not None:
         _write_secret(output, secret)
     try:
         with _token_ops(ctx, db, coordinator, token_file, tls_ca) as tokens:
-            token = tokens.create(name, role, secret)
+            token = tokens.create(name, role, secret, expires_at=expires_at)
     except BaseException:
         if output is not None:
             output.unlink()  # the secret of a token that does not exist
@@ -590,13 +616,14 @@ def token_list(
 
     with _token_ops(ctx, db, coordinator, token_file, tls_ca) as tokens:
         listed = tokens.list()
-    table = Table("name", "role", "created", "revoked")
+    table = Table("name", "role", "created", "revoked", "expires")
     for token in listed:
         table.add_row(
             token.name,
             token.role.value,
             token.created_at.isoformat(timespec="seconds"),
             token.revoked_at.isoformat(timespec="seconds") if token.revoked_at else "",
+            token.expires_at.isoformat(timespec="seconds") if token.expires_at else "never",
         )
     console.print(table)
 

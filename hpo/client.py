@@ -261,6 +261,9 @@ def _token_from_proto(message: pb.Token) -> TokenRecord:
         revoked_at=(
             wire.from_timestamp(message.revoked_at) if message.HasField("revoked_at") else None
         ),
+        expires_at=(
+            wire.from_timestamp(message.expires_at) if message.HasField("expires_at") else None
+        ),
     )
 
 
@@ -647,13 +650,19 @@ class Client:
     # ------------------------------------------------------------ tokens (admin)
 
     def create_token(
-        self, name: str, role: Role | str, secret: str, request_id: str | None = None
+        self,
+        name: str,
+        role: Role | str,
+        secret: str,
+        request_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> TokenRecord:
         """Register ``secret`` as the token ``name`` with ``role`` (reader, worker, admin).
 
         Make the secret with :func:`hpo.auth.generate_secret` and hand it to whoever will
         use it: the coordinator stores only its SHA-256, so it cannot be shown again. A retry
-        with the same ``request_id`` returns the token the first call created."""
+        with the same ``request_id`` returns the token the first call created. From
+        ``expires_at`` (aware, in the future) on, the token is refused; None: never."""
         message = self.call(
             "CreateToken",
             pb.CreateTokenRequest(
@@ -661,6 +670,7 @@ class Client:
                 role=role_to_proto(role),
                 secret=secret,
                 request_id=request_id or _request_id(),
+                expires_at=wire.timestamp(expires_at),
             ),
         )
         return _token_from_proto(message)

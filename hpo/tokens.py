@@ -30,7 +30,9 @@ MAX_REQUEST_ID_LENGTH = 128
 
 
 def _record(token: models.Token) -> TokenRecord:
-    return TokenRecord(token.id, token.name, Role(token.role), token.created_at, token.revoked_at)
+    return TokenRecord(
+        token.id, token.name, Role(token.role), token.created_at, token.revoked_at, token.expires_at
+    )
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Identity:
     name: str
     role: Role
     revoked: bool
+    expires_at: datetime | None = None
 
 
 def _check_request_id(request_id: str) -> str:
@@ -59,21 +62,34 @@ class TokenService:
         self.clock = clock
         self.revoke_listeners: list[Callable[[TokenRecord], None]] = []
 
-    def create(self, name: str, role: Role | str, secret: str, request_id: str = "") -> TokenRecord:
-        """Add a token for ``secret`` (stored as its SHA-256).
+    def create(
+        self,
+        name: str,
+        role: Role | str,
+        secret: str,
+        request_id: str = "",
+        expires_at: datetime | None = None,
+    ) -> TokenRecord:
+        """Add a token for ``secret`` (stored as its SHA-256), refused from ``expires_at`` on
+        (None: it never expires).
 
         Idempotent: a retry with the same ``request_id`` (or, without one, the same name,
-        role and secret) returns the token the first call created. A ``request_id`` already
-        used for a different token is INVALID_ARGUMENT; a name in use is ALREADY_EXISTS.
+        role, secret and expiry) returns the token the first call created. A ``request_id``
+        already used for a different token is INVALID_ARGUMENT; a name in use is
+        ALREADY_EXISTS.
         """
         check_token_name(name)
         role = Role.parse(role)
         check_secret(secret)
         _check_request_id(request_id)
+        if expires_at is not None and expires_at <= self.clock():
+            raise InvalidArgumentError(
+                "expires_at", f"must be in the future, got {expires_at.isoformat()}"
+            )
         secret_hash = hash_secret(secret)
         try:
             with self.store.write() as session:
-                token = self._existing(session, name, role, secret_hash, request_id)
+                token = self._existing(session, name, role, secret_hash, request_id, expires_at)
                 if token is not None:
                     return _record(token)
                 token = queries.insert(
@@ -83,35 +99,47 @@ class TokenService:
                     secret_hash=secret_hash,
                     request_id=request_id,
                     now=self.clock(),
+                    expires_at=expires_at,
                 )
                 info = _record(token)
         except IntegrityError:
             # Another coordinator inserted the same name, secret or request id between our
             # read and our insert: answer as if we had read its row.
             with self.store.read() as session:
-                token = self._existing(session, name, role, secret_hash, request_id)
+                token = self._existing(session, name, role, secret_hash, request_id, expires_at)
             if token is None:
                 raise
             return _record(token)
         return info
 
     def _existing(
-        self, session: Session, name: str, role: Role, secret_hash: str, request_id: str
+        self,
+        session: Session,
+        name: str,
+        role: Role,
+        secret_hash: str,
+        request_id: str,
+        expires_at: datetime | None,
     ) -> models.Token | None:
         """The token an earlier attempt of this create wrote, or None when there is none
         and nothing stands in the way; raises when the create conflicts with another token."""
         earlier = queries.by_request_id(session, request_id)
         if earlier is not None:
-            if (earlier.name, earlier.role, earlier.secret_hash) != (
+            if (earlier.name, earlier.role, earlier.secret_hash, earlier.expires_at) != (
                 name,
                 role.value,
                 secret_hash,
+                expires_at,
             ):
                 raise InvalidArgumentError("request_id", "was already used for another token")
             return earlier
         named = queries.by_name(session, name)
         if named is not None:
-            if (named.role, named.secret_hash) == (role.value, secret_hash):
+            if (named.role, named.secret_hash, named.expires_at) == (
+                role.value,
+                secret_hash,
+                expires_at,
+            ):
                 return named  # a retry that carried no request id
             raise AlreadyExistsError(f"a token named {name!r} already exists")
         if queries.by_hash(session, secret_hash) is not None:
@@ -146,4 +174,9 @@ class TokenService:
             row = queries.by_hash(session, secret_hash)
         if row is None:
             return None
-        return Identity(name=row.name, role=Role(row.role), revoked=row.revoked_at is not None)
+        return Identity(
+            name=row.name,
+            role=Role(row.role),
+            revoked=row.revoked_at is not None,
+            expires_at=row.expires_at,
+        )

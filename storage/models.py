@@ -229,3 +229,5 @@ class Token(Base):
     request_id: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # None: it never expires. From this moment on the token is refused.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

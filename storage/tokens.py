@@ -19,16 +19,16 @@ from hpo.storage import models
 tokens = models.Token.__table__
 
 # The coordinator's per-call lookup (behind a short cache): one indexed read, no ORM.
-_BY_HASH = select(tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.revoked_at).where(
-    tokens.c.secret_hash == bindparam("secret_hash")
-)
+_BY_HASH = select(
+    tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.revoked_at, tokens.c.expires_at
+).where(tokens.c.secret_hash == bindparam("secret_hash"))
 
 
 def by_hash(
     session: Session, secret_hash: str
-) -> Row[tuple[int, str, str, datetime | None]] | None:
+) -> Row[tuple[int, str, str, datetime | None, datetime | None]] | None:
     """The token whose secret hashes to ``secret_hash`` (revoked or not): id, name, role,
-    revoked_at."""
+    revoked_at, expires_at."""
     return session.execute(_BY_HASH, {"secret_hash": secret_hash}).first()
 
 
@@ -51,6 +51,7 @@ def insert(
     secret_hash: str,
     request_id: str | None,
     now: datetime,
+    expires_at: datetime | None = None,
 ) -> models.Token:
     """Add a token (flushed, so a duplicate name, hash or request id raises IntegrityError
     here, inside the caller's transaction)."""
@@ -61,6 +62,7 @@ def insert(
         request_id=request_id or None,
         created_at=now,
         revoked_at=None,
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()

@@ -178,6 +178,10 @@ class TokenAuthenticator(grpc.ServerInterceptor):
             raise _unauthenticated("unknown token")
         if identity.revoked:
             raise _unauthenticated(f"token {identity.name!r} was revoked")
+        if identity.expires_at is not None and identity.expires_at <= self.tokens.clock():
+            raise _unauthenticated(
+                f"token {identity.name!r} expired at {identity.expires_at.isoformat()}"
+            )
         return Caller(identity.name, identity.role)
 
     @staticmethod

@@ -211,7 +211,13 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
     def CreateToken(self, request: pb.CreateTokenRequest, context: Any) -> pb.Token:
         # The secret is hashed by the token service and appears in no log nor answer.
         info = self.tokens.create(
-            request.name, role_from_proto(request.role), request.secret, request.request_id
+            request.name,
+            role_from_proto(request.role),
+            request.secret,
+            request.request_id,
+            expires_at=(
+                wire.from_timestamp(request.expires_at) if request.HasField("expires_at") else None
+            ),
         )
         log.info("token %r (%s) created by %s", info.name, info.role.value, current_caller())
         return _token_to_proto(info)
@@ -236,4 +242,5 @@ def _token_to_proto(info: TokenRecord) -> pb.Token:
         role=role_to_proto(info.role),
         created_at=wire.timestamp(info.created_at),
         revoked_at=wire.timestamp(info.revoked_at),
+        expires_at=wire.timestamp(info.expires_at),
     )
