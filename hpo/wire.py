@@ -169,6 +169,17 @@ def from_timestamp(message: Timestamp) -> datetime:
     return message.ToDatetime(tzinfo=timezone.utc)
 
 
+def decode_timestamp(message: Timestamp, field: str) -> datetime:
+    """A request's timestamp, refused naming ``field`` when it is not a valid moment (the
+    seconds must lie within years 1 to 9999, the nanoseconds within a second)."""
+    try:
+        return from_timestamp(message)
+    except (ValueError, OverflowError):
+        raise InvalidArgumentError(
+            field, f"is not a valid timestamp (seconds {message.seconds}, nanos {message.nanos})"
+        ) from None
+
+
 # ---------------------------------------------------------------- space and spec
 
 

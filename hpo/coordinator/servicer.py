@@ -216,7 +216,9 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
             request.secret,
             request.request_id,
             expires_at=(
-                wire.from_timestamp(request.expires_at) if request.HasField("expires_at") else None
+                wire.decode_timestamp(request.expires_at, "expires_at")
+                if request.HasField("expires_at")
+                else None
             ),
         )
         log.info("token %r (%s) created by %s", info.name, info.role.value, current_caller())

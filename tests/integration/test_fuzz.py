@@ -707,6 +707,12 @@ BOUNDARY_REQUESTS = [
         {"spec": _EXTREME_SPEC, "request_id": FRESH},
         id="CreateStudy-extreme-values",
     ),
+    # A timestamp outside the years 1-9999.
+    pytest.param(
+        "CreateToken",
+        {**VALID_REQUESTS["CreateToken"], "expires_at": {"seconds": INT64_MIN}},
+        id="CreateToken-expires_at-invalid",
+    ),
     # A huge repeated field of duplicates.
     pytest.param(
         "Heartbeat",
