@@ -22,10 +22,9 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from hpo.errors import InvalidArgumentError
-from hpo.storage.types import utcnow
 from hpo.v1 import hpo_pb2 as pb
 from hpo.validation import check_name
 
@@ -175,7 +174,7 @@ class TokenRecord:
 
     @property
     def active(self) -> bool:
-        return self.active_at(utcnow())
+        return self.active_at(datetime.now(timezone.utc))
 
 
 # ---------------------------------------------------------------- wire
