@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from benchmarks.quality import markdown
 from benchmarks.quality.prior_report import BAD, BASELINE, GOOD, print_priors, summarise_priors
 from benchmarks.quality.problems import CACHE_DIR, prepare
 from benchmarks.quality.report import print_report, summarise
@@ -154,6 +155,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=CACHE_DIR / "regret.png")
     parser.add_argument("--no-plot", action="store_true", help="draw no plot")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument(
+        "--markdown", type=Path, help="write the tables here, as Markdown (docs/benchmarks.md)"
+    )
     args = parser.parse_args()
     problems = args.problems.split(",")
     methods = list(PRIOR_METHODS) if args.priors else args.methods.split(",")
@@ -176,6 +180,8 @@ def main() -> None:
         plot(results, problems, methods, args.plot)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
+    if args.markdown and not args.priors:
+        args.markdown.write_text(markdown.report(summary, methods))
 
 
 if __name__ == "__main__":
