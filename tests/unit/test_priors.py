@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from benchmarks.quality import prior_report
@@ -16,7 +18,17 @@ from hpo.priors.model import Component, Prior
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
 from hpo.priors.store import parameter_mismatch, same_parameters
-from hpo.samplers.prior_band import INCUMBENT, PRIOR_BETA, acquisition_prior, mixture_weights
+from hpo.samplers.prior_band import (
+    INCUMBENT,
+    PRIOR_BETA,
+    PRIOR_CHECK_PSEUDO_PAIRS,
+    UNIFORM,
+    acquisition_prior,
+    mixture_weights,
+    pairs_won,
+    prior_check,
+    shrunk_share,
+)
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
 from tests.local_runs import run_one_worker
@@ -226,6 +238,48 @@ def test_a_contradicted_prior_weighs_less_in_the_acquisition() -> None:
         run_one_worker(study, 30, distance_to_good)
         powers[name] = acquisition_prior(study.state)[1]
     assert powers["bad"] < 0.5 * powers["good"]
+
+
+VALUES = st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30)
+
+
+@given(prior_values=VALUES, uniform_values=VALUES)
+def test_the_prior_check_is_a_shrunk_share_of_pairs_won(
+    prior_values: list[float], uniform_values: list[float]
+) -> None:
+    wins, pairs = pairs_won(np.array(prior_values), np.array(uniform_values))
+    losses, same_pairs = pairs_won(np.array(uniform_values), np.array(prior_values))
+    assert pairs == same_pairs == len(prior_values) * len(uniform_values)
+    won, lost = shrunk_share(wins, pairs), shrunk_share(losses, pairs)
+    assert 0 < won < 1
+    assert won + lost == pytest.approx(1.0)  # a tie is half a win for each side
+    # The pseudo-pairs keep it within their pull of even odds.
+    bound = 0.5 * PRIOR_CHECK_PSEUDO_PAIRS / (pairs + PRIOR_CHECK_PSEUDO_PAIRS)
+    assert bound - 1e-12 <= won <= 1 - bound + 1e-12
+
+
+@given(losses=st.integers(1, 40))
+def test_a_prior_that_loses_every_pair_loses_trust_as_pairs_grow(losses: int) -> None:
+    prior_values, uniform_values = np.ones(losses), np.zeros(1)
+    fewer = shrunk_share(*pairs_won(prior_values[:-1], uniform_values))
+    assert shrunk_share(*pairs_won(prior_values, uniform_values)) < min(fewer, 0.5)
+
+
+def test_a_prior_at_the_worst_region_loses_its_share_to_uniform_draws_early() -> None:
+    """A point prior far from the optimum, contradicted by its first results, gives its share
+    to uniform sampling before any rung has enough results to name an incumbent; a good
+    prior keeps its share."""
+    shares = {}
+    for name, centre in (("bad", {"lr": 1e-5, "width": 8, "act": "relu"}), ("good", GOOD)):
+        study = LocalStudy(spec(priors=[point(centre)]))
+        run_one_worker(study, 14, distance_to_good)
+        weights, incumbent = mixture_weights(study.state, study.state.prior)
+        assert incumbent is None  # the check acts before the incumbent's evidence can
+        shares[name] = (prior_check(study.state), weights["prior"], weights[UNIFORM])
+    bad_check, bad_prior, bad_uniform = shares["bad"]
+    assert bad_check < 0.25 and bad_prior < 0.3 and bad_uniform > 0.7
+    good_check, good_prior, good_uniform = shares["good"]
+    assert good_check > 0.5 and good_prior == pytest.approx(0.75) and good_uniform == 0.25
 
 
 def test_mixing_in_the_uniform_bounds_the_penalty_of_a_confident_prior() -> None:
