@@ -659,8 +659,11 @@ class StudyService:
         with inline models), holding the study's lock but no database transaction: a fit in
         the write transaction locked the whole SQLite store for its duration (issue 15)."""
         cached = self._states.get(study_id)
-        if cached is not None and not cached[1].spec.algorithm.uses_model:
-            return  # the algorithm never changes: no lock needed to know there is no model
+        if cached is not None and not self._waits_for_fit(cached[1]):
+            # A hint read without the lock (no model, background fits, or no fit due): the
+            # common case takes no lock twice. A fit that became due since is found below
+            # or by the transaction's re-check.
+            return
         with self._study_turn(study_id):
             cached = self._states.get(study_id)
             if cached is None:
