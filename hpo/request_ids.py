@@ -15,10 +15,11 @@ table other than the method's own is refused the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection, Executable, Row
 
 from hpo.errors import InvalidArgumentError
 from hpo.storage import queries
@@ -60,22 +61,35 @@ def _refuse_other_uses(connection: Connection, request_id: str, own: str) -> Non
         raise InvalidArgumentError("request_id", REUSED)
 
 
+def _earlier_use(
+    connection: Connection,
+    request_id: str,
+    statement: Executable,
+    own: str,
+    same_request: Callable[[Row[Any]], bool],
+) -> Row[Any] | None:
+    """The row ``statement`` finds for ``request_id`` in the method's own table (``own``), if
+    ``same_request`` says it was this request; None for a new id; INVALID_ARGUMENT for an id
+    any other request used, in this table or another."""
+    earlier = connection.execute(statement, {"request_id": request_id}).one_or_none()
+    if earlier is None:
+        _refuse_other_uses(connection, request_id, own)
+        return None
+    if not same_request(earlier):
+        raise InvalidArgumentError("request_id", REUSED)
+    return earlier
+
+
 def earlier_decision(
     connection: Connection, request_id: str, scope: DecisionScope
 ) -> Row[Any] | None:
     """The decision an earlier call with ``request_id`` logged, if that call was this request;
-    None for a new id; INVALID_ARGUMENT for an id used by any other request."""
+    None for a new id (or none given); INVALID_ARGUMENT for an id used by any other request."""
     if not request_id:
         return None
-    earlier = connection.execute(
-        queries.DECISION_BY_REQUEST, {"request_id": request_id}
-    ).one_or_none()
-    if earlier is None:
-        _refuse_other_uses(connection, request_id, "decision")
-        return None
-    if not scope.matches(earlier):
-        raise InvalidArgumentError("request_id", REUSED)
-    return earlier
+    return _earlier_use(
+        connection, request_id, queries.DECISION_BY_REQUEST, "decision", scope.matches
+    )
 
 
 def earlier_report(
@@ -88,21 +102,16 @@ def earlier_report(
 ) -> Row[Any] | None:
     """The report an earlier call with ``request_id`` stored, if it was this very report (same
     trial, worker, resource and value); None for a new id; INVALID_ARGUMENT otherwise."""
-    earlier = connection.execute(
-        queries.REPORT_BY_REQUEST, {"request_id": request_id}
-    ).one_or_none()
-    if earlier is None:
-        _refuse_other_uses(connection, request_id, "report")
-        return None
-    same = (
-        earlier.trial_id == trial_id
-        and earlier.worker_id == worker_id
-        and earlier.resource == resource
-        and earlier.value == value  # both finite: Report refuses NaN and infinities
-    )
-    if not same:
-        raise InvalidArgumentError("request_id", REUSED)
-    return earlier
+
+    def same_report(earlier: Row[Any]) -> bool:
+        return (
+            earlier.trial_id == trial_id
+            and earlier.worker_id == worker_id
+            and earlier.resource == resource
+            and earlier.value == value  # both finite: Report refuses NaN and infinities
+        )
+
+    return _earlier_use(connection, request_id, queries.REPORT_BY_REQUEST, "report", same_report)
 
 
 def refuse_if_used_elsewhere(connection: Connection, request_id: str) -> None:
