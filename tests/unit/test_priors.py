@@ -27,7 +27,7 @@ from hpo.samplers.prior_band import (
     mixture_weights,
     pairs_won,
     prior_check,
-    shrunk_share,
+    rung_by_rung_share,
 )
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
@@ -244,13 +244,13 @@ VALUES = st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30)
 
 
 @given(prior_values=VALUES, uniform_values=VALUES)
-def test_the_prior_check_is_a_shrunk_share_of_pairs_won(
+def test_on_one_rung_the_prior_check_is_a_shrunk_share_of_pairs_won(
     prior_values: list[float], uniform_values: list[float]
 ) -> None:
     wins, pairs = pairs_won(np.array(prior_values), np.array(uniform_values))
     losses, same_pairs = pairs_won(np.array(uniform_values), np.array(prior_values))
     assert pairs == same_pairs == len(prior_values) * len(uniform_values)
-    won, lost = shrunk_share(wins, pairs), shrunk_share(losses, pairs)
+    won, lost = rung_by_rung_share([(wins, pairs)]), rung_by_rung_share([(losses, pairs)])
     assert 0 < won < 1
     assert won + lost == pytest.approx(1.0)  # a tie is half a win for each side
     # The pseudo-pairs keep it within their pull of even odds.
@@ -261,8 +261,55 @@ def test_the_prior_check_is_a_shrunk_share_of_pairs_won(
 @given(losses=st.integers(1, 40))
 def test_a_prior_that_loses_every_pair_loses_trust_as_pairs_grow(losses: int) -> None:
     prior_values, uniform_values = np.ones(losses), np.zeros(1)
-    fewer = shrunk_share(*pairs_won(prior_values[:-1], uniform_values))
-    assert shrunk_share(*pairs_won(prior_values, uniform_values)) < min(fewer, 0.5)
+    fewer = rung_by_rung_share([pairs_won(prior_values[:-1], uniform_values)])
+    assert rung_by_rung_share([pairs_won(prior_values, uniform_values)]) < min(fewer, 0.5)
+
+
+RUNG_EVIDENCE = st.lists(
+    st.tuples(st.integers(0, 50), st.integers(0, 50)).map(lambda t: (t[0], t[0] + t[1])),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(evidence=RUNG_EVIDENCE, lost=st.integers(1, 200))
+def test_a_higher_rung_overrules_the_rungs_below(
+    evidence: list[tuple[int, int]], lost: int
+) -> None:
+    below = rung_by_rung_share(evidence)
+    assert 0 < below < 1
+    # A rung without pairs passes the share below on.
+    assert rung_by_rung_share([*evidence, (0, 0)]) == pytest.approx(below)
+    # Pairs lost at a higher rung pull the share toward 0, whatever the rungs below said,
+    # and the more of them the further.
+    overruled = rung_by_rung_share([*evidence, (0, lost)])
+    assert overruled < below
+    assert overruled <= PRIOR_CHECK_PSEUDO_PAIRS / (lost + PRIOR_CHECK_PSEUDO_PAIRS)
+    assert rung_by_rung_share([*evidence, (0, lost + 1)]) < overruled
+    # Evidence at a rung counts for less the more rungs lie above it.
+    first_wins, first_pairs = evidence[0]
+    losing_first = [(0, first_pairs), *evidence[1:]]
+    gap_low = rung_by_rung_share(evidence) - rung_by_rung_share(losing_first)
+    assert gap_low >= -1e-12
+    if first_wins:
+        assert gap_low <= first_wins / (first_pairs + PRIOR_CHECK_PSEUDO_PAIRS) + 1e-12
+
+
+def test_a_prior_that_wins_only_where_low_rungs_mislead_loses_its_share() -> None:
+    """Low rungs that rank in reverse make a prior at the worst region look best early; read
+    through their rank consistency, its early wins are losses at the top rung."""
+    bad = {"lr": 1e-5, "width": 8, "act": "relu"}
+    study = LocalStudy(spec(priors=[point(bad)]))
+    top = study.spec.resource.r_max
+    for _ in range(80):
+        job = study.suggest("w")
+        assert isinstance(job, LocalAssignment)
+        distance = distance_to_good(job.config)
+        study.report(job.number, job.resource, distance if job.resource >= top else -distance)
+        study.complete(job.number)
+    weights, _ = mixture_weights(study.state, study.state.prior)
+    assert prior_check(study.state) < 0.4
+    assert weights[UNIFORM] > 0.45  # its floor is 0.25
 
 
 def test_a_prior_at_the_worst_region_loses_its_share_to_uniform_draws_early() -> None:
