@@ -180,8 +180,11 @@ def main() -> None:
         plot(results, problems, methods, args.plot)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
-    if args.markdown and not args.priors:
-        args.markdown.write_text(markdown.report(summary, methods))
+    if args.markdown:
+        tables = (
+            markdown.priors(summary["priors"]) if args.priors else markdown.report(summary, methods)
+        )
+        args.markdown.write_text(tables)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from benchmarks.quality.prior_report import BAD, BASELINE, GOOD
+
 
 def _cell(method: dict | None) -> str:
     """Mean ± standard error of the r_max answer at the full budget, (r_max results), seeds."""
@@ -57,4 +59,47 @@ def report(summary: dict, methods: Sequence[str]) -> str:
     then the mean number of r_max results per run and the seeds), the mean ranks, the goals."""
     return "\n\n".join(
         [regret_table(summary, methods), rank_table(summary), goal_lines(summary), ""]
+    )
+
+
+def _prior_cell(entry: dict, method: str) -> str:
+    """Mean fraction of the budget to the target, (runs that reached it / runs)."""
+    if method not in entry:
+        return "-"
+    figures = entry[method]
+    return f"{figures['mean_time']:.3f} ({figures['reached']}/{figures['runs']})"
+
+
+def _ratio(entry: dict, key: str) -> str:
+    return f"{entry[key]:.2f}x" if key in entry else "-"
+
+
+def priors(summary: dict) -> str:
+    """The prior benchmark's table (time to the target with no prior, a good one and a bad
+    one) and its geometric means."""
+    rows = [
+        f"| {problem} | {entry['target_regret']:.4f} | {_prior_cell(entry, BASELINE)} | "
+        f"{_prior_cell(entry, GOOD)} | {_prior_cell(entry, BAD)} | "
+        f"{_ratio(entry, 'speedup_good')} | {_ratio(entry, 'slowdown_bad')} |"
+        for problem, entry in summary.items()
+        if isinstance(entry, dict) and "target_regret" in entry
+    ]
+    means = [
+        f"a {which} prior {summary[key]:.2f}x {word}"
+        for which, key, word in (
+            ("good", "geomean_speedup_good", "faster"),
+            ("bad", "geomean_slowdown_bad", "slower"),
+        )
+        if key in summary
+    ]
+    return "\n".join(
+        [
+            "| problem | target regret | no prior | good prior | bad prior | good: faster | "
+            "bad: slower |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"Geometric means over the problems: {'; '.join(means)}.",
+            "",
+        ]
     )

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from benchmarks.quality import prior_report
+from benchmarks.quality import markdown, prior_report
 from hpo.errors import InvalidArgumentError
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.priors.model import Component, Prior
@@ -408,3 +408,6 @@ def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
     assert "at least 2x faster on 1 of 2 problems" in printed
     assert "at most 1.3x slower on 1 of 2 problems" in printed
     assert "geometric mean over problems" in printed
+    tables = markdown.priors(summary)
+    assert "| p2 | 0.1000 | 0.500 (1/1) | 0.400 (1/1) | 1.000 (0/1) | 1.25x | 2.00x |" in tables
+    assert f"a good prior {np.sqrt(5.0 * 1.25):.2f}x faster" in tables
