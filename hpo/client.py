@@ -47,9 +47,9 @@ from hpo.spec import (
     Resource,
     StudySpec,
 )
-from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
+from hpo.vocabulary import TrialState
 
 log = logging.getLogger("hpo.client")
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hpo.priors.proposals import USER, Proposal
+from hpo.priors.proposals import Proposal
 from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
-    Action,
     NewTrial,
     Promote,
     ReportDecision,
@@ -27,13 +26,8 @@ from hpo.schedulers import (
 )
 from hpo.space import Config
 from hpo.spec import StudySpec
-from hpo.state import StudyState, TrialSnapshot, TrialState
-
-_STATE_AFTER = {
-    Action.PAUSE: TrialState.PAUSED,
-    Action.STOP: TrialState.STOPPED,
-    Action.COMPLETE: TrialState.COMPLETED,
-}
+from hpo.state import StudyState, TrialSnapshot
+from hpo.vocabulary import STATE_AFTER, Source, TrialState
 
 
 @dataclass(frozen=True)
@@ -114,7 +108,7 @@ class LocalStudy:
         self.state.trials[number].last_resource = resource
         if decision.rung is not None:
             self.state.record_rung(number, decision.rung, value)
-        next_state = _STATE_AFTER.get(decision.action)
+        next_state = STATE_AFTER.get(decision.action)
         if next_state is not None:
             self.state.set_state(number, next_state)
         if decision.rung is not None:
@@ -137,7 +131,7 @@ class LocalStudy:
             id=position,
             position=position,
             config=self.spec.space.validate(config),
-            source=USER,
+            source=Source.USER,
             run_first=True,
         )
         self.state.set_proposals([*self.state.proposals, proposal])

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from hpo.client import BestTrial, Client, PriorsRecord, Study, TrialRecord
 from hpo.schedulers.rungs import rung_levels
-from hpo.state import TrialState
+from hpo.vocabulary import TrialState
 
 TOP_TRIALS = 5
 

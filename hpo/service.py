@@ -44,7 +44,7 @@ from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES, HEARTBEATS_PE
 from hpo.priors import store as prior_store
 from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import LLMExchange
-from hpo.priors.proposals import LLM, TRANSFER, USER, Proposal
+from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorKind
 from hpo.priors.warm_start import Ask, WarmStarts
 from hpo.request_ids import (
@@ -56,7 +56,6 @@ from hpo.request_ids import (
 )
 from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
-    Action,
     Asha,
     NewTrial,
     Promote,
@@ -67,19 +66,20 @@ from hpo.schedulers import (
     reopened_by_extension,
 )
 from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
-from hpo.state import (
-    FINAL_STATES,
-    STUDY_FINISHED,
-    STUDY_RUNNING,
-    STUDY_STOPPED,
-    StudyState,
-    TrialSnapshot,
-    TrialState,
-)
+from hpo.state import StudyState, TrialSnapshot
 from hpo.storage import Store, models, queries
 from hpo.storage.clock import StoreClock
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
+from hpo.vocabulary import (
+    FINAL_STATES,
+    STATE_AFTER,
+    Action,
+    DecisionKind,
+    Source,
+    StudyStatus,
+    TrialState,
+)
 
 MAX_ID_LENGTH = 128
 MAX_REASON_LENGTH = 10_000
@@ -178,7 +178,7 @@ class _Transaction:
     connection: Connection
     study_id: int
     study_name: str
-    study_state: str
+    study_state: StudyStatus
     state: StudyState
     scheduler: Asha
     now: datetime
@@ -235,13 +235,7 @@ STUDY_LOCK_TIMEOUT_SECONDS = 15.0
 # result made another fit due; past that, the transaction's sampler fits (rare: it takes
 # results landing faster than fits end, from other coordinators).
 FIT_RECHECKS = 3
-_JOB_KIND = {NewTrial: "new", Promote: "promote", Resume: "resume"}
-_ASSIGNMENT_KINDS = frozenset(_JOB_KIND.values())
-_STATE_AFTER = {
-    Action.PAUSE: TrialState.PAUSED,
-    Action.STOP: TrialState.STOPPED,
-    Action.COMPLETE: TrialState.COMPLETED,
-}
+_JOB_KIND = {NewTrial: DecisionKind.NEW, Promote: DecisionKind.PROMOTE, Resume: DecisionKind.RESUME}
 
 
 # ---------------------------------------------------------------- validation
@@ -325,7 +319,9 @@ class StudyService:
         try:
             with self.store.write() as session:
                 earlier = earlier_decision(
-                    session.connection(), request_id, DecisionScope(frozenset({"create"}))
+                    session.connection(),
+                    request_id,
+                    DecisionScope(frozenset({DecisionKind.CREATE})),
                 )
                 if earlier is not None:
                     created = session.get(models.Study, earlier.study_id)
@@ -372,7 +368,7 @@ class StudyService:
             queries.INSERT_DECISION,
             {
                 "study_id": study.id,
-                "kind": "create",
+                "kind": DecisionKind.CREATE,
                 "request_id": request_id or None,
                 "created_at": now,
             },
@@ -384,7 +380,7 @@ class StudyService:
     def _insert_priors(session: Session, study_id: int, spec: StudySpec, now: datetime) -> None:
         """The spec's enqueued configurations, then each transfer prior's configurations."""
         prior_store.add_proposals(
-            session, study_id, spec.enqueue, source=USER, run_first=True, now=now
+            session, study_id, spec.enqueue, source=Source.USER, run_first=True, now=now
         )
         for index, source in enumerate(spec.priors):
             if source.kind is not PriorKind.TRANSFER:
@@ -402,7 +398,7 @@ class StudyService:
                 session,
                 study_id,
                 configs,
-                source=TRANSFER,
+                source=Source.TRANSFER,
                 run_first=False,
                 prior_index=index,
                 now=now,
@@ -438,7 +434,9 @@ class StudyService:
         and the promotion rule continues the best of them; a finished study runs again."""
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(name))) as tx:
-            scope = DecisionScope(frozenset({"extend"}), tx.study_id, resource=float(r_max))
+            scope = DecisionScope(
+                frozenset({DecisionKind.EXTEND}), tx.study_id, resource=float(r_max)
+            )
             if earlier_decision(tx.connection, request_id, scope) is None:
                 _refuse_stopped(tx)
                 self._extend(tx, r_max, request_id)
@@ -450,15 +448,15 @@ class StudyService:
         _check_id("request_id", request_id, required=False)
         with self._decide(self._study_id(check_study_name(name))) as tx:
             reason = _clean_reason(reason, "stopped by an admin")
-            scope = DecisionScope(frozenset({"stop-study"}), tx.study_id, reason=reason)
+            scope = DecisionScope(frozenset({DecisionKind.STOP_STUDY}), tx.study_id, reason=reason)
             earlier = earlier_decision(tx.connection, request_id, scope)
-            if earlier is None and tx.study_state != STUDY_STOPPED:
+            if earlier is None and tx.study_state != StudyStatus.STOPPED:
                 for number, snapshot in sorted(tx.state.trials.items()):
                     if snapshot.state is TrialState.PENDING:
                         trial = tx.trial(number)
                         tx.update(trial, **self._state_change(tx, number, TrialState.STOPPED))
-                tx.study_state = STUDY_STOPPED
-                tx.log("stop-study", None, reason=reason, request_id=request_id or None)
+                tx.study_state = StudyStatus.STOPPED
+                tx.log(DecisionKind.STOP_STUDY, None, reason=reason, request_id=request_id or None)
         return self.get_study(name)
 
     def _extend(self, tx: _Transaction, r_max: float, request_id: str) -> None:
@@ -477,15 +475,15 @@ class StudyService:
                 lease_expires_at=None,
                 finished_at=None,
             )
-            tx.log("reopen", trial.id, rung=trial.rung, reason=reason)
+            tx.log(DecisionKind.REOPEN, trial.id, rung=trial.rung, reason=reason)
         tx.log(
-            "extend",
+            DecisionKind.EXTEND,
             None,
             resource=spec.resource.r_max,
             reason=reason,
             request_id=request_id or None,
         )
-        tx.study_state = STUDY_RUNNING
+        tx.study_state = StudyStatus.RUNNING
         tx.reload = True
 
     # ------------------------------------------------------------ priors
@@ -507,15 +505,15 @@ class StudyService:
                 tx.session,
                 tx.study_id,
                 [valid],
-                source=USER,
+                source=Source.USER,
                 run_first=True,
                 now=tx.now,
                 request_id=request_id or None,
             )
-            proposal = Proposal(row.id, row.position, valid, USER, run_first=True)
+            proposal = Proposal(row.id, row.position, valid, Source.USER, run_first=True)
             tx.state.set_proposals([*tx.state.proposals, proposal])
-            tx.log("enqueue", None, reason=f"proposal {row.position}")
-            tx.study_state = STUDY_RUNNING
+            tx.log(DecisionKind.ENQUEUE, None, reason=f"proposal {row.position}")
+            tx.study_state = StudyStatus.RUNNING
             return proposal
 
     def priors(self, study_name: str) -> PriorsInfo:
@@ -568,14 +566,16 @@ class StudyService:
                 tx.session,
                 study_id,
                 exchange.accepted,
-                source=LLM,
+                source=Source.LLM,
                 run_first=True,
                 prior_index=index,
                 exchange_id=row.id,
                 now=tx.now,
             )
             tx.log(
-                "warm-start", None, reason=f"LLM prior {index}: {len(exchange.accepted)} proposals"
+                DecisionKind.WARM_START,
+                None,
+                reason=f"LLM prior {index}: {len(exchange.accepted)} proposals",
             )
             tx.reload = True
 
@@ -621,12 +621,12 @@ class StudyService:
     def _suggest(
         self, tx: _Transaction, worker_id: str, request_id: str
     ) -> Assignment | Wait | Finished:
-        scope = DecisionScope(_ASSIGNMENT_KINDS, tx.study_id, worker_id=worker_id)
+        scope = DecisionScope(DecisionKind.ASSIGNMENTS, tx.study_id, worker_id=worker_id)
         earlier = earlier_decision(tx.connection, request_id, scope)
         if earlier is not None:  # a retry: the assignment its first call made
             return self._assignment(tx, tx.trial(self._trial_key(earlier.trial_id)[1]))
         self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
-        if tx.study_state in (STUDY_FINISHED, STUDY_STOPPED):
+        if tx.study_state in (StudyStatus.FINISHED, StudyStatus.STOPPED):
             return Finished()
         if self._warming_up(tx):
             return Wait(self.retry_after_seconds)
@@ -636,8 +636,10 @@ class StudyService:
         elif isinstance(job, Promote | Resume):
             trial = self._reassign(tx, job, worker_id)
         elif isinstance(job, StudyFinished):
-            tx.study_state = STUDY_FINISHED
-            tx.log("finish", None, reason="trial budget spent; no trial held or promotable")
+            tx.study_state = StudyStatus.FINISHED
+            tx.log(
+                DecisionKind.FINISH, None, reason="trial budget spent; no trial held or promotable"
+            )
             return Finished()
         else:
             return Wait(self.retry_after_seconds)
@@ -810,7 +812,7 @@ class StudyService:
                 )
                 tx.state.requeue(number)
                 tx.log(
-                    "requeue",
+                    DecisionKind.REQUEUE,
                     trial.id,
                     rung=trial.target_rung,
                     reason=f"{reason}; retry {trial.retries} of {self.max_retries}",
@@ -854,7 +856,7 @@ class StudyService:
                     f"already reported at {snapshot.last_resource:g}"
                 )
             decision = tx.scheduler.on_report(tx.state, number, resource, value)
-            if tx.study_state == STUDY_STOPPED and decision.action in (
+            if tx.study_state == StudyStatus.STOPPED and decision.action in (
                 Action.CONTINUE,
                 Action.PAUSE,
             ):
@@ -891,7 +893,7 @@ class StudyService:
                     worker_id=worker_id,
                     reason=decision.reason,
                 )
-            next_state = _STATE_AFTER.get(decision.action)
+            next_state = STATE_AFTER.get(decision.action)
             if next_state is not None:
                 changes.update(self._state_change(tx, number, next_state))
             tx.write_trial(trial_id, **changes)
@@ -915,7 +917,9 @@ class StudyService:
         with self._decide(study_id) as tx:
             trial = tx.trial(number)
             scope = DecisionScope(
-                frozenset({"complete", "release"}), trial_id=trial_id, worker_id=worker_id
+                frozenset({DecisionKind.COMPLETE, DecisionKind.RELEASE}),
+                trial_id=trial_id,
+                worker_id=worker_id,
             )
             if earlier_decision(tx.connection, request_id, scope) is not None:
                 return tx.study_name, trial
@@ -941,7 +945,10 @@ class StudyService:
             trial = tx.trial(number)
             reason = _clean_reason(reason, "failed")
             scope = DecisionScope(
-                frozenset({"fail"}), trial_id=trial_id, worker_id=worker_id, reason=reason
+                frozenset({DecisionKind.FAIL}),
+                trial_id=trial_id,
+                worker_id=worker_id,
+                reason=reason,
             )
             replay = earlier_decision(tx.connection, request_id, scope) is not None
             if replay or tx.state.trials[number].state is TrialState.FAILED:
@@ -992,7 +999,7 @@ class StudyService:
         tx.update(trial, worker_id=None, lease_expires_at=None)
         tx.state.release(trial.number)
         tx.log(
-            "release",
+            DecisionKind.RELEASE,
             trial.id,
             rung=trial.rung,
             worker_id=worker_id or None,
@@ -1012,7 +1019,7 @@ class StudyService:
         changes = self._state_change(tx, trial.number, state)
         changes["fail_reason"] = reason if state is TrialState.FAILED else None
         tx.update(trial, **changes)
-        kind = "complete" if state is TrialState.COMPLETED else "fail"
+        kind = DecisionKind.COMPLETE if state is TrialState.COMPLETED else DecisionKind.FAIL
         tx.log(
             kind,
             trial.id,
@@ -1153,7 +1160,7 @@ class StudyService:
                         connection,
                         study_id,
                         study.name,
-                        study.state,
+                        StudyStatus(study.state),
                         state,
                         scheduler,
                         self.clock.now(),
@@ -1166,7 +1173,7 @@ class StudyService:
                             {
                                 "study_pk": study_id,
                                 "version": version,
-                                "state": tx.study_state,
+                                "state": tx.study_state.value,
                                 "updated_at": tx.now,
                             },
                         )
@@ -1281,7 +1288,7 @@ def _check_trials_exist(session: Session, trial_ids: Sequence[int], held: set[in
 
 
 def _refuse_stopped(tx: _Transaction) -> None:
-    if tx.study_state == STUDY_STOPPED:
+    if tx.study_state == StudyStatus.STOPPED:
         raise FailedPreconditionError(f"study {tx.study_name!r} was stopped; it takes no changes")
 
 

@@ -18,7 +18,6 @@ trials only through the methods below, which keep those indexes right.
 from __future__ import annotations
 
 import bisect
-import enum
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,23 +29,7 @@ from hpo.priors.proposals import Proposal, study_prior
 from hpo.priors.sources import PriorKind
 from hpo.space import Config
 from hpo.spec import StudySpec
-
-# The states of a study (studies.state): running, finished (its budget spent), or stopped
-# for good by an admin.
-STUDY_RUNNING, STUDY_FINISHED, STUDY_STOPPED = "running", "finished", "stopped"
-
-
-class TrialState(str, enum.Enum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    # Its worker's lease expired before it finished: the next free worker resumes it.
-    PENDING = "pending"
-
-
-FINAL_STATES = frozenset({TrialState.COMPLETED, TrialState.STOPPED, TrialState.FAILED})
+from hpo.vocabulary import Source, TrialState
 
 
 @dataclass
@@ -61,7 +44,7 @@ class TrialSnapshot:
     rung: int = -1
     target_rung: int = 0
     last_resource: float | None = None
-    source: str = "random"
+    source: str = Source.RANDOM
     # The worker holding the trial: while it runs, and after it pauses until the
     # worker releases it (its process may still be writing the checkpoint).
     worker_id: str | None = None

@@ -31,7 +31,7 @@ from typing import IO, Protocol
 
 from hpo.client import Decision
 from hpo.space import Config
-from hpo.state import TrialState
+from hpo.vocabulary import TrialState
 
 ENV_STUDY = "HPO_STUDY"
 ENV_TRIAL_ID = "HPO_TRIAL_ID"

@@ -32,7 +32,6 @@ from hpo.spec import (
     Resource,
     StudySpec,
 )
-from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 from hpo.validation import (
     MAX_CHOICES,
@@ -46,6 +45,7 @@ from hpo.validation import (
     check_count,
     member,
 )
+from hpo.vocabulary import TrialState
 
 E = TypeVar("E")
 

@@ -34,8 +34,8 @@ from typing import TypeVar
 
 from hpo.client import Client, Decision, Study, Trial
 from hpo.errors import FailedPreconditionError, HpoError, RemoteError
-from hpo.state import TrialState
 from hpo.trial_api import TrialContext, parse_stdout_report, running
+from hpo.vocabulary import TrialState
 from hpo.workers.process import KILL_AFTER_TERM_SECONDS, TrialProcess
 from hpo.workers.retry import Backoff
 

@@ -25,9 +25,10 @@ from benchmarks.quality.peers.envs import PEER_METHODS
 from benchmarks.quality.problems import Problem
 from benchmarks.quality.simulator import Job, Policy, SimulatedClock
 from hpo.local import LocalAssignment, LocalStudy
-from hpo.schedulers import Action, StudyFinished
+from hpo.schedulers import StudyFinished
 from hpo.space import Categorical, Config, Float, Int
 from hpo.spec import Algorithm, StudySpec
+from hpo.vocabulary import Action
 
 # Seconds of training one resource unit stands for: what converts a fit's wall-clock seconds
 # into simulated time (benchmarks/quality/clocked_models.py). With r_max 81, a full-resource

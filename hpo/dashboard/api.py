@@ -26,15 +26,11 @@ from hpo.dashboard.cache import VersionCache
 from hpo.dashboard.export import MEDIA_TYPES, ExportFormat, ExportTable, filename
 from hpo.dashboard.parsing import Parameters
 from hpo.dashboard.queries import SORT_COLUMNS, TrialFilter
-from hpo.priors.proposals import LLM, PRIOR, TRANSFER, USER
-from hpo.samplers.gp import GPSampler
-from hpo.samplers.prior_band import INCUMBENT
-from hpo.samplers.random import RandomSampler
-from hpo.state import TrialState
+from hpo.vocabulary import Source, TrialState
 
 TRIAL_STATES = tuple(state.value for state in TrialState)
 # Where a trial's configuration can come from (docs/storage.md, trials.source).
-TRIAL_SOURCES = (RandomSampler.source, GPSampler.source, PRIOR, LLM, TRANSFER, USER, INCUMBENT)
+TRIAL_SOURCES = Source.ALL
 ORDERS = ("asc", "desc")
 NO_STORE = {"Cache-Control": "no-store"}
 # PostgreSQL's memory for one sort of a request (the default, 4MB, spills 100,000 reports).

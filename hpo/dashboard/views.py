@@ -21,7 +21,7 @@ from hpo.schedulers import make_scheduler
 from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Categorical, Float
 from hpo.spec import AshaMode, StudySpec, check_study_name, listable_spec
-from hpo.state import TrialState
+from hpo.vocabulary import TrialState
 
 Document = dict[str, Any]
 # The params route's rung holds results of at least this many trials (or of all of them).

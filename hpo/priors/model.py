@@ -26,6 +26,7 @@ import numpy as np
 
 from hpo.priors.sources import Confidence
 from hpo.space import Categorical, Config, ParamValue, Space
+from hpo.vocabulary import Source
 
 # Standard deviation of a numeric parameter around the component's value, in unit-cube units.
 SPREAD = {Confidence.LOW: 0.25, Confidence.MEDIUM: 0.12, Confidence.HIGH: 0.05}
@@ -85,7 +86,7 @@ class Prior:
         its log density is then at least ``log(share)`` everywhere, so a wrong prior can only
         cost a bounded penalty wherever it is evaluated."""
         total = float(sum(component.weight for component in self.components))
-        uniform = Component({}, 1.0, 0.0, total * share / (1.0 - share), "random")
+        uniform = Component({}, 1.0, 0.0, total * share / (1.0 - share), Source.RANDOM)
         return Prior(self.space, [*self.components, uniform])
 
     def _layout(self, component: Component) -> list[_Numeric | _Choice]:

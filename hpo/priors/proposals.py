@@ -15,12 +15,7 @@ from hpo.priors.model import Component, Prior, config_components
 from hpo.priors.sources import PriorKind
 from hpo.space import Config
 from hpo.spec import StudySpec
-
-USER = "user"
-LLM = "llm"
-TRANSFER = "transfer"
-# Provenance of a configuration drawn from the spec's own points and lists.
-PRIOR = "prior"
+from hpo.vocabulary import Source
 
 
 @dataclass
@@ -47,14 +42,14 @@ def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
     for index, source in enumerate(spec.priors):
         if source.kind is PriorKind.POINT:
             components.append(
-                Component.around(source.config, source.confidence, source.weight, PRIOR)
+                Component.around(source.config, source.confidence, source.weight, Source.PRIOR)
             )
             continue
         if source.kind is PriorKind.CONFIGS:
-            configs, provenance = list(source.configs), PRIOR
+            configs, provenance = list(source.configs), Source.PRIOR
         else:
             configs = [p.config for p in proposals if p.prior_index == index]
-            provenance = LLM if source.kind is PriorKind.LLM else TRANSFER
+            provenance = Source.LLM if source.kind is PriorKind.LLM else Source.TRANSFER
         if configs:
             components.extend(
                 config_components(configs, source.confidence, source.weight, provenance)

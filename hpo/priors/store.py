@@ -19,8 +19,8 @@ from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorSource
 from hpo.space import Categorical, Config, Int, Parameter, Space
 from hpo.spec import Direction, StudySpec
-from hpo.state import STUDY_FINISHED, STUDY_STOPPED, TrialState
 from hpo.storage import models
+from hpo.vocabulary import DONE_STUDY_STATES, TrialState
 
 
 def load_proposals(session: Session, study_id: int) -> list[Proposal]:
@@ -95,11 +95,6 @@ def proposal_by_request(session: Session, request_id: str) -> models.PriorPropos
 # ---------------------------------------------------------------- transfer
 
 
-# The study states whose studies are done: a finished one spent its budget, a stopped one was
-# ended for good by an admin (hpo.service); either keeps its trials as they last were.
-DONE_STATES = (STUDY_FINISHED, STUDY_STOPPED)
-
-
 def same_parameters(space: Space, other: Space) -> bool:
     """Whether two spaces name the same parameters, in any order, with the same types (float,
     int or categorical; ranges, scales and choices may differ)."""
@@ -135,8 +130,9 @@ def transfer_configs(
 
     Named studies must exist and have every parameter of ``spec`` with the same type, or
     ``where[i]`` is an invalid argument (raised before anything is written). Without names,
-    the studies taken are the done ones (:data:`DONE_STATES`) with at least one completed
-    trial and the same parameters (:func:`same_parameters`).
+    the studies taken are the done ones (finished or stopped: either keeps its trials as they
+    last were) with at least one completed trial and the same parameters
+    (:func:`same_parameters`).
 
     A configuration's quality is its value at the highest rung it reached: trials that
     went further rank first, then by value, as the study's own "best" does."""
@@ -185,7 +181,7 @@ def _done_studies_like(
     )
     studies = session.scalars(
         select(models.Study)
-        .where(models.Study.state.in_(DONE_STATES), completed)
+        .where(models.Study.state.in_([state.value for state in DONE_STUDY_STATES]), completed)
         .order_by(models.Study.id)
     ).all()
     return [

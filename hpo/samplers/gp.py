@@ -30,6 +30,7 @@ from hpo.samplers.prior_band import acquisition_prior
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Config
 from hpo.state import StudyState
+from hpo.vocabulary import Source
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ class GPSampler:
     online check earns (:mod:`hpo.samplers.portfolio`); the fallback's for the others, and
     before the model has data."""
 
-    source = "model"
+    source = Source.MODEL
 
     def __init__(self, models: ModelSource, fallback: Sampler) -> None:
         self.models = models

@@ -37,20 +37,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from hpo.priors.model import Component, Prior
-from hpo.priors.proposals import LLM, PRIOR, TRANSFER
 from hpo.samplers.model_input import MIN_TARGET_RESULTS
 from hpo.space import Config
 from hpo.state import StudyState
+from hpo.vocabulary import Source
 
-INCUMBENT = "incumbent"
-UNIFORM = "random"
 # The incumbent's neighbourhood: spread of numeric coordinates, extra share of its choices.
 INCUMBENT_SPREAD = 0.1
 INCUMBENT_CHOICE_STRENGTH = 0.6
 # The stream of the per-trial generator reserved for this sampler.
 _STREAM = 3
-# Draws of a prior's components, as opposed to uniform ones (UNIFORM) and the incumbent's.
-PRIOR_SOURCES = frozenset({PRIOR, LLM, TRANSFER})
+# Draws of a prior's components, as opposed to uniform ones and the incumbent's.
+PRIOR_SOURCES = frozenset({Source.PRIOR, Source.LLM, Source.TRANSFER})
 # Pseudo-pairs at even odds that the prior check starts from: one or two lost pairs must not
 # silence a prior, a dozen must.
 PRIOR_CHECK_PSEUDO_PAIRS = 4.0
@@ -86,7 +84,7 @@ def prior_check(state: StudyState) -> float:
             source = state.trials[result.number].source
             if source in PRIOR_SOURCES:
                 prior_values.append(result.signed_value)
-            elif source == UNIFORM:
+            elif source == Source.RANDOM:
                 uniform_values.append(result.signed_value)
         evidence.append(pairs_won(np.array(prior_values), np.array(uniform_values)))
     return rung_by_rung_share(evidence)
@@ -145,8 +143,8 @@ def _mixture(state: StudyState, prior: Prior) -> tuple[dict[str, float], Config 
         prior_share = 1.0 / (1.0 + math.exp(min(incumbent_score - prior_score, 700.0)))
     weights = {
         "prior": rest * prior_share * checked,
-        INCUMBENT: rest * (1.0 - prior_share),
-        UNIFORM: uniform + rest * prior_share * (1.0 - checked),
+        Source.INCUMBENT: rest * (1.0 - prior_share),
+        Source.RANDOM: uniform + rest * prior_share * (1.0 - checked),
     }
     return weights, incumbent, prior_share * checked
 
@@ -176,7 +174,7 @@ def neighbourhood(prior: Prior, incumbent: Config) -> Prior:
     """A narrow distribution around the incumbent, over the prior's space."""
     return Prior(
         prior.space,
-        [Component(incumbent, INCUMBENT_SPREAD, INCUMBENT_CHOICE_STRENGTH, 1.0, INCUMBENT)],
+        [Component(incumbent, INCUMBENT_SPREAD, INCUMBENT_CHOICE_STRENGTH, 1.0, Source.INCUMBENT)],
     )
 
 
@@ -187,12 +185,12 @@ class PriorBandSampler:
         prior = state.prior
         rng = np.random.default_rng([state.spec.seed, number, _STREAM])
         if prior is None:
-            return state.spec.space.sample(rng), UNIFORM
+            return state.spec.space.sample(rng), Source.RANDOM
         weights, incumbent = mixture_weights(state, prior)
         names = list(weights)
         choice = names[int(rng.choice(len(names), p=list(weights.values())))]
-        if choice == UNIFORM or (choice == INCUMBENT and incumbent is None):
-            return state.spec.space.sample(rng), UNIFORM
-        if choice == INCUMBENT:
+        if choice == Source.RANDOM or (choice == Source.INCUMBENT and incumbent is None):
+            return state.spec.space.sample(rng), Source.RANDOM
+        if choice == Source.INCUMBENT:
             return neighbourhood(prior, incumbent).sample(rng)
         return prior.sample(rng)

@@ -12,10 +12,11 @@ import numpy as np
 
 from hpo.space import Config
 from hpo.state import StudyState
+from hpo.vocabulary import Source
 
 
 class RandomSampler:
-    source = "random"
+    source = Source.RANDOM
 
     def propose(self, state: StudyState, number: int) -> tuple[Config, str]:
         """The configuration of new trial ``number`` and its provenance."""

@@ -1,7 +1,6 @@
 """Multi-fidelity control: which trial runs next, and how far."""
 
 from hpo.schedulers.asha import (
-    Action,
     Asha,
     Job,
     NewTrial,
@@ -16,7 +15,6 @@ from hpo.schedulers.asha import (
 from hpo.schedulers.rungs import hyperband_brackets, rung_levels
 
 __all__ = [
-    "Action",
     "Asha",
     "Job",
     "NewTrial",

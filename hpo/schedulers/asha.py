@@ -37,7 +37,6 @@ and applies it to its cached state after the commit.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from hpo.errors import InvalidArgumentError
@@ -50,7 +49,8 @@ from hpo.schedulers.rungs import (
     top_levels,
 )
 from hpo.spec import Algorithm, AshaMode, StudySpec
-from hpo.state import RungResult, StudyState, TrialState
+from hpo.state import RungResult, StudyState
+from hpo.vocabulary import Action, TrialState
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,6 @@ class StudyFinished:
 
 
 Job = NewTrial | Promote | Resume | WaitForResults | StudyFinished
-
-
-class Action(str, enum.Enum):
-    CONTINUE = "continue"
-    PAUSE = "pause"
-    STOP = "stop"
-    COMPLETE = "complete"
 
 
 @dataclass(frozen=True)

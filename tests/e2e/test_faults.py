@@ -31,8 +31,9 @@ from hpo.leases import HEARTBEATS_PER_LEASE
 from hpo.schedulers import NewTrial, Promote, Resume, make_scheduler
 from hpo.space import Float
 from hpo.spec import StudySpec
-from hpo.state import StudyState, TrialSnapshot, TrialState
+from hpo.state import StudyState, TrialSnapshot
 from hpo.storage import models
+from hpo.vocabulary import TrialState
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,9 @@ from hpo.client import Client, Study
 from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from hpo.space import Float
-from hpo.state import TrialState
 from hpo.storage.types import utcnow
 from hpo.v1 import hpo_pb2 as pb
+from hpo.vocabulary import TrialState
 from tests.conftest import table_rows
 
 LEASE = 30.0

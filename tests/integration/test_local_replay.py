@@ -10,9 +10,9 @@ from hpo.local import LocalAssignment, LocalStudy
 from hpo.service import Assignment, StudyService
 from hpo.space import Categorical, Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.state import TrialState
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.vocabulary import TrialState
 
 WORKERS = 3
 

@@ -18,9 +18,9 @@ from hpo.errors import (
     NotFoundError,
 )
 from hpo.space import Categorical, Float, Int
-from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
+from hpo.vocabulary import TrialState
 from tests.conftest import table_rows
 
 SPACE = {"x": Float(-3, 3), "units": Int(8, 128, log=True), "act": Categorical(["relu", "tanh"])}

@@ -21,7 +21,7 @@ from hpo.client import Client
 from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.errors import RemoteError
 from hpo.space import Float, Int
-from hpo.state import TrialState
+from hpo.vocabulary import TrialState
 from hpo.workers import Worker
 from tests.conftest import free_port
 

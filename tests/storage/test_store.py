@@ -13,10 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from hpo.service import Assignment, Finished, StudyService, load_state
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
-from hpo.state import TrialState
 from hpo.storage import Store, create_engine, normalize_url
 from hpo.storage.migrate import current_revision, head_revision, upgrade
 from hpo.storage.models import Base
+from hpo.vocabulary import TrialState
 
 SPEC = StudySpec(
     name="store",

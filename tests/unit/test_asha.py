@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from hpo.schedulers import Action, Asha, NewTrial, Promote, StudyFinished, WaitForResults
+from hpo.schedulers import Asha, NewTrial, Promote, StudyFinished, WaitForResults
 from hpo.schedulers.asha import make_scheduler
 from hpo.schedulers.rungs import hyperband_brackets
 from hpo.space import Float, Space
 from hpo.spec import Algorithm, AshaMode, Objective, Resource, StudySpec
-from hpo.state import StudyState, TrialSnapshot, TrialState
+from hpo.state import StudyState, TrialSnapshot
+from hpo.vocabulary import Action, TrialState
 
 _NEXT_STATE = {
     Action.PAUSE: TrialState.PAUSED,

@@ -11,7 +11,7 @@ from hpo.schedulers import StudyFinished
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.state import TrialState
+from hpo.vocabulary import TrialState
 
 
 def make_spec(**overrides: object) -> StudySpec:

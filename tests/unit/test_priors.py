@@ -19,10 +19,8 @@ from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
 from hpo.priors.store import parameter_mismatch, same_parameters
 from hpo.samplers.prior_band import (
-    INCUMBENT,
     PRIOR_BETA,
     PRIOR_CHECK_PSEUDO_PAIRS,
-    UNIFORM,
     acquisition_prior,
     mixture_weights,
     pairs_won,
@@ -31,6 +29,7 @@ from hpo.samplers.prior_band import (
 )
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
+from hpo.vocabulary import Source
 from tests.local_runs import run_one_worker
 
 SPACE = Space(
@@ -191,12 +190,12 @@ def test_evidence_moves_the_mixture_from_a_bad_prior_to_the_incumbent() -> None:
     good_study = LocalStudy(spec(priors=[point(GOOD)]))
     bad_study = LocalStudy(spec(priors=[point(bad)]))
     before, incumbent = mixture_weights(bad_study.state, bad_study.state.prior)
-    assert incumbent is None and before[INCUMBENT] == 0 and before["prior"] == 0.75
+    assert incumbent is None and before[Source.INCUMBENT] == 0 and before["prior"] == 0.75
     for study in (good_study, bad_study):  # the objective rewards being near GOOD
         run_one_worker(study, 30, distance_to_good)
     good_weights, _ = mixture_weights(good_study.state, good_study.state.prior)
     bad_weights, _ = mixture_weights(bad_study.state, bad_study.state.prior)
-    assert bad_weights[INCUMBENT] > 0.6
+    assert bad_weights[Source.INCUMBENT] > 0.6
     assert good_weights["prior"] > bad_weights["prior"]
 
 
@@ -309,7 +308,7 @@ def test_a_prior_that_wins_only_where_low_rungs_mislead_loses_its_share() -> Non
         study.complete(job.number)
     weights, _ = mixture_weights(study.state, study.state.prior)
     assert prior_check(study.state) < 0.4
-    assert weights[UNIFORM] > 0.45  # its floor is 0.25
+    assert weights[Source.RANDOM] > 0.45  # its floor is 0.25
 
 
 def test_a_prior_at_the_worst_region_loses_its_share_to_uniform_draws_early() -> None:
@@ -322,7 +321,7 @@ def test_a_prior_at_the_worst_region_loses_its_share_to_uniform_draws_early() ->
         run_one_worker(study, 14, distance_to_good)
         weights, incumbent = mixture_weights(study.state, study.state.prior)
         assert incumbent is None  # the check acts before the incumbent's evidence can
-        shares[name] = (prior_check(study.state), weights["prior"], weights[UNIFORM])
+        shares[name] = (prior_check(study.state), weights["prior"], weights[Source.RANDOM])
     bad_check, bad_prior, bad_uniform = shares["bad"]
     assert bad_check < 0.25 and bad_prior < 0.3 and bad_uniform > 0.7
     good_check, good_prior, good_uniform = shares["good"]

@@ -8,7 +8,6 @@ import pytest
 
 import hpo
 from hpo.client import Decision
-from hpo.state import TrialState
 from hpo.trial_api import (
     TrialContext,
     decode_decision,
@@ -17,6 +16,7 @@ from hpo.trial_api import (
     encode_report,
     parse_stdout_report,
 )
+from hpo.vocabulary import TrialState
 
 
 def test_report_and_decision_lines_round_trip() -> None:

@@ -12,7 +12,6 @@ from hpo.coordinator.decoding import RejectUndecodable
 from hpo.errors import InvalidArgumentError
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Objective, Resource, StudySpec
-from hpo.state import TrialState
 from hpo.v1 import hpo_pb2 as pb
 from hpo.validation import (
     MAX_CHOICES,
@@ -24,6 +23,7 @@ from hpo.validation import (
     MAX_STATE_FILTERS,
     MAX_TRANSFER_STUDIES,
 )
+from hpo.vocabulary import TrialState
 
 SPEC = StudySpec(
     name="wire",
