@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hpo.errors import InvalidArgumentError, PermissionDeniedError
-from hpo.priors.llm import LLMSettings
+from hpo.priors.llm_settings import LLMSettings
 from hpo.priors.sources import ENV_NAME, PriorKind, PriorSource
 
 

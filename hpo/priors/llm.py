@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hpo.errors import InvalidArgumentError
+from hpo.priors.llm_settings import RESPONSE_FORMATS, LLMSettings
 from hpo.space import Categorical, Config, Float, Int, Parameter, ParamValue, Space
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ MAX_WHOLE_INT_VALUES = 17
 SIGNIFICANT_DIGITS = 3
 # Stands in for the key of local servers, which need none (the client insists on one).
 PLACEHOLDER_API_KEY = "not-needed"
-RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
 # Tokens beyond the configurations themselves: the wrapping object, a model's stray spaces.
 ANSWER_TOKEN_SLACK = 64
 MAX_ERROR_LENGTH = 500
@@ -63,23 +63,6 @@ SYSTEM_MESSAGE = (
     "You are an expert in machine learning and hyperparameter optimization. "
     "Answer only with one JSON object, without prose, comments or code fences."
 )
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """Which endpoint and model to ask, and how (a study spec's ``llm`` prior entry)."""
-
-    base_url: str
-    model: str
-    # The name of the coordinator's variable holding the API key; "" sends none. The operator
-    # must allow it (hpo serve --llm-key-env, hpo.priors.endpoints).
-    api_key_env: str = ""
-    n_configs: int = 5
-    timeout_seconds: float = 60.0
-    retries: int = 2
-    response_format: str = "auto"
-    temperature: float = 0.0
-    seed: int = 0
 
 
 @dataclass(frozen=True)

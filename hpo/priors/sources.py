@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpo.errors import InvalidArgumentError
-from hpo.priors.llm import RESPONSE_FORMATS, LLMSettings
+from hpo.priors.llm_settings import RESPONSE_FORMATS, LLMSettings
 from hpo.space import Config, Space
 from hpo.validation import (
     MAX_ENQUEUED,

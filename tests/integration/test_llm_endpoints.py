@@ -17,7 +17,8 @@ from hpo.client import Client
 from hpo.coordinator.server import start_coordinator
 from hpo.errors import InvalidArgumentError, PermissionDeniedError
 from hpo.priors.endpoints import KeyGrant, LLMEndpoints
-from hpo.priors.llm import LLMExchange, LLMSettings, TaskDescription
+from hpo.priors.llm import LLMExchange, TaskDescription
+from hpo.priors.llm_settings import LLMSettings
 from hpo.priors.warm_start import allowed_ask
 from hpo.space import Float, Space
 from tests.conftest import table_rows

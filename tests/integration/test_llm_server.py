@@ -12,7 +12,8 @@ import dataclasses
 
 import pytest
 
-from hpo.priors.llm import LLMExchange, LLMSettings, TaskDescription, answer_schema, ask
+from hpo.priors.llm import LLMExchange, TaskDescription, answer_schema, ask
+from hpo.priors.llm_settings import LLMSettings
 from hpo.space import Categorical, Float, Int, Space
 
 SPACE = Space(

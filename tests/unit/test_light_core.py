@@ -11,12 +11,19 @@ HEAVY = ("scipy", "sqlalchemy", "alembic", "sklearn", "torch", "botorch", "opena
 DECISION_STATE = ("hpo.state", "hpo.schedulers", "hpo.samplers", "hpo.service")
 
 
-def test_the_client_and_the_worker_import_nothing_the_light_core_lacks() -> None:
-    code = (
-        "import sys, hpo, hpo.client, hpo.trial_api, hpo.workers.daemon; "
-        f"print(','.join(m for m in {HEAVY + DECISION_STATE!r} if m in sys.modules))"
-    )
+def imported_of(modules: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has imported after ``import modules``."""
+    code = f"import sys, {modules}; print(','.join(m for m in {watched!r} if m in sys.modules))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.strip() == ""
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
+def test_the_client_and_the_worker_import_nothing_the_light_core_lacks() -> None:
+    modules = "hpo, hpo.client, hpo.trial_api, hpo.workers.daemon"
+    assert imported_of(modules, HEAVY + DECISION_STATE) == []
+
+
+def test_reading_a_spec_does_not_import_the_llm_client() -> None:
+    assert imported_of("hpo.spec", ("hpo.priors.llm",)) == []
