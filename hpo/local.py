@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hpo.algorithms import make_sampler, make_scheduler, uses_model
 from hpo.priors.proposals import Proposal
 from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
@@ -21,7 +22,6 @@ from hpo.schedulers import (
     Resume,
     StudyFinished,
     WaitForResults,
-    make_scheduler,
     reopened_by_extension,
 )
 from hpo.space import Config
@@ -72,7 +72,8 @@ class LocalStudy:
         job = self.scheduler.next_job(self.state)
         if isinstance(job, NewTrial):
             number = self.state.next_number
-            new = next_configuration(self.state, self.models, number, job.bracket)
+            sampler = make_sampler(self.spec, self.models)
+            new = next_configuration(self.state, sampler, number, job.bracket)
             if new.proposal is not None:
                 new.proposal.trial_number = number
             target_rung = self.scheduler.first_target_rung(new.bracket)
@@ -150,5 +151,5 @@ class LocalStudy:
         return reopened
 
     def _observe(self) -> None:
-        if self.spec.algorithm.uses_model:
+        if uses_model(self.spec):
             self.models.observe(self.state)

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hpo.algorithms import make_sampler, make_scheduler, uses_model
 from hpo.errors import (
     AlreadyExistsError,
     BusyError,
@@ -56,13 +57,12 @@ from hpo.request_ids import (
 )
 from hpo.samplers import InlineModels, ModelSource, next_configuration
 from hpo.schedulers import (
-    Asha,
     NewTrial,
     Promote,
     ReportDecision,
     Resume,
+    Scheduler,
     StudyFinished,
-    make_scheduler,
     reopened_by_extension,
 )
 from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
@@ -180,7 +180,7 @@ class _Transaction:
     study_name: str
     study_state: StudyStatus
     state: StudyState
-    scheduler: Asha
+    scheduler: Scheduler
     now: datetime
     changed: bool = False
     # The change is one the cached state cannot follow (a new spec): rebuild it from the rows.
@@ -284,7 +284,7 @@ class StudyService:
         self.clock = StoreClock(store.engine, clock)
         self.lease = timedelta(seconds=lease_seconds)
         self.retry_after_seconds = retry_after_seconds
-        self._states: dict[int, tuple[int, StudyState, Asha]] = {}
+        self._states: dict[int, tuple[int, StudyState, Scheduler]] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         # Calls inside _decide per study (the one deciding and those waiting for it), bounded
@@ -654,7 +654,7 @@ class StudyService:
         return self._assignment(tx, trial)
 
     def _waits_for_fit(self, state: StudyState) -> bool:
-        return state.spec.algorithm.uses_model and self.models.waits_for_fit(state)
+        return uses_model(state.spec) and self.models.waits_for_fit(state)
 
     def _fit_outside_transactions(self, study_id: int) -> None:
         """Run a fit that the next suggestion would wait for (a deterministic study's, or any
@@ -682,7 +682,8 @@ class StudyService:
 
     def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
         number = tx.state.next_number
-        new = next_configuration(tx.state, self.models, number, bracket)
+        sampler = make_sampler(tx.state.spec, self.models)
+        new = next_configuration(tx.state, sampler, number, bracket)
         config, source, bracket = new.config, new.source, new.bracket
         target_rung = tx.scheduler.first_target_rung(bracket)
         trial = models.Trial(
@@ -1187,7 +1188,7 @@ class StudyService:
                 self._states.pop(study_id, None)
                 return
             self._states[study_id] = (version, state, scheduler)
-            if tx.changed and state.spec.algorithm.uses_model:
+            if tx.changed and uses_model(state.spec):
                 # After the commit: a fit sees only data that is in the store.
                 self.models.observe(state)
 
@@ -1235,7 +1236,7 @@ class StudyService:
         with self._locks_guard:
             return self._locks.setdefault(study_id, threading.Lock())
 
-    def _state(self, session: Session, study_id: int, version: int) -> tuple[StudyState, Asha]:
+    def _state(self, session: Session, study_id: int, version: int) -> tuple[StudyState, Scheduler]:
         cached = self._states.get(study_id)
         if cached is not None and cached[0] == version:
             return cached[1], cached[2]

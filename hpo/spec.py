@@ -44,22 +44,13 @@ class Direction(str, enum.Enum):
 
 
 class Algorithm(str, enum.Enum):
-    """How trials are scheduled and where new configurations come from; see docs/algorithms.md."""
+    """How trials are scheduled and where new configurations come from; see docs/algorithms.md.
+    What each is made of: :mod:`hpo.algorithms`."""
 
     RANDOM = "random"
     ASHA = "asha"
     HYPERBAND = "hyperband"
     GP_HYPERBAND = "gp-hyperband"
-
-    @property
-    def uses_brackets(self) -> bool:
-        """Whether new trials are spread over Hyperband's brackets (else all start at r_min)."""
-        return self in (Algorithm.HYPERBAND, Algorithm.GP_HYPERBAND)
-
-    @property
-    def uses_model(self) -> bool:
-        """Whether new configurations come from the GP surrogate once it has data."""
-        return self is Algorithm.GP_HYPERBAND
 
 
 class BracketSplit(str, enum.Enum):

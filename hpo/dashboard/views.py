@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from hpo.algorithms import make_scheduler
 from hpo.dashboard import queries
 from hpo.dashboard.export import ExportFormat, ExportTable, render, report_row, trial_row
 from hpo.dashboard.importance import MIN_RESULTS, parameter_importance
 from hpo.errors import NotFoundError
-from hpo.schedulers import make_scheduler
 from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Categorical, Float
 from hpo.spec import AshaMode, StudySpec, check_study_name, listable_spec

@@ -1,16 +1,15 @@
 """Multi-fidelity control: which trial runs next, and how far."""
 
-from hpo.schedulers.asha import (
-    Asha,
+from hpo.schedulers.asha import Asha, reopened_by_extension
+from hpo.schedulers.base import (
     Job,
     NewTrial,
     Promote,
     ReportDecision,
     Resume,
+    Scheduler,
     StudyFinished,
     WaitForResults,
-    make_scheduler,
-    reopened_by_extension,
 )
 from hpo.schedulers.rungs import hyperband_brackets, rung_levels
 
@@ -21,10 +20,10 @@ __all__ = [
     "Promote",
     "ReportDecision",
     "Resume",
+    "Scheduler",
     "StudyFinished",
     "WaitForResults",
     "hyperband_brackets",
-    "make_scheduler",
     "reopened_by_extension",
     "rung_levels",
 ]

@@ -37,9 +37,16 @@ and applies it to its cached state after the commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hpo.errors import InvalidArgumentError
+from hpo.schedulers.base import (
+    Job,
+    NewTrial,
+    Promote,
+    ReportDecision,
+    Resume,
+    StudyFinished,
+    WaitForResults,
+)
 from hpo.schedulers.brackets import choose_bracket
 from hpo.schedulers.rungs import (
     RELATIVE_TOLERANCE,
@@ -48,64 +55,24 @@ from hpo.schedulers.rungs import (
     top_k,
     top_levels,
 )
-from hpo.spec import Algorithm, AshaMode, StudySpec
+from hpo.spec import AshaMode, StudySpec
 from hpo.state import RungResult, StudyState
 from hpo.vocabulary import Action, TrialState
 
 
-@dataclass(frozen=True)
-class NewTrial:
-    bracket: int
-
-
-@dataclass(frozen=True)
-class Promote:
-    number: int
-    to_rung: int
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Hand trial ``number`` out again toward the rung it was training to when its worker's
-    lease expired."""
-
-    number: int
-    to_rung: int
-
-
-@dataclass(frozen=True)
-class WaitForResults:
-    """Nothing to hand out now; trials held by workers may still create promotions."""
-
-
-@dataclass(frozen=True)
-class StudyFinished:
-    """The trial budget is spent and no trial is held by a worker or promotable."""
-
-
-Job = NewTrial | Promote | Resume | WaitForResults | StudyFinished
-
-
-@dataclass(frozen=True)
-class ReportDecision:
-    action: Action
-    # The rung this report settled, or None when it fell between rungs.
-    rung: int | None
-    # With CONTINUE: the resource of the next decision.
-    next_resource: float | None
-    reason: str
-
-
 class Asha:
-    """ASHA inside each bracket of a study; new trials start in bracket 0 unless the
-    algorithm spreads them over Hyperband's brackets."""
+    """ASHA inside each bracket of a study; new trials start in bracket 0 unless
+    ``spread_over_brackets`` (asynchronous Hyperband) draws their bracket. Random search is
+    ``single_rung``: r_max (and r_max's earlier values) as the only rungs, so nothing stops
+    early. Which algorithm uses which: :mod:`hpo.algorithms`."""
 
-    def __init__(self, spec: StudySpec, single_rung: bool = False) -> None:
+    def __init__(
+        self, spec: StudySpec, single_rung: bool = False, spread_over_brackets: bool = False
+    ) -> None:
         self.spec = spec
+        self.spread_over_brackets = spread_over_brackets
         self.eta = spec.resource.eta
         self.mode = spec.asha_mode
-        # Random search is ASHA with r_max (and r_max's earlier values) as the only rungs:
-        # nothing stops early.
         self.levels = top_levels(spec.resource) if single_rung else rung_levels(spec.resource)
         self.top_rung = len(self.levels) - 1
 
@@ -124,7 +91,7 @@ class Asha:
         if promotion is not None:
             return promotion
         if not self.spec.max_trials or state.n_trials < self.spec.max_trials:
-            if not self.spec.algorithm.uses_brackets:
+            if not self.spread_over_brackets:
                 return NewTrial(bracket=0)
             return NewTrial(choose_bracket(self.spec, state, state.next_number))
         if state.any_busy():
@@ -194,11 +161,6 @@ class Asha:
         return ReportDecision(
             Action.STOP, reached, None, f"{summary}; only the top {keep} continue"
         )
-
-
-def make_scheduler(spec: StudySpec) -> Asha:
-    """The scheduler a study's ``algorithm`` names."""
-    return Asha(spec, single_rung=spec.algorithm is Algorithm.RANDOM)
 
 
 def reopened_by_extension(state: StudyState, old_top_rung: int) -> list[int]:

@@ -26,9 +26,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from hpo.algorithms import make_scheduler
 from hpo.client import Client
 from hpo.leases import HEARTBEATS_PER_LEASE
-from hpo.schedulers import NewTrial, Promote, Resume, make_scheduler
+from hpo.schedulers import NewTrial, Promote, Resume
 from hpo.space import Float
 from hpo.spec import StudySpec
 from hpo.state import StudyState, TrialSnapshot

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from hpo.algorithms import make_scheduler
 from hpo.schedulers import Asha, NewTrial, Promote, StudyFinished, WaitForResults
-from hpo.schedulers.asha import make_scheduler
 from hpo.schedulers.rungs import hyperband_brackets
 from hpo.space import Float, Space
 from hpo.spec import Algorithm, AshaMode, Objective, Resource, StudySpec
