@@ -78,7 +78,7 @@ from hpo.schedulers.brackets import hyperband_weights
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Space
 from hpo.spec import Objective, Resource, StudySpec
-from hpo.storage import Store, create_engine, models
+from hpo.storage import Store, create_engine, tables
 from hpo.storage.migrate import upgrade
 
 N_TRIALS = 10_000
@@ -313,7 +313,7 @@ def _insert(
         row["id"] = index
     with engine.begin() as connection:
         connection.execute(
-            insert(models.Study.__table__),
+            insert(tables.Study.__table__),
             {
                 "id": 1,
                 "name": STUDY,
@@ -326,8 +326,8 @@ def _insert(
             },
         )
         for table, rows in (
-            (models.Trial.__table__, trial_rows),
-            (models.Report.__table__, report_rows),
+            (tables.Trial.__table__, trial_rows),
+            (tables.Report.__table__, report_rows),
         ):
             for offset in range(0, len(rows), INSERT_CHUNK):
                 connection.execute(insert(table), rows[offset : offset + INSERT_CHUNK])
@@ -346,7 +346,7 @@ def _add_priors(connection: sqlalchemy.Connection, now: datetime) -> None:
     """Five enqueued configurations and five an LLM proposed (trials 0-9), and its exchange."""
     configs = [SPEC.space.sample(np.random.default_rng(seed)) for seed in range(10)]
     connection.execute(
-        insert(models.LLMExchange.__table__),
+        insert(tables.LLMExchange.__table__),
         {
             "id": 1,
             "study_id": 1,
@@ -369,7 +369,7 @@ def _add_priors(connection: sqlalchemy.Connection, now: datetime) -> None:
         },
     )
     connection.execute(
-        insert(models.PriorProposal.__table__),
+        insert(tables.PriorProposal.__table__),
         [
             {
                 "study_id": 1,
@@ -522,12 +522,12 @@ def time_changed_study(url: str, base: str) -> tuple[PageLoad, float]:
         engine = create_engine(url)
         with engine.begin() as connection:
             connection.execute(
-                sqlalchemy.update(models.Study)
-                .where(models.Study.name == STUDY)
-                .values(version=models.Study.version + 1)
+                sqlalchemy.update(tables.Study)
+                .where(tables.Study.name == STUDY)
+                .values(version=tables.Study.version + 1)
             )
             version = connection.execute(
-                sqlalchemy.select(models.Study.version).where(models.Study.name == STUDY)
+                sqlalchemy.select(tables.Study.version).where(tables.Study.name == STUDY)
             ).scalar_one()
         engine.dispose()
         changed = load(driver, page)

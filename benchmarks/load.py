@@ -88,7 +88,7 @@ from sqlalchemy import func, select
 import hpo
 from hpo.errors import HpoError, RemoteError
 from hpo.spec import Algorithm
-from hpo.storage import models
+from hpo.storage import tables
 from hpo.workers.daemon import DEFAULT_HEARTBEAT_SECONDS
 from hpo.workers.retry import Backoff
 
@@ -348,10 +348,10 @@ class Audit:
 def audit_store(url: str, study: str, tally: Tally) -> Audit:
     """Read the study's reports, decisions and trial count and audit them."""
     engine = sqlalchemy.create_engine(url)
-    report, decision, trial = models.Report, models.Decision, models.Trial
+    report, decision, trial = tables.Report, tables.Decision, tables.Trial
     try:
         with engine.connect() as connection:
-            study_id = connection.scalar(select(models.Study.id).where(models.Study.name == study))
+            study_id = connection.scalar(select(tables.Study.id).where(tables.Study.name == study))
             rows = connection.execute(
                 select(report.trial_id, report.resource, report.value, report.request_id).where(
                     report.study_id == study_id

@@ -606,7 +606,7 @@ FIT_LINE = re.compile(r"study (\S+): fit \d+ on (\d+) results took ([0-9.]+) s")
 
 def fit_seconds(log_path: Path, study: str, min_results: int) -> tuple[float, ...]:
     """Durations of the study's fits on at least ``min_results`` results, from the
-    coordinator's DEBUG log (hpo.coordinator.models logs each fit)."""
+    coordinator's DEBUG log (hpo.coordinator.fit_process logs each fit)."""
     return tuple(
         float(match.group(3))
         for match in FIT_LINE.finditer(log_path.read_text())

@@ -67,7 +67,7 @@ from hpo.schedulers import (
 )
 from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
 from hpo.state import StudyState, TrialSnapshot
-from hpo.storage import Store, models, queries
+from hpo.storage import Store, queries, tables
 from hpo.storage.clock import StoreClock
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
@@ -100,7 +100,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyInfo:
-    study: models.Study
+    study: tables.Study
     spec: StudySpec
     counts: dict[str, int]
 
@@ -110,7 +110,7 @@ class Assignment:
     """Train ``trial`` from ``resume_from`` to ``resource``."""
 
     study_name: str
-    trial: models.Trial
+    trial: tables.Trial
     resource: float
     resume_from: float
     r_max: float
@@ -138,8 +138,8 @@ class ReportOutcome:
 @dataclass(frozen=True)
 class TrialPage:
     study_name: str
-    trials: list[models.Trial]
-    reports: dict[int, list[models.Report]]
+    trials: list[tables.Trial]
+    reports: dict[int, list[tables.Report]]
     more: bool
     next_start_number: int
 
@@ -147,7 +147,7 @@ class TrialPage:
 @dataclass(frozen=True)
 class Best:
     study_name: str
-    trial: models.Trial
+    trial: tables.Trial
     value: float
     resource: float
 
@@ -165,7 +165,7 @@ class PriorsInfo:
 
     study_name: str
     proposals: list[Proposal]
-    exchanges: list[models.LLMExchange]
+    exchanges: list[tables.LLMExchange]
     warming_up: bool
 
 
@@ -178,7 +178,7 @@ class _Transaction:
     connection: Connection
     study_id: int
     study_name: str
-    study_state: StudyStatus
+    status: StudyStatus
     state: StudyState
     scheduler: Scheduler
     now: datetime
@@ -200,12 +200,12 @@ class _Transaction:
         )
         self.changed = True
 
-    def trial(self, number: int) -> models.Trial:
+    def trial(self, number: int) -> tables.Trial:
         """Trial ``number`` as a detached object, to answer with and to change with ``update``."""
         row = self.connection.execute(
             queries.TRIAL_BY_NUMBER, {"study_id": self.study_id, "number": number}
         ).one()
-        return models.Trial(**row._asdict())
+        return tables.Trial(**row._asdict())
 
     def write_trial(self, trial_id: int, **values: object) -> None:
         self.connection.execute(
@@ -213,7 +213,7 @@ class _Transaction:
         )
         self.changed = True
 
-    def update(self, trial: models.Trial, **values: object) -> None:
+    def update(self, trial: tables.Trial, **values: object) -> None:
         """Write ``values`` to the trial's row and mirror them on the detached object."""
         self.write_trial(trial.id, **values)
         for name, value in values.items():
@@ -221,7 +221,7 @@ class _Transaction:
         trial.updated_at = self.now
 
 
-_TRIAL_COLUMNS = tuple(models.Trial.__table__.columns)
+_TRIAL_COLUMNS = tuple(tables.Trial.__table__.columns)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 # Calls that may be in progress on one study at once (deciding or waiting for their turn) in
 # one service; the coordinator sets it to three quarters of its RPC threads.
@@ -324,14 +324,14 @@ class StudyService:
                     DecisionScope(frozenset({DecisionKind.CREATE})),
                 )
                 if earlier is not None:
-                    created = session.get(models.Study, earlier.study_id)
+                    created = session.get(tables.Study, earlier.study_id)
                     if created is None or created.name != spec.name:
                         raise InvalidArgumentError("request_id", REUSED)
                     if not StudySpec.from_json(created.spec).matches(spec):
                         raise InvalidArgumentError("request_id", REUSED)
                     return self.get_study(spec.name)
                 existing = session.scalar(
-                    select(models.Study).where(models.Study.name == spec.name)
+                    select(tables.Study).where(tables.Study.name == spec.name)
                 )
                 if existing is None:
                     info = self._insert_study(session, spec, request_id)
@@ -342,7 +342,7 @@ class StudyService:
             # Another coordinator created it between our read and our insert.
             with self.store.read() as session:
                 existing = session.scalar(
-                    select(models.Study).where(models.Study.name == spec.name)
+                    select(tables.Study).where(tables.Study.name == spec.name)
                 )
             if existing is None:
                 raise
@@ -353,7 +353,7 @@ class StudyService:
 
     def _insert_study(self, session: Session, spec: StudySpec, request_id: str) -> StudyInfo:
         now = self.clock.now()
-        study = models.Study(
+        study = tables.Study(
             name=spec.name,
             spec=spec.to_json(),
             direction=spec.objective.direction.value,
@@ -413,11 +413,11 @@ class StudyService:
 
     def list_studies(self) -> list[StudyInfo]:
         with self.store.read() as session:
-            studies = session.scalars(select(models.Study).order_by(models.Study.id)).all()
+            studies = session.scalars(select(tables.Study).order_by(tables.Study.id)).all()
             counts: dict[int, dict[str, int]] = {}
             rows = session.execute(
-                select(models.Trial.study_id, models.Trial.state, func.count()).group_by(
-                    models.Trial.study_id, models.Trial.state
+                select(tables.Trial.study_id, tables.Trial.state, func.count()).group_by(
+                    tables.Trial.study_id, tables.Trial.state
                 )
             )
             for study_id, state, count in rows:
@@ -450,12 +450,12 @@ class StudyService:
             reason = _clean_reason(reason, "stopped by an admin")
             scope = DecisionScope(frozenset({DecisionKind.STOP_STUDY}), tx.study_id, reason=reason)
             earlier = earlier_decision(tx.connection, request_id, scope)
-            if earlier is None and tx.study_state != StudyStatus.STOPPED:
+            if earlier is None and tx.status != StudyStatus.STOPPED:
                 for number, snapshot in sorted(tx.state.trials.items()):
                     if snapshot.state is TrialState.PENDING:
                         trial = tx.trial(number)
                         tx.update(trial, **self._state_change(tx, number, TrialState.STOPPED))
-                tx.study_state = StudyStatus.STOPPED
+                tx.status = StudyStatus.STOPPED
                 tx.log(DecisionKind.STOP_STUDY, None, reason=reason, request_id=request_id or None)
         return self.get_study(name)
 
@@ -483,7 +483,7 @@ class StudyService:
             reason=reason,
             request_id=request_id or None,
         )
-        tx.study_state = StudyStatus.RUNNING
+        tx.status = StudyStatus.RUNNING
         tx.reload = True
 
     # ------------------------------------------------------------ priors
@@ -513,16 +513,16 @@ class StudyService:
             proposal = Proposal(row.id, row.position, valid, Source.USER, run_first=True)
             tx.state.set_proposals([*tx.state.proposals, proposal])
             tx.log(DecisionKind.ENQUEUE, None, reason=f"proposal {row.position}")
-            tx.study_state = StudyStatus.RUNNING
+            tx.status = StudyStatus.RUNNING
             return proposal
 
     def priors(self, study_name: str) -> PriorsInfo:
         with self.store.read() as session:
             study = self._study_row(session, study_name)
             exchanges = session.scalars(
-                select(models.LLMExchange)
-                .where(models.LLMExchange.study_id == study.id)
-                .order_by(models.LLMExchange.id)
+                select(tables.LLMExchange)
+                .where(tables.LLMExchange.study_id == study.id)
+                .order_by(tables.LLMExchange.id)
             ).all()
             return PriorsInfo(
                 study.name,
@@ -544,7 +544,7 @@ class StudyService:
     ) -> None:
         """The exchange and its accepted configurations (queued to run first), in one commit."""
         with self._decide(study_id) as tx:
-            row = models.LLMExchange(
+            row = tables.LLMExchange(
                 study_id=study_id,
                 prior_index=index,
                 base_url=exchange.base_url,
@@ -626,7 +626,7 @@ class StudyService:
         if earlier is not None:  # a retry: the assignment its first call made
             return self._assignment(tx, tx.trial(self._trial_key(earlier.trial_id)[1]))
         self._touch_worker(tx.connection, worker_id, tx.now, WORKER_SEEN_INTERVAL)
-        if tx.study_state in (StudyStatus.FINISHED, StudyStatus.STOPPED):
+        if tx.status in (StudyStatus.FINISHED, StudyStatus.STOPPED):
             return Finished()
         if self._warming_up(tx):
             return Wait(self.retry_after_seconds)
@@ -636,7 +636,7 @@ class StudyService:
         elif isinstance(job, Promote | Resume):
             trial = self._reassign(tx, job, worker_id)
         elif isinstance(job, StudyFinished):
-            tx.study_state = StudyStatus.FINISHED
+            tx.status = StudyStatus.FINISHED
             tx.log(
                 DecisionKind.FINISH, None, reason="trial budget spent; no trial held or promotable"
             )
@@ -671,7 +671,7 @@ class StudyService:
             if cached is None:
                 with self.store.read() as session:
                     version = session.execute(
-                        select(models.Study.version).where(models.Study.id == study_id)
+                        select(tables.Study.version).where(tables.Study.id == study_id)
                     ).scalar_one()
                     state, scheduler = self._state(session, study_id, version)
                 self._states[study_id] = (version, state, scheduler)
@@ -680,13 +680,13 @@ class StudyService:
             if self._waits_for_fit(state):
                 self.models.fit_due(state)
 
-    def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> models.Trial:
+    def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> tables.Trial:
         number = tx.state.next_number
         sampler = make_sampler(tx.state.spec, self.models)
         new = next_configuration(tx.state, sampler, number, bracket)
         config, source, bracket = new.config, new.source, new.bracket
         target_rung = tx.scheduler.first_target_rung(bracket)
-        trial = models.Trial(
+        trial = tables.Trial(
             study_id=tx.study_id,
             number=number,
             config=config,
@@ -711,8 +711,8 @@ class StudyService:
         tx.changed = True
         if new.proposal is not None:
             tx.connection.execute(
-                update(models.PriorProposal)
-                .where(models.PriorProposal.id == new.proposal.id)
+                update(tables.PriorProposal)
+                .where(tables.PriorProposal.id == new.proposal.id)
                 .values(trial_id=trial.id)
             )
             new.proposal.trial_number = number
@@ -729,7 +729,7 @@ class StudyService:
         )
         return trial
 
-    def _reassign(self, tx: _Transaction, job: Promote | Resume, worker_id: str) -> models.Trial:
+    def _reassign(self, tx: _Transaction, job: Promote | Resume, worker_id: str) -> tables.Trial:
         """Hand out a trial that exists already: promoted to its next rung, or resumed toward
         the rung it trained to when its previous worker's lease expired."""
         trial = tx.trial(job.number)
@@ -744,7 +744,7 @@ class StudyService:
         tx.state.assign(job.number, worker_id, job.to_rung)
         return trial
 
-    def _assignment(self, tx: _Transaction, trial: models.Trial) -> Assignment:
+    def _assignment(self, tx: _Transaction, trial: tables.Trial) -> Assignment:
         return Assignment(
             study_name=tx.study_name,
             trial=trial,
@@ -761,7 +761,7 @@ class StudyService:
         now = self.clock.now()
         with self.store.read() as session:
             study_ids = session.scalars(
-                select(models.Trial.study_id).where(models.Trial.lease_expires_at < now).distinct()
+                select(tables.Trial.study_id).where(tables.Trial.lease_expires_at < now).distinct()
             ).all()
         changed = 0
         for study_id in study_ids:
@@ -776,10 +776,10 @@ class StudyService:
         now = self.clock.now()
         with self.store.write() as session:
             result = session.execute(
-                update(models.Trial)
+                update(tables.Trial)
                 .where(
-                    models.Trial.lease_expires_at.is_not(None),
-                    models.Trial.lease_expires_at < now + self.lease,
+                    tables.Trial.lease_expires_at.is_not(None),
+                    tables.Trial.lease_expires_at < now + self.lease,
                 )
                 .values(lease_expires_at=now + self.lease)
             )
@@ -788,7 +788,7 @@ class StudyService:
     def next_lease_expiry(self) -> datetime | None:
         """When the earliest lease held now runs out (None when no trial is held)."""
         with self.store.read() as session:
-            return session.scalar(select(func.min(models.Trial.lease_expires_at)))
+            return session.scalar(select(func.min(tables.Trial.lease_expires_at)))
 
     def _expire_leases(self, tx: _Transaction) -> int:
         """A paused trial whose worker vanished is released for promotion; a running one goes
@@ -857,7 +857,7 @@ class StudyService:
                     f"already reported at {snapshot.last_resource:g}"
                 )
             decision = tx.scheduler.on_report(tx.state, number, resource, value)
-            if tx.study_state == StudyStatus.STOPPED and decision.action in (
+            if tx.status == StudyStatus.STOPPED and decision.action in (
                 Action.CONTINUE,
                 Action.PAUSE,
             ):
@@ -909,7 +909,7 @@ class StudyService:
 
     def complete(
         self, trial_id: int, worker_id: str, request_id: str = ""
-    ) -> tuple[str, models.Trial]:
+    ) -> tuple[str, tables.Trial]:
         """The worker finished its assignment: a running trial becomes completed, a paused one
         is released for promotion, and a stopped or completed one stays as it is."""
         _check_id("worker_id", worker_id, required=True)
@@ -937,7 +937,7 @@ class StudyService:
 
     def fail(
         self, trial_id: int, reason: str, worker_id: str, request_id: str = ""
-    ) -> tuple[str, models.Trial]:
+    ) -> tuple[str, tables.Trial]:
         """Mark a trial the worker holds as failed; failing a failed trial changes nothing."""
         _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
@@ -991,7 +991,7 @@ class StudyService:
     def _release(
         self,
         tx: _Transaction,
-        trial: models.Trial,
+        trial: tables.Trial,
         reason: str,
         worker_id: str | None = None,
         request_id: str = "",
@@ -1011,7 +1011,7 @@ class StudyService:
     def _finish(
         self,
         tx: _Transaction,
-        trial: models.Trial,
+        trial: tables.Trial,
         state: TrialState,
         reason: str | None,
         worker_id: str | None = None,
@@ -1055,17 +1055,17 @@ class StudyService:
             if trial_ids:
                 held = set(
                     session.scalars(
-                        update(models.Trial)
+                        update(tables.Trial)
                         .where(
-                            models.Trial.id.in_(trial_ids),
-                            models.Trial.worker_id == worker_id,
-                            models.Trial.state.in_(
+                            tables.Trial.id.in_(trial_ids),
+                            tables.Trial.worker_id == worker_id,
+                            tables.Trial.state.in_(
                                 [TrialState.RUNNING.value, TrialState.PAUSED.value]
                             ),
-                            models.Trial.lease_expires_at >= now,
+                            tables.Trial.lease_expires_at >= now,
                         )
                         .values(lease_expires_at=expires)
-                        .returning(models.Trial.id),
+                        .returning(tables.Trial.id),
                     ).all()
                 )
                 # Raising rolls the renewals back: a refused heartbeat writes nothing.
@@ -1104,22 +1104,22 @@ class StudyService:
         with self.store.read() as session:
             study = self._study_row(session, study_name)
             query = (
-                select(models.Trial)
-                .where(models.Trial.study_id == study.id, models.Trial.number >= start_number)
-                .order_by(models.Trial.number)
+                select(tables.Trial)
+                .where(tables.Trial.study_id == study.id, tables.Trial.number >= start_number)
+                .order_by(tables.Trial.number)
                 .limit(limit + 1)
             )
             if states:
-                query = query.where(models.Trial.state.in_([state.value for state in states]))
+                query = query.where(tables.Trial.state.in_([state.value for state in states]))
             trials = list(session.scalars(query).all())
             more = len(trials) > limit
             trials = trials[:limit]
-            reports: dict[int, list[models.Report]] = {}
+            reports: dict[int, list[tables.Report]] = {}
             if include_reports and trials:
                 rows = session.scalars(
-                    select(models.Report)
-                    .where(models.Report.trial_id.in_([trial.id for trial in trials]))
-                    .order_by(models.Report.trial_id, models.Report.resource)
+                    select(tables.Report)
+                    .where(tables.Report.trial_id.in_([trial.id for trial in trials]))
+                    .order_by(tables.Report.trial_id, tables.Report.resource)
                 )
                 for report in rows:
                     reports.setdefault(report.trial_id, []).append(report)
@@ -1131,19 +1131,19 @@ class StudyService:
         with self.store.read() as session:
             study = self._study_row(session, study_name)
             by_value = (
-                models.Report.value.asc()
+                tables.Report.value.asc()
                 if study.direction == Direction.MINIMIZE.value
-                else models.Report.value.desc()
+                else tables.Report.value.desc()
             )
             report = session.scalar(
-                select(models.Report)
-                .where(models.Report.study_id == study.id, models.Report.rung.is_not(None))
-                .order_by(models.Report.rung.desc(), by_value, models.Report.id)
+                select(tables.Report)
+                .where(tables.Report.study_id == study.id, tables.Report.rung.is_not(None))
+                .order_by(tables.Report.rung.desc(), by_value, tables.Report.id)
                 .limit(1)
             )
             if report is None:
                 return None
-            trial = session.get_one(models.Trial, report.trial_id)
+            trial = session.get_one(tables.Trial, report.trial_id)
             return Best(study.name, trial, report.value, report.resource)
 
     # ------------------------------------------------------------ plumbing
@@ -1174,7 +1174,7 @@ class StudyService:
                             {
                                 "study_pk": study_id,
                                 "version": version,
-                                "state": tx.study_state.value,
+                                "state": tx.status.value,
                                 "updated_at": tx.now,
                             },
                         )
@@ -1243,9 +1243,9 @@ class StudyService:
         state = load_state(session, study_id)
         return state, make_scheduler(state.spec)
 
-    def _study_row(self, session: Session, name: str) -> models.Study:
+    def _study_row(self, session: Session, name: str) -> tables.Study:
         study = session.scalar(
-            select(models.Study).where(models.Study.name == check_study_name(name))
+            select(tables.Study).where(tables.Study.name == check_study_name(name))
         )
         if study is None:
             raise NotFoundError(f"study {name!r} does not exist")
@@ -1258,8 +1258,8 @@ class StudyService:
     def _load_trial_key(self, trial_id: int) -> tuple[int, int]:
         with self.store.read() as session:
             row = session.execute(
-                select(models.Trial.study_id, models.Trial.number).where(
-                    models.Trial.id == trial_id
+                select(tables.Trial.study_id, tables.Trial.number).where(
+                    tables.Trial.id == trial_id
                 )
             ).one_or_none()
         if row is None:
@@ -1269,9 +1269,9 @@ class StudyService:
     @staticmethod
     def _counts(session: Session, study_id: int) -> dict[str, int]:
         rows = session.execute(
-            select(models.Trial.state, func.count())
-            .where(models.Trial.study_id == study_id)
-            .group_by(models.Trial.state)
+            select(tables.Trial.state, func.count())
+            .where(tables.Trial.study_id == study_id)
+            .group_by(tables.Trial.state)
         )
         return {state: count for state, count in rows}
 
@@ -1282,26 +1282,26 @@ def _check_trials_exist(session: Session, trial_ids: Sequence[int], held: set[in
     others = set(trial_ids) - held
     if not others:
         return
-    existing = set(session.scalars(select(models.Trial.id).where(models.Trial.id.in_(others))))
+    existing = set(session.scalars(select(tables.Trial.id).where(tables.Trial.id.in_(others))))
     for index, trial_id in enumerate(trial_ids):
         if trial_id not in held and trial_id not in existing:
             raise NotFoundError(f"trial_ids[{index}]: trial {trial_id} does not exist")
 
 
 def _refuse_stopped(tx: _Transaction) -> None:
-    if tx.study_state == StudyStatus.STOPPED:
+    if tx.status == StudyStatus.STOPPED:
         raise FailedPreconditionError(f"study {tx.study_name!r} was stopped; it takes no changes")
 
 
 def load_state(session: Session, study_id: int) -> StudyState:
     """Rebuild a study's scheduling state from its rows (the coordinator is a function of them)."""
     spec = session.execute(
-        select(models.Study.spec).where(models.Study.id == study_id)
+        select(tables.Study.spec).where(tables.Study.id == study_id)
     ).scalar_one()
     state = StudyState(StudySpec.from_json(spec))
     numbers: dict[int, int] = {}
     for trial in session.scalars(
-        select(models.Trial).where(models.Trial.study_id == study_id).order_by(models.Trial.number)
+        select(tables.Trial).where(tables.Trial.study_id == study_id).order_by(tables.Trial.number)
     ):
         numbers[trial.id] = trial.number
         state.add_trial(
@@ -1318,16 +1318,16 @@ def load_state(session: Session, study_id: int) -> StudyState:
             )
         )
     rung_reports = session.execute(
-        select(models.Report.trial_id, models.Report.rung, models.Report.value)
-        .where(models.Report.study_id == study_id, models.Report.rung.is_not(None))
-        .order_by(models.Report.id)
+        select(tables.Report.trial_id, tables.Report.rung, tables.Report.value)
+        .where(tables.Report.study_id == study_id, tables.Report.rung.is_not(None))
+        .order_by(tables.Report.id)
     )
     for trial_id, rung, value in rung_reports:
         state.record_rung(numbers[trial_id], rung, value)
     state.set_proposals(prior_store.load_proposals(session, study_id))
     state.llm_answered = frozenset(
         session.scalars(
-            select(models.LLMExchange.prior_index).where(models.LLMExchange.study_id == study_id)
+            select(tables.LLMExchange.prior_index).where(tables.LLMExchange.study_id == study_id)
         )
     )
     return state

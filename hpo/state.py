@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo.priors.model import Prior
+from hpo.priors.density import Prior
 from hpo.priors.proposals import Proposal, study_prior
 from hpo.priors.sources import PriorKind
 from hpo.space import Config

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from hpo.auth import Role, TokenRecord, check_secret, check_token_name, hash_secret
 from hpo.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
-from hpo.storage import Store, models
+from hpo.storage import Store, tables
 from hpo.storage import tokens as queries
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
@@ -29,7 +29,7 @@ from hpo.validation import check_text
 MAX_REQUEST_ID_LENGTH = 128
 
 
-def _record(token: models.Token) -> TokenRecord:
+def _record(token: tables.Token) -> TokenRecord:
     return TokenRecord(
         token.id, token.name, Role(token.role), token.created_at, token.revoked_at, token.expires_at
     )
@@ -120,7 +120,7 @@ class TokenService:
         secret_hash: str,
         request_id: str,
         expires_at: datetime | None,
-    ) -> models.Token | None:
+    ) -> tables.Token | None:
         """The token an earlier attempt of this create wrote, or None when there is none
         and nothing stands in the way; raises when the create conflicts with another token."""
         earlier = queries.by_request_id(session, request_id)

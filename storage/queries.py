@@ -14,14 +14,14 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hpo.storage import models
+from hpo.storage import tables
 
-studies = models.Study.__table__
-trials = models.Trial.__table__
-reports = models.Report.__table__
-decisions = models.Decision.__table__
-workers = models.Worker.__table__
-proposals = models.PriorProposal.__table__
+studies = tables.Study.__table__
+trials = tables.Trial.__table__
+reports = tables.Report.__table__
+decisions = tables.Decision.__table__
+workers = tables.Worker.__table__
+proposals = tables.PriorProposal.__table__
 
 # Locks the study row for the rest of the transaction on PostgreSQL (SQLite
 # serialises writers with BEGIN IMMEDIATE and ignores FOR UPDATE).

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from hpo.storage import models
+from hpo.storage import tables
 
-tokens = models.Token.__table__
+tokens = tables.Token.__table__
 
 # The coordinator's per-call lookup (behind a short cache): one indexed read, no ORM.
 _BY_HASH = select(
@@ -32,15 +32,15 @@ def by_hash(
     return session.execute(_BY_HASH, {"secret_hash": secret_hash}).first()
 
 
-def by_name(session: Session, name: str) -> models.Token | None:
-    return session.scalar(select(models.Token).where(models.Token.name == name))
+def by_name(session: Session, name: str) -> tables.Token | None:
+    return session.scalar(select(tables.Token).where(tables.Token.name == name))
 
 
-def by_request_id(session: Session, request_id: str) -> models.Token | None:
+def by_request_id(session: Session, request_id: str) -> tables.Token | None:
     """The token a CreateToken with this idempotency key wrote, if any."""
     if not request_id:
         return None
-    return session.scalar(select(models.Token).where(models.Token.request_id == request_id))
+    return session.scalar(select(tables.Token).where(tables.Token.request_id == request_id))
 
 
 def insert(
@@ -52,10 +52,10 @@ def insert(
     request_id: str | None,
     now: datetime,
     expires_at: datetime | None = None,
-) -> models.Token:
+) -> tables.Token:
     """Add a token (flushed, so a duplicate name, hash or request id raises IntegrityError
     here, inside the caller's transaction)."""
-    token = models.Token(
+    token = tables.Token(
         name=name,
         role=role,
         secret_hash=secret_hash,
@@ -69,12 +69,12 @@ def insert(
     return token
 
 
-def all_tokens(session: Session) -> Sequence[models.Token]:
+def all_tokens(session: Session) -> Sequence[tables.Token]:
     """Every token, revoked ones included, in creation order."""
-    return session.scalars(select(models.Token).order_by(models.Token.id)).all()
+    return session.scalars(select(tables.Token).order_by(tables.Token.id)).all()
 
 
-def revoke(token: models.Token, now: datetime) -> bool:
+def revoke(token: tables.Token, now: datetime) -> bool:
     """Mark ``token`` revoked at ``now``; a token revoked earlier keeps its first time.
     Returns whether anything changed."""
     if token.revoked_at is not None:

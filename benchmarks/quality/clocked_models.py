@@ -5,7 +5,7 @@ a fit due after a report starts at once if none of the study's fits is running,
 and its candidate pool serves suggestions only once it is done; until then the
 previous pool (or the fallback sampler) does. :class:`ClockedModels` follows
 the same schedule (:class:`hpo.samplers.gp.ModelSlot`, the rule
-:class:`hpo.coordinator.models.ModelManager` applies) on simulated time: a due
+:class:`hpo.coordinator.fit_process.ModelManager` applies) on simulated time: a due
 fit runs at once in the simulator's thread, its wall-clock seconds are
 measured, and its pool is installed only when the simulated clock has moved on
 by those seconds, converted at ``seconds_per_unit`` seconds of training per

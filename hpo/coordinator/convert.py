@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from hpo import wire
 from hpo.priors.proposals import Proposal
 from hpo.service import PriorsInfo, StudyInfo
-from hpo.storage import models
+from hpo.storage import tables
 from hpo.v1 import hpo_pb2 as pb
 
 
@@ -31,7 +31,7 @@ def study_to_proto(info: StudyInfo) -> pb.Study:
 
 
 def trial_to_proto(
-    study_name: str, trial: models.Trial, reports: Sequence[models.Report] = ()
+    study_name: str, trial: tables.Trial, reports: Sequence[tables.Report] = ()
 ) -> pb.Trial:
     message = pb.Trial(
         id=trial.id,

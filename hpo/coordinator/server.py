@@ -16,8 +16,8 @@ import grpc
 
 from hpo.coordinator.auth import DEFAULT_CACHE_SECONDS, TokenAuthenticator, resolve_anonymous
 from hpo.coordinator.decoding import RejectUndecodable
+from hpo.coordinator.fit_process import ModelManager
 from hpo.coordinator.leases import LeaseSweeper
-from hpo.coordinator.models import ModelManager
 from hpo.coordinator.servicer import CoordinatorServicer
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.priors.endpoints import LLMEndpoints

@@ -36,12 +36,12 @@ from sqlalchemy.orm import Session
 
 from hpo.priors import store as prior_store
 from hpo.priors.proposals import Proposal
-from hpo.storage import models
+from hpo.storage import tables
 
-studies = models.Study.__table__
-trials = models.Trial.__table__
-reports = models.Report.__table__
-exchanges = models.LLMExchange.__table__
+studies = tables.Study.__table__
+trials = tables.Trial.__table__
+reports = tables.Report.__table__
+exchanges = tables.LLMExchange.__table__
 
 # What the study list and the study page show of a study row.
 _STUDY = select(

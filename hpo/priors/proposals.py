@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hpo.priors.model import Component, Prior, config_components
+from hpo.priors.density import Component, Prior, config_components
 from hpo.priors.sources import PriorKind
 from hpo.space import Config
 from hpo.spec import StudySpec

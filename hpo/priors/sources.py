@@ -61,7 +61,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class Confidence(str, enum.Enum):
-    """How sure a prior is: sets its spread (hpo.priors.model)."""
+    """How sure a prior is: sets its spread (hpo.priors.density)."""
 
     LOW = "low"
     MEDIUM = "medium"

@@ -19,17 +19,17 @@ from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorSource
 from hpo.space import Categorical, Config, Int, Parameter, Space
 from hpo.spec import Direction, StudySpec
-from hpo.storage import models
+from hpo.storage import tables
 from hpo.vocabulary import DONE_STUDY_STATES, TrialState
 
 
 def load_proposals(session: Session, study_id: int) -> list[Proposal]:
     """The study's proposals in order, with the number of the trial that ran each."""
     rows = session.execute(
-        select(models.PriorProposal, models.Trial.number)
-        .outerjoin(models.Trial, models.Trial.id == models.PriorProposal.trial_id)
-        .where(models.PriorProposal.study_id == study_id)
-        .order_by(models.PriorProposal.position)
+        select(tables.PriorProposal, tables.Trial.number)
+        .outerjoin(tables.Trial, tables.Trial.id == tables.PriorProposal.trial_id)
+        .where(tables.PriorProposal.study_id == study_id)
+        .order_by(tables.PriorProposal.position)
     )
     return [
         Proposal(
@@ -56,17 +56,17 @@ def add_proposals(
     prior_index: int | None = None,
     exchange_id: int | None = None,
     request_id: str | None = None,
-) -> list[models.PriorProposal]:
+) -> list[tables.PriorProposal]:
     """Append ``configs`` to the study's proposals, after the last position."""
     if not configs:
         return []
     last = session.scalar(
-        select(func.max(models.PriorProposal.position)).where(
-            models.PriorProposal.study_id == study_id
+        select(func.max(tables.PriorProposal.position)).where(
+            tables.PriorProposal.study_id == study_id
         )
     )
     rows = [
-        models.PriorProposal(
+        tables.PriorProposal(
             study_id=study_id,
             position=(-1 if last is None else last) + 1 + offset,
             config=dict(config),
@@ -84,11 +84,11 @@ def add_proposals(
     return rows
 
 
-def proposal_by_request(session: Session, request_id: str) -> models.PriorProposal | None:
+def proposal_by_request(session: Session, request_id: str) -> tables.PriorProposal | None:
     if not request_id:
         return None
     return session.scalar(
-        select(models.PriorProposal).where(models.PriorProposal.request_id == request_id)
+        select(tables.PriorProposal).where(tables.PriorProposal.request_id == request_id)
     )
 
 
@@ -155,8 +155,8 @@ def _named_studies(
     names: Sequence[str],
     exclude_study_id: int | None,
     where: str,
-) -> list[models.Study]:
-    rows = session.scalars(select(models.Study).where(models.Study.name.in_(names))).all()
+) -> list[tables.Study]:
+    rows = session.scalars(select(tables.Study).where(tables.Study.name.in_(names))).all()
     by_name = {study.name: study for study in rows if study.id != exclude_study_id}
     for index, name in enumerate(names):
         field, study = f"{where}[{index}]", by_name.get(name)
@@ -170,19 +170,19 @@ def _named_studies(
 
 def _done_studies_like(
     session: Session, space: Space, exclude_study_id: int | None
-) -> list[models.Study]:
+) -> list[tables.Study]:
     completed = (
-        select(models.Trial.id)
+        select(tables.Trial.id)
         .where(
-            models.Trial.study_id == models.Study.id,
-            models.Trial.state == TrialState.COMPLETED.value,
+            tables.Trial.study_id == tables.Study.id,
+            tables.Trial.state == TrialState.COMPLETED.value,
         )
         .exists()
     )
     studies = session.scalars(
-        select(models.Study)
-        .where(models.Study.state.in_([state.value for state in DONE_STUDY_STATES]), completed)
-        .order_by(models.Study.id)
+        select(tables.Study)
+        .where(tables.Study.state.in_([state.value for state in DONE_STUDY_STATES]), completed)
+        .order_by(tables.Study.id)
     ).all()
     return [
         study
@@ -192,13 +192,13 @@ def _done_studies_like(
     ]
 
 
-def _best_configs(session: Session, study: models.Study, top_k: int) -> list[dict[str, Any]]:
+def _best_configs(session: Session, study: tables.Study, top_k: int) -> list[dict[str, Any]]:
     trials = session.scalars(
-        select(models.Trial).where(
-            models.Trial.study_id == study.id,
-            models.Trial.last_value.is_not(None),
-            models.Trial.rung >= 0,
-            models.Trial.state != "failed",
+        select(tables.Trial).where(
+            tables.Trial.study_id == study.id,
+            tables.Trial.last_value.is_not(None),
+            tables.Trial.rung >= 0,
+            tables.Trial.state != "failed",
         )
     ).all()
     sign = -1.0 if study.direction == Direction.MAXIMIZE.value else 1.0

@@ -40,7 +40,7 @@ from hpo.priors.llm import (
 from hpo.priors.sources import PriorKind
 from hpo.space import Space
 from hpo.spec import StudySpec
-from hpo.storage import Store, models
+from hpo.storage import Store, tables
 
 Ask = Callable[[LLMSettings, Space, TaskDescription], LLMExchange]
 
@@ -210,14 +210,14 @@ class WarmStarts:
 def earlier_answer(session: Session, key: str) -> EarlierAnswer | None:
     """The first successful, asked (not replayed) exchange of the store with this replay key."""
     row = session.scalars(
-        select(models.LLMExchange)
+        select(tables.LLMExchange)
         .where(
-            models.LLMExchange.prompt_hash == key,
-            models.LLMExchange.error.is_(None),
-            models.LLMExchange.replayed_from.is_(None),
-            models.LLMExchange.raw_answer.is_not(None),
+            tables.LLMExchange.prompt_hash == key,
+            tables.LLMExchange.error.is_(None),
+            tables.LLMExchange.replayed_from.is_(None),
+            tables.LLMExchange.raw_answer.is_not(None),
         )
-        .order_by(models.LLMExchange.id)
+        .order_by(tables.LLMExchange.id)
         .limit(1)
     ).first()
     if row is None or row.raw_answer is None:

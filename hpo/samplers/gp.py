@@ -8,7 +8,7 @@ since). With no usable candidate (too little data yet, a fit not done, a failed
 fit) it falls back to its fallback sampler, so a study never waits.
 
 Who fits, and when, is a :class:`ModelSource`: in the coordinator a background
-process (:mod:`hpo.coordinator.models`), in the simulator and in tests
+process (:mod:`hpo.coordinator.fit_process`), in the simulator and in tests
 :class:`InlineModels`, which fits in the caller's thread. Both follow the same
 schedule (:meth:`ModelSlot.due`), so what the benchmark measures is what the
 service does, with the fit time taken out of the hot path.

@@ -53,7 +53,7 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import norm, rankdata
 
-from hpo.priors.model import Prior
+from hpo.priors.density import Prior
 from hpo.samplers.gp import FitResult, min_distance
 from hpo.samplers.model_input import ModelInput
 from hpo.samplers.portfolio import MIN_CHECK_PAIRS, ModelCheck, kendall_check

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpo.priors.model import Prior
+from hpo.priors.density import Prior
 from hpo.schedulers.brackets import rank_consistency
 from hpo.space import Space
 from hpo.state import StudyState

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hpo.priors.model import Component, Prior
+from hpo.priors.density import Component, Prior
 from hpo.samplers.model_input import MIN_TARGET_RESULTS
 from hpo.space import Config
 from hpo.state import StudyState

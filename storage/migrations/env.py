@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from hpo.storage.models import Base
+from hpo.storage.tables import Base
 
 # An arbitrary constant: the advisory lock that serialises concurrent upgrades
 # when several coordinators start on one PostgreSQL store.

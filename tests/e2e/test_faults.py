@@ -33,7 +33,7 @@ from hpo.schedulers import NewTrial, Promote, Resume
 from hpo.space import Float
 from hpo.spec import StudySpec
 from hpo.state import StudyState, TrialSnapshot
-from hpo.storage import models
+from hpo.storage import tables
 from hpo.vocabulary import TrialState
 from tests.conftest import free_port
 
@@ -200,25 +200,25 @@ def assert_schedule_replays(url: str) -> None:
     engine = sa.create_engine(url)
     try:
         with Session(engine) as session:
-            spec = StudySpec.from_json(session.scalars(sa.select(models.Study.spec)).one())
+            spec = StudySpec.from_json(session.scalars(sa.select(tables.Study.spec)).one())
             trials = {
                 number: (config, bracket)
                 for number, config, bracket in session.execute(
-                    sa.select(models.Trial.number, models.Trial.config, models.Trial.bracket)
+                    sa.select(tables.Trial.number, tables.Trial.config, tables.Trial.bracket)
                 )
             }
             rung_reports = session.execute(
-                sa.select(models.Trial.number, models.Report.rung, models.Report.resource)
-                .add_columns(models.Report.value)
-                .join(models.Trial, models.Report.trial_id == models.Trial.id)
-                .where(models.Report.rung.is_not(None))
+                sa.select(tables.Trial.number, tables.Report.rung, tables.Report.resource)
+                .add_columns(tables.Report.value)
+                .join(tables.Trial, tables.Report.trial_id == tables.Trial.id)
+                .where(tables.Report.rung.is_not(None))
             )
             results = {(number, rung): (r, value) for number, rung, r, value in rung_reports}
             log = session.execute(
-                sa.select(models.Trial.number, models.Decision.kind, models.Decision.rung)
-                .add_columns(models.Decision.worker_id)
-                .join(models.Trial, models.Decision.trial_id == models.Trial.id)
-                .order_by(models.Decision.id)
+                sa.select(tables.Trial.number, tables.Decision.kind, tables.Decision.rung)
+                .add_columns(tables.Decision.worker_id)
+                .join(tables.Trial, tables.Decision.trial_id == tables.Trial.id)
+                .order_by(tables.Decision.id)
             ).all()
     finally:
         engine.dispose()

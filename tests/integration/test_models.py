@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hpo.client import Client
-from hpo.coordinator.models import ModelManager
+from hpo.coordinator.fit_process import ModelManager
 from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.samplers.gp import FitResult
@@ -61,7 +61,7 @@ def test_a_dead_model_process_costs_a_log_line_and_is_replaced(
     models = ModelManager(fit=_die_on_the_first_fit)
     study = LocalStudy(spec, models)
     try:
-        with caplog.at_level(logging.WARNING, logger="hpo.coordinator.models"):
+        with caplog.at_level(logging.WARNING, logger="hpo.coordinator.fit_process"):
             for _ in range(MIN_RESULTS):
                 job = study.suggest("w")
                 assert isinstance(job, LocalAssignment)

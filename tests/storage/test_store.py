@@ -15,7 +15,7 @@ from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
 from hpo.storage import Store, create_engine, normalize_url
 from hpo.storage.migrate import current_revision, head_revision, upgrade
-from hpo.storage.models import Base
+from hpo.storage.tables import Base
 from hpo.vocabulary import TrialState
 
 SPEC = StudySpec(

@@ -14,7 +14,7 @@ from rich.console import Console
 from benchmarks.quality import markdown, prior_report
 from hpo.errors import InvalidArgumentError
 from hpo.local import LocalAssignment, LocalStudy
-from hpo.priors.model import Component, Prior
+from hpo.priors.density import Component, Prior
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
 from hpo.priors.store import parameter_mismatch, same_parameters
