@@ -193,9 +193,9 @@ def serve(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "INFO",
 ) -> None:
     """Run the coordinator until SIGTERM or Ctrl-C, then finish in-flight calls and exit."""
-    from hpo.coordinator.auth import resolve_anonymous
     from hpo.coordinator.server import start_coordinator
     from hpo.priors.endpoints import LLMEndpoints
+    from hpo.token_checks import resolve_anonymous
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
@@ -732,8 +732,8 @@ def dashboard(
 
     import uvicorn
 
-    from hpo.coordinator.auth import resolve_anonymous
     from hpo.dashboard.app import create_app
+    from hpo.token_checks import resolve_anonymous
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from hpo.coordinator.auth import DEFAULT_CACHE_SECONDS, TokenAuthenticator, resolve_anonymous
+from hpo.coordinator.auth import TokenInterceptor
 from hpo.coordinator.decoding import RejectUndecodable
 from hpo.coordinator.fit_process import ModelManager
 from hpo.coordinator.leases import LeaseSweeper
@@ -25,6 +25,7 @@ from hpo.service import StudyService
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
 from hpo.storage.types import utcnow
+from hpo.token_checks import DEFAULT_CACHE_SECONDS, TokenChecker, resolve_anonymous
 from hpo.tokens import TokenService
 from hpo.v1 import hpo_pb2_grpc
 
@@ -45,7 +46,7 @@ class Coordinator:
     sweeper: LeaseSweeper
     host: str
     port: int
-    # Calls without a token are served as admin (loopback only, see hpo.coordinator.auth).
+    # Calls without a token are served as admin (loopback only, see hpo.token_checks).
     anonymous: bool = False
     tls: bool = False
 
@@ -112,9 +113,7 @@ def start_coordinator(
         max_calls_per_study=max(1, threads * 3 // 4),
     )
     tokens = TokenService(store, clock=clock)
-    authenticator = TokenAuthenticator(
-        tokens, anonymous=anonymous, cache_seconds=token_cache_seconds
-    )
+    checker = TokenChecker(tokens, anonymous=anonymous, cache_seconds=token_cache_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hpo-rpc"),
         options=[
@@ -122,7 +121,7 @@ def start_coordinator(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
-        interceptors=[authenticator, RejectUndecodable()],
+        interceptors=[TokenInterceptor(checker), RejectUndecodable()],
     )
     hpo_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service, tokens), server)
     try:

@@ -29,7 +29,6 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hpo.coordinator.auth import DEFAULT_CACHE_SECONDS, TokenAuthenticator, resolve_anonymous
 from hpo.dashboard import api
 from hpo.dashboard.auth import API_PREFIX, ReaderTokens
 from hpo.dashboard.cache import VersionCache
@@ -37,6 +36,7 @@ from hpo.dashboard.warmup import DEFAULT_STUDIES, Preparer
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from hpo.storage import STORE_UNAVAILABLE, Store, create_engine, is_sqlite
 from hpo.storage.migrate import current_revision, head_revision
+from hpo.token_checks import DEFAULT_CACHE_SECONDS, TokenChecker, resolve_anonymous
 from hpo.tokens import TokenService
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -68,7 +68,7 @@ def create_app(
     engine = store.engine
     if engine.dialect.name == "postgresql":
         engine = engine.execution_options(postgresql_readonly=True)
-    authenticator = TokenAuthenticator(
+    checker = TokenChecker(
         TokenService(store), anonymous=anonymous, cache_seconds=token_cache_seconds
     )
 
@@ -90,7 +90,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
             Mount(API_PREFIX.rstrip("/"), routes=api.routes),
         ],
-        middleware=[Middleware(ReaderTokens, authenticator=authenticator)],
+        middleware=[Middleware(ReaderTokens, checker=checker)],
         exception_handlers={
             InvalidArgumentError: _bad_parameter,
             NotFoundError: _not_found,

@@ -1,14 +1,13 @@
 """Who may read the API: the coordinator's bearer tokens, checked by ASGI middleware.
 
 Requests under ``/api/`` must carry ``Authorization: Bearer <secret>`` of a known,
-unrevoked token; its role does not matter, since every role includes ``reader`` (reader <
-worker < admin). The check is the
-coordinator's own (:class:`hpo.coordinator.auth.TokenAuthenticator`): the same lookup by
-the secret's SHA-256, the same cache, so a token revoked in the store stops working here
-within its ``cache_seconds`` too. Without the header a request is refused with 401,
-unless the dashboard runs in anonymous mode, which, as for the coordinator, is allowed
-only on a loopback address and is the default there
-(:func:`hpo.coordinator.auth.resolve_anonymous`).
+unrevoked, unexpired token; its role does not matter, since every role includes ``reader``
+(reader < worker < admin). The check is the coordinator's own
+(:class:`hpo.token_checks.TokenChecker`): the same lookup by the secret's SHA-256, the same
+cache, so a token revoked in the store stops working here within its ``cache_seconds`` too.
+Without the header a request is refused with 401, unless the dashboard runs in anonymous
+mode, which, as for the coordinator, is allowed only on a loopback address and is the
+default there (:func:`hpo.token_checks.resolve_anonymous`).
 
 The pages and ``/static/`` are public: they hold no data, only the code that asks the API.
 """
@@ -20,9 +19,10 @@ import logging
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hpo.coordinator.auth import Denied, TokenAuthenticator
 from hpo.dashboard.api import json_response
+from hpo.errors import UnauthenticatedError
 from hpo.storage import STORE_UNAVAILABLE
+from hpo.token_checks import TokenChecker
 
 API_PREFIX = "/api/"
 log = logging.getLogger(__name__)
@@ -31,20 +31,20 @@ log = logging.getLogger(__name__)
 class ReaderTokens:
     """ASGI middleware: refuses ``/api/`` requests without a reader token (401, JSON)."""
 
-    def __init__(self, app: ASGIApp, authenticator: TokenAuthenticator) -> None:
+    def __init__(self, app: ASGIApp, checker: TokenChecker) -> None:
         self.app = app
-        self.authenticator = authenticator
+        self.checker = checker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
-        headers = [
-            (key.decode("latin-1"), value.decode("latin-1"))
+        authorization = [
+            value.decode("latin-1")
             for key, value in scope["headers"]
             if key.lower() == b"authorization"
         ]
-        if not headers and not self.authenticator.anonymous:
+        if not authorization and not self.checker.anonymous:
             refusal = (
                 "missing bearer token: send 'Authorization: Bearer <token>' with a reader "
                 "token (hpo token create NAME --role reader); this dashboard does not accept "
@@ -54,10 +54,10 @@ class ReaderTokens:
             return
         try:
             # A lookup is a read transaction: keep it off the event loop.
-            await run_in_threadpool(self.authenticator.authenticate, headers)
-        except Denied as denied:
-            log.info("%s refused: %s", scope["path"], denied.message)
-            await _refuse(401, denied.message, scope, receive, send)
+            await run_in_threadpool(self.checker.authenticate, authorization)
+        except UnauthenticatedError as refused:
+            log.info("%s refused: %s", scope["path"], refused)
+            await _refuse(401, str(refused), scope, receive, send)
             return
         except STORE_UNAVAILABLE:
             log.exception("token lookup failed: the store is unavailable")

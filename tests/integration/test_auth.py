@@ -24,7 +24,6 @@ from hpo.auth import (
 )
 from hpo.cli import app
 from hpo.client import Client
-from hpo.coordinator.auth import TokenAuthenticator, is_loopback, resolve_anonymous
 from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.errors import (
     AlreadyExistsError,
@@ -36,6 +35,7 @@ from hpo.errors import (
 from hpo.space import Float
 from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.token_checks import TokenChecker, is_loopback, resolve_anonymous
 from hpo.tokens import TokenService
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
@@ -184,16 +184,16 @@ def test_a_token_revoked_in_the_store_stops_working_when_the_cache_entry_expires
 ) -> None:
     """What another coordinator sees: no notification, only the TTL of its cache."""
     secret = issue("gpu-1", Role.WORKER)
-    metadata = (("authorization", f"Bearer {secret}"),)
+    authorization = [f"Bearer {secret}"]
     now = [100.0]
-    other = TokenAuthenticator(TokenService(secure.store), cache_seconds=5.0, clock=lambda: now[0])
-    assert other.authenticate(metadata).name == "gpu-1"
+    other = TokenChecker(TokenService(secure.store), cache_seconds=5.0, clock=lambda: now[0])
+    assert other.authenticate(authorization).name == "gpu-1"
     TokenService(secure.store).revoke("gpu-1")  # e.g. `hpo token revoke gpu-1 --db URL`
     now[0] += 4.9
-    assert other.authenticate(metadata).role is Role.WORKER  # still cached
+    assert other.authenticate(authorization).role is Role.WORKER  # still cached
     now[0] += 0.2
     with pytest.raises(Exception, match="'gpu-1' was revoked"):
-        other.authenticate(metadata)
+        other.authenticate(authorization)
 
 
 def test_revocation_in_the_store_is_immediate_without_a_cache(sqlite_url: str) -> None:
