@@ -23,7 +23,7 @@ test: $(INSTALLED)  ## run the test suite (PostgreSQL tests skip unless a server
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)  ## service latency and throughput against Optuna
-	$(BIN)/python benchmarks/service.py
+	$(BIN)/python -m benchmarks.throughput
 
 bench-quality: $(INSTALLED)  ## regret over a simulated budget: hpo's algorithms and Optuna
 	$(BIN)/python -m benchmarks.quality

@@ -2,9 +2,9 @@
 
 Run it from the repository root, with hpo's virtual environment active:
 
-    python benchmarks/dashboard.py                     # SQLite and PostgreSQL
-    python benchmarks/dashboard.py --stores sqlite --repeats 3 --json dashboard.json
-    python benchmarks/dashboard.py --explain           # also print each query's plan
+    python -m benchmarks.dashboard                     # SQLite and PostgreSQL
+    python -m benchmarks.dashboard --stores sqlite --repeats 3 --json dashboard.json
+    python -m benchmarks.dashboard --explain           # also print each query's plan
 
 Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database
 ``hpo_bench_dashboard_*``, dropped afterwards):
@@ -69,9 +69,14 @@ import numpy as np
 import sqlalchemy
 from rich.console import Console
 from rich.table import Table
-from service import DEFAULT_POSTGRES, postgres_database, postgres_reachable, sqlite_database
 from sqlalchemy import insert
 
+from benchmarks.harness import (
+    DEFAULT_POSTGRES,
+    postgres_database,
+    postgres_reachable,
+    sqlite_database,
+)
 from hpo import Categorical, Float, Int
 from hpo.dashboard.plans import PAGE_CALLS, page_load_plans
 from hpo.schedulers.brackets import hyperband_weights

@@ -1,7 +1,7 @@
 """Do background fits keep up? gp-hyperband over the real service with trials of a few seconds.
 
-    python benchmarks/freshness.py                         # 4 workers, 2 s trials, 120 assignments
-    python benchmarks/freshness.py --workers 8 --trial-seconds 1 --assignments 200
+    python -m benchmarks.freshness                         # 4 workers, 2 s trials, 120 assignments
+    python -m benchmarks.freshness --workers 8 --trial-seconds 1 --assignments 200
 
 Starts ``hpo serve`` on a fresh SQLite file (DEBUG log), creates a gp-hyperband study of the
 service benchmark's 4-D space (r_min 1, r_max 27, eta 3) and runs ``--workers`` threads, each
@@ -34,8 +34,17 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from service import ETA, R_MAX, R_MIN, SPACE, coordinator, fit_seconds, objective, sqlite_database
 
+from benchmarks.harness import (
+    ETA,
+    R_MAX,
+    R_MIN,
+    SPACE,
+    coordinator,
+    fit_seconds,
+    objective,
+    sqlite_database,
+)
 from hpo.client import Client
 
 GOAL_MODEL_SHARE = 0.70

@@ -2,9 +2,9 @@
 
 Run it from the repository root, with hpo's virtual environment active:
 
-    python benchmarks/load.py                   # 64 workers, 30 s, SQLite and PostgreSQL
-    python benchmarks/load.py --seconds 5 --workers 8 --stores sqlite
-    python benchmarks/load.py --json load.json --log-dir load-logs
+    python -m benchmarks.load                   # 64 workers, 30 s, SQLite and PostgreSQL
+    python -m benchmarks.load --seconds 5 --workers 8 --stores sqlite
+    python -m benchmarks.load --json load.json --log-dir load-logs
 
 Per store it starts ``hpo serve`` on a fresh database (a SQLite file in a temporary
 directory, or a PostgreSQL database created for the run and dropped after it), creates an
@@ -65,16 +65,18 @@ import sqlalchemy
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from service import (
+from sqlalchemy import func, select
+
+import hpo
+from benchmarks.harness import (
     DEFAULT_POSTGRES,
     MIN_WIDTH,
     STORES,
     Latency,
     Samples,
-    _ms,
-    _store_list,
     coordinator,
     create_hpo_study,
+    ms,
     objective,
     postgres_database,
     postgres_reachable,
@@ -82,10 +84,8 @@ from service import (
     run_threads,
     spread,
     sqlite_database,
+    store_list,
 )
-from sqlalchemy import func, select
-
-import hpo
 from hpo.errors import HpoError, RemoteError
 from hpo.spec import Algorithm
 from hpo.storage import tables
@@ -269,7 +269,7 @@ class LoadWorker:
 
 @dataclass(frozen=True)
 class LoadTask:
-    """What every worker process needs (a :class:`service.ProcessJob`; picklable)."""
+    """What every worker process needs (a :class:`benchmarks.harness.ProcessJob`; picklable)."""
 
     address: str
     study: str
@@ -552,8 +552,8 @@ def load_table(result: StoreResult) -> Table:
             "all requests" if rpc == "all" else rpc,
             str(latency.count),
             f"{latency.count / result.elapsed_s:.1f}",
-            _ms(latency.p50),
-            _ms(latency.p99),
+            ms(latency.p50),
+            ms(latency.p99),
             _errors_by_status(result.errors, None if rpc == "all" else rpc),
             end_section=rpc == RPCS[-1],
         )
@@ -630,7 +630,7 @@ class Settings:
 def parse_args(argv: list[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--stores", type=_store_list, default=list(STORES), help="sqlite,postgres (default: both)"
+        "--stores", type=store_list, default=list(STORES), help="sqlite,postgres (default: both)"
     )
     parser.add_argument("--seconds", type=float, default=30.0, help="run time per store")
     parser.add_argument("--workers", type=int, default=64, help="simulated workers")
