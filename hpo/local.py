@@ -1,33 +1,26 @@
-"""A study decided in memory: the service's scheduler and sampler without a database.
+"""A study decided in memory: the service's scheduler, sampler and engine without a database.
 
-:class:`LocalStudy` applies the same pure decisions as :class:`hpo.service.StudyService`
-to a :class:`~hpo.state.StudyState`, in the same order, so the quality
-simulator (``benchmarks/quality``) and unit tests exercise exactly what the
-coordinator runs, without gRPC or SQL. ``tests/integration/test_local_replay.py``
-checks that a study run through the service and through this class makes the
-same decisions.
+:class:`LocalStudy` is a thin driver: it asks the scheduler, turns the decision into effects
+with :mod:`hpo.engine` and applies them at once, as :class:`hpo.service.StudyService` does
+after each commit. So the quality simulator (``benchmarks/quality``) and unit tests exercise
+exactly what the coordinator runs, without gRPC or SQL;
+``tests/integration/test_local_replay.py`` checks that a study run through the service (its
+rows written, reloaded and decided from) and through this class makes the same decisions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hpo import engine
 from hpo.algorithms import make_sampler, make_scheduler, uses_model
 from hpo.priors.proposals import Proposal
-from hpo.samplers import InlineModels, ModelSource, next_configuration
-from hpo.schedulers import (
-    NewTrial,
-    Promote,
-    ReportDecision,
-    Resume,
-    StudyFinished,
-    WaitForResults,
-    reopened_by_extension,
-)
+from hpo.samplers import InlineModels, ModelSource
+from hpo.schedulers import NewTrial, Promote, ReportDecision, Resume, StudyFinished, WaitForResults
 from hpo.space import Config
 from hpo.spec import StudySpec
-from hpo.state import StudyState, TrialSnapshot
-from hpo.vocabulary import STATE_AFTER, Source, TrialState
+from hpo.state import StudyState
+from hpo.vocabulary import Source, TrialState
 
 
 @dataclass(frozen=True)
@@ -71,27 +64,14 @@ class LocalStudy:
         """Work for ``worker_id``: a new or promoted trial, or why there is none."""
         job = self.scheduler.next_job(self.state)
         if isinstance(job, NewTrial):
-            number = self.state.next_number
             sampler = make_sampler(self.spec, self.models)
-            new = next_configuration(self.state, sampler, number, job.bracket)
-            if new.proposal is not None:
-                new.proposal.trial_number = number
-            target_rung = self.scheduler.first_target_rung(new.bracket)
-            self.state.add_trial(
-                TrialSnapshot(
-                    number=number,
-                    config=new.config,
-                    state=TrialState.RUNNING,
-                    bracket=new.bracket,
-                    target_rung=target_rung,
-                    source=new.source,
-                    worker_id=worker_id,
-                )
-            )
-            self._observe()
+            started = engine.new_trial(self.state, self.scheduler, sampler, job, worker_id)
+            self._apply([started], observe=True)
+            number, target_rung = started.number, started.target_rung
         elif isinstance(job, Promote | Resume):
-            number, target_rung = job.number, job.to_rung
-            self.state.assign(number, worker_id, target_rung)
+            assigned = engine.reassignment(job, worker_id)
+            self._apply([assigned])
+            number, target_rung = assigned.number, assigned.target_rung
         else:
             return job
         trial = self.state.trials[number]
@@ -106,24 +86,16 @@ class LocalStudy:
 
     def report(self, number: int, resource: float, value: float) -> ReportDecision:
         decision = self.scheduler.on_report(self.state, number, resource, value)
-        self.state.trials[number].last_resource = resource
-        if decision.rung is not None:
-            self.state.record_rung(number, decision.rung, value)
-        next_state = STATE_AFTER.get(decision.action)
-        if next_state is not None:
-            self.state.set_state(number, next_state)
-        if decision.rung is not None:
-            self._observe()
+        effects = engine.report_effects(decision, number, resource, value)
+        self._apply(effects, observe=decision.rung is not None)
         return decision
 
     def complete(self, number: int) -> None:
         """The worker finished its assignment: a running trial completes, a paused one is
         released for promotion."""
-        trial = self.state.trials[number]
-        if trial.state is TrialState.RUNNING:
-            self.state.set_state(number, TrialState.COMPLETED)
-        elif trial.busy:
-            self.state.release(number)
+        done = engine.assignment_done(self.state, number)
+        if done is not None:
+            self._apply([done])
 
     def enqueue(self, config: Config) -> None:
         """Run ``config`` before any other new configuration (validated against the space)."""
@@ -135,21 +107,20 @@ class LocalStudy:
             source=Source.USER,
             run_first=True,
         )
-        self.state.set_proposals([*self.state.proposals, proposal])
+        self._apply([engine.ProposalQueued(proposal)])
 
     def fail(self, number: int) -> None:
-        self.state.set_state(number, TrialState.FAILED)
+        self._apply([engine.StateChanged(number, TrialState.FAILED)])
 
     def extend(self, r_max: float) -> list[int]:
         """Raise r_max; returns the trials reopened at the old top."""
-        reopened = reopened_by_extension(self.state, self.scheduler.top_rung)
+        effects = engine.reopened(self.state, self.scheduler.top_rung)
         self.state.spec = self.spec.extended(r_max)
         self.scheduler = make_scheduler(self.spec)
-        for number in reopened:
-            self.state.set_state(number, TrialState.PAUSED)
-            self.state.release(number)
-        return reopened
+        self._apply(effects)
+        return [effect.number for effect in effects if isinstance(effect, engine.Released)]
 
-    def _observe(self) -> None:
-        if uses_model(self.spec):
+    def _apply(self, effects: list[engine.Effect], observe: bool = False) -> None:
+        engine.apply(self.state, effects)
+        if observe and uses_model(self.spec):
             self.models.observe(self.state)

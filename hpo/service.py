@@ -23,7 +23,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hpo import engine
 from hpo.algorithms import make_sampler, make_scheduler, uses_model
 from hpo.errors import (
     AlreadyExistsError,
@@ -55,7 +56,7 @@ from hpo.request_ids import (
     earlier_report,
     refuse_if_used_elsewhere,
 )
-from hpo.samplers import InlineModels, ModelSource, next_configuration
+from hpo.samplers import InlineModels, ModelSource
 from hpo.schedulers import (
     NewTrial,
     Promote,
@@ -63,7 +64,6 @@ from hpo.schedulers import (
     Resume,
     Scheduler,
     StudyFinished,
-    reopened_by_extension,
 )
 from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
 from hpo.state import StudyState, TrialSnapshot
@@ -72,8 +72,6 @@ from hpo.storage.clock import StoreClock
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
 from hpo.vocabulary import (
-    FINAL_STATES,
-    STATE_AFTER,
     Action,
     DecisionKind,
     Source,
@@ -185,6 +183,9 @@ class _Transaction:
     changed: bool = False
     # The change is one the cached state cannot follow (a new spec): rebuild it from the rows.
     reload: bool = False
+    # What the decisions change in the study's state (hpo.engine): applied to the cached
+    # state once the transaction committed, never before.
+    effects: list[engine.Effect] = field(default_factory=list)
 
     def log(self, kind: str, trial_id: int | None, **values: object) -> None:
         """Append to the ``decisions`` log."""
@@ -235,7 +236,6 @@ STUDY_LOCK_TIMEOUT_SECONDS = 15.0
 # result made another fit due; past that, the transaction's sampler fits (rare: it takes
 # results landing faster than fits end, from other coordinators).
 FIT_RECHECKS = 3
-_JOB_KIND = {NewTrial: DecisionKind.NEW, Promote: DecisionKind.PROMOTE, Resume: DecisionKind.RESUME}
 
 
 # ---------------------------------------------------------------- validation
@@ -451,10 +451,9 @@ class StudyService:
             scope = DecisionScope(frozenset({DecisionKind.STOP_STUDY}), tx.study_id, reason=reason)
             earlier = earlier_decision(tx.connection, request_id, scope)
             if earlier is None and tx.status != StudyStatus.STOPPED:
-                for number, snapshot in sorted(tx.state.trials.items()):
-                    if snapshot.state is TrialState.PENDING:
-                        trial = tx.trial(number)
-                        tx.update(trial, **self._state_change(tx, number, TrialState.STOPPED))
+                for stopped in engine.study_stopped(tx.state):
+                    trial = tx.trial(stopped.number)
+                    tx.update(trial, **self._change_state(tx, stopped))
                 tx.status = StudyStatus.STOPPED
                 tx.log(DecisionKind.STOP_STUDY, None, reason=reason, request_id=request_id or None)
         return self.get_study(name)
@@ -466,7 +465,8 @@ class StudyService:
             queries.UPDATE_STUDY, {"study_pk": tx.study_id, "spec": spec.to_json()}
         )
         reason = f"r_max raised from {old.resource.r_max:g} to {spec.resource.r_max:g}"
-        for number in reopened_by_extension(tx.state, tx.scheduler.top_rung):
+        reopened = engine.reopened(tx.state, tx.scheduler.top_rung)
+        for number in [effect.number for effect in reopened if isinstance(effect, engine.Released)]:
             trial = tx.trial(number)
             tx.update(
                 trial,
@@ -511,7 +511,7 @@ class StudyService:
                 request_id=request_id or None,
             )
             proposal = Proposal(row.id, row.position, valid, Source.USER, run_first=True)
-            tx.state.set_proposals([*tx.state.proposals, proposal])
+            tx.effects.append(engine.ProposalQueued(proposal))
             tx.log(DecisionKind.ENQUEUE, None, reason=f"proposal {row.position}")
             tx.status = StudyStatus.RUNNING
             return proposal
@@ -632,9 +632,10 @@ class StudyService:
             return Wait(self.retry_after_seconds)
         job = tx.scheduler.next_job(tx.state)
         if isinstance(job, NewTrial):
-            trial = self._start_trial(tx, job.bracket, worker_id)
+            trial, kind = self._start_trial(tx, job, worker_id), DecisionKind.NEW
         elif isinstance(job, Promote | Resume):
-            trial = self._reassign(tx, job, worker_id)
+            assigned = engine.reassignment(job, worker_id)
+            trial, kind = self._reassign(tx, assigned), assigned.kind
         elif isinstance(job, StudyFinished):
             tx.status = StudyStatus.FINISHED
             tx.log(
@@ -644,7 +645,7 @@ class StudyService:
         else:
             return Wait(self.retry_after_seconds)
         tx.log(
-            _JOB_KIND[type(job)],
+            kind,
             trial.id,
             rung=trial.target_rung,
             resource=trial.target_resource,
@@ -680,24 +681,21 @@ class StudyService:
             if self._waits_for_fit(state):
                 self.models.fit_due(state)
 
-    def _start_trial(self, tx: _Transaction, bracket: int, worker_id: str) -> tables.Trial:
-        number = tx.state.next_number
+    def _start_trial(self, tx: _Transaction, job: NewTrial, worker_id: str) -> tables.Trial:
         sampler = make_sampler(tx.state.spec, self.models)
-        new = next_configuration(tx.state, sampler, number, bracket)
-        config, source, bracket = new.config, new.source, new.bracket
-        target_rung = tx.scheduler.first_target_rung(bracket)
+        started = engine.new_trial(tx.state, tx.scheduler, sampler, job, worker_id)
         trial = tables.Trial(
             study_id=tx.study_id,
-            number=number,
-            config=config,
+            number=started.number,
+            config=started.config,
             state=TrialState.RUNNING.value,
-            bracket=bracket,
+            bracket=started.bracket,
             rung=-1,
-            target_rung=target_rung,
-            target_resource=tx.scheduler.levels[target_rung],
+            target_rung=started.target_rung,
+            target_resource=tx.scheduler.levels[started.target_rung],
             last_resource=None,
             last_value=None,
-            source=source,
+            source=started.source,
             worker_id=worker_id,
             lease_expires_at=tx.now + self.lease,
             retries=0,
@@ -709,39 +707,28 @@ class StudyService:
         values = {column.name: getattr(trial, column.name) for column in _TRIAL_COLUMNS[1:]}
         trial.id = tx.connection.execute(queries.INSERT_TRIAL, values).scalar_one()
         tx.changed = True
-        if new.proposal is not None:
+        if started.proposal is not None:
             tx.connection.execute(
                 update(tables.PriorProposal)
-                .where(tables.PriorProposal.id == new.proposal.id)
+                .where(tables.PriorProposal.id == started.proposal.id)
                 .values(trial_id=trial.id)
             )
-            new.proposal.trial_number = number
-        tx.state.add_trial(
-            TrialSnapshot(
-                number=number,
-                config=config,
-                state=TrialState.RUNNING,
-                bracket=bracket,
-                target_rung=target_rung,
-                source=source,
-                worker_id=worker_id,
-            )
-        )
+        tx.effects.append(started)
         return trial
 
-    def _reassign(self, tx: _Transaction, job: Promote | Resume, worker_id: str) -> tables.Trial:
+    def _reassign(self, tx: _Transaction, assigned: engine.TrialAssigned) -> tables.Trial:
         """Hand out a trial that exists already: promoted to its next rung, or resumed toward
         the rung it trained to when its previous worker's lease expired."""
-        trial = tx.trial(job.number)
+        trial = tx.trial(assigned.number)
         tx.update(
             trial,
             state=TrialState.RUNNING.value,
-            target_rung=job.to_rung,
-            target_resource=tx.scheduler.levels[job.to_rung],
-            worker_id=worker_id,
+            target_rung=assigned.target_rung,
+            target_resource=tx.scheduler.levels[assigned.target_rung],
+            worker_id=assigned.worker_id,
             lease_expires_at=tx.now + self.lease,
         )
-        tx.state.assign(job.number, worker_id, job.to_rung)
+        tx.effects.append(assigned)
         return trial
 
     def _assignment(self, tx: _Transaction, trial: tables.Trial) -> Assignment:
@@ -801,9 +788,10 @@ class StudyService:
         for number in expired:
             trial = tx.trial(number)
             reason = f"lease of worker {trial.worker_id} expired"
-            if trial.state == TrialState.PAUSED.value:
+            effect = engine.lease_lost(tx.state, number, trial.retries, self.max_retries)
+            if isinstance(effect, engine.Released):
                 self._release(tx, trial, reason)
-            elif trial.retries < self.max_retries:
+            elif isinstance(effect, engine.Requeued):
                 tx.update(
                     trial,
                     state=TrialState.PENDING.value,
@@ -811,7 +799,7 @@ class StudyService:
                     lease_expires_at=None,
                     retries=trial.retries + 1,
                 )
-                tx.state.requeue(number)
+                tx.effects.append(effect)
                 tx.log(
                     DecisionKind.REQUEUE,
                     trial.id,
@@ -820,7 +808,7 @@ class StudyService:
                 )
             else:
                 reason = f"{reason}; it had been retried {self.max_retries} times"
-                self._finish(tx, trial, TrialState.FAILED, reason)
+                self._finish(tx, trial, effect, reason)
         return len(expired)
 
     # ------------------------------------------------------------ report
@@ -882,9 +870,8 @@ class StudyService:
                 "last_value": value,
                 "lease_expires_at": tx.now + self.lease,
             }
-            snapshot.last_resource = resource
+            effects = engine.report_effects(decision, number, resource, value)
             if decision.rung is not None:
-                tx.state.record_rung(number, decision.rung, value)
                 changes["rung"] = decision.rung
                 tx.log(
                     decision.action.value,
@@ -894,14 +881,14 @@ class StudyService:
                     worker_id=worker_id,
                     reason=decision.reason,
                 )
-            next_state = STATE_AFTER.get(decision.action)
-            if next_state is not None:
-                changes.update(self._state_change(tx, number, next_state))
+            tx.effects.append(effects[0])
+            for effect in effects[1:]:
+                changes.update(self._change_state(tx, effect))
             tx.write_trial(trial_id, **changes)
             return ReportOutcome(
                 should_continue=decision.action is Action.CONTINUE,
                 next_resource=decision.next_resource,
-                trial_state=snapshot.state,
+                trial_state=engine.state_after(tx.state, number, effects),
                 reason=decision.reason,
             )
 
@@ -929,8 +916,9 @@ class StudyService:
                 raise FailedPreconditionError(f"trial {number} has failed; it cannot complete")
             if snapshot.busy:
                 self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
-                if snapshot.state is TrialState.RUNNING:
-                    self._finish(tx, trial, TrialState.COMPLETED, None, worker_id, request_id)
+                done = engine.assignment_done(tx.state, number)
+                if isinstance(done, engine.StateChanged):
+                    self._finish(tx, trial, done, None, worker_id, request_id)
                 else:
                     self._release(tx, trial, "released by its worker", worker_id, request_id)
             return tx.study_name, trial
@@ -955,7 +943,8 @@ class StudyService:
             if replay or tx.state.trials[number].state is TrialState.FAILED:
                 return tx.study_name, trial
             self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
-            self._finish(tx, trial, TrialState.FAILED, reason, worker_id, request_id)
+            failed = engine.StateChanged(number, TrialState.FAILED)
+            self._finish(tx, trial, failed, reason, worker_id, request_id)
             return tx.study_name, trial
 
     def _held_trial(
@@ -998,7 +987,7 @@ class StudyService:
     ) -> None:
         """A paused trial's worker lets go of it: from now on it can be promoted."""
         tx.update(trial, worker_id=None, lease_expires_at=None)
-        tx.state.release(trial.number)
+        tx.effects.append(engine.Released(trial.number))
         tx.log(
             DecisionKind.RELEASE,
             trial.id,
@@ -1012,17 +1001,18 @@ class StudyService:
         self,
         tx: _Transaction,
         trial: tables.Trial,
-        state: TrialState,
+        finished: engine.StateChanged,
         reason: str | None,
         worker_id: str | None = None,
         request_id: str = "",
     ) -> None:
-        changes = self._state_change(tx, trial.number, state)
-        changes["fail_reason"] = reason if state is TrialState.FAILED else None
+        """Trial ``trial`` completes or fails (``finished``), logged with ``reason``."""
+        changes = self._change_state(tx, finished)
+        failed = finished.state is TrialState.FAILED
+        changes["fail_reason"] = reason if failed else None
         tx.update(trial, **changes)
-        kind = DecisionKind.COMPLETE if state is TrialState.COMPLETED else DecisionKind.FAIL
         tx.log(
-            kind,
+            DecisionKind.FAIL if failed else DecisionKind.COMPLETE,
             trial.id,
             worker_id=worker_id or None,
             reason=reason,
@@ -1030,12 +1020,12 @@ class StudyService:
         )
 
     @staticmethod
-    def _state_change(tx: _Transaction, number: int, state: TrialState) -> dict[str, object]:
-        """Move trial ``number`` to ``state`` in the cached state; return the row changes.
-        A paused trial keeps its worker and lease until the worker releases it."""
-        tx.state.set_state(number, state)
-        changes: dict[str, object] = {"state": state.value}
-        if state in FINAL_STATES:
+    def _change_state(tx: _Transaction, change: engine.StateChanged) -> dict[str, object]:
+        """The row changes of ``change``, which the cached state takes after the commit. A
+        paused trial keeps its worker and lease until the worker releases it."""
+        tx.effects.append(change)
+        changes: dict[str, object] = {"state": change.state.value}
+        if change.final:
             changes.update(finished_at=tx.now, lease_expires_at=None)
         return changes
 
@@ -1182,11 +1172,14 @@ class StudyService:
                 # Requests are validated before anything changes; the cache is intact.
                 raise
             except BaseException:
+                # The transaction rolled back and no effect was applied, so the cache is intact
+                # too; but what failed may have been the store under it: read it again.
                 self._states.pop(study_id, None)
                 raise
             if tx.reload:
                 self._states.pop(study_id, None)
                 return
+            engine.apply(state, tx.effects)  # committed: the cache follows the store
             self._states[study_id] = (version, state, scheduler)
             if tx.changed and uses_model(state.spec):
                 # After the commit: a fit sees only data that is in the store.

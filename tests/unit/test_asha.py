@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import pytest
 
+from hpo import engine
 from hpo.algorithms import make_scheduler
 from hpo.schedulers import Asha, NewTrial, Promote, StudyFinished, WaitForResults
 from hpo.schedulers.rungs import hyperband_brackets
 from hpo.space import Float, Space
 from hpo.spec import Algorithm, AshaMode, Objective, Resource, StudySpec
-from hpo.state import StudyState, TrialSnapshot
+from hpo.state import StudyState
 from hpo.vocabulary import Action, TrialState
-
-_NEXT_STATE = {
-    Action.PAUSE: TrialState.PAUSED,
-    Action.STOP: TrialState.STOPPED,
-    Action.COMPLETE: TrialState.COMPLETED,
-}
 
 
 def make_spec(**overrides: object) -> StudySpec:
@@ -35,7 +30,8 @@ def make_spec(**overrides: object) -> StudySpec:
 
 
 class Driver:
-    """Applies scheduler decisions like hpo.service does, without a database."""
+    """Applies scheduler decisions through hpo.engine, as the service does, without a
+    database, with the trials' configurations and brackets chosen by the test."""
 
     def __init__(self, spec: StudySpec) -> None:
         self.state = StudyState(spec)
@@ -43,33 +39,24 @@ class Driver:
 
     def start(self, bracket: int = 0, worker: str = "w") -> int:
         number = self.state.next_number
-        self.state.add_trial(
-            TrialSnapshot(
-                number=number,
-                config={"x": 0.0},
-                state=TrialState.RUNNING,
-                bracket=bracket,
-                target_rung=self.asha.first_target_rung(bracket),
-                worker_id=worker,
-            )
+        target_rung = self.asha.first_target_rung(bracket)
+        engine.apply(
+            self.state,
+            [engine.TrialStarted(number, {"x": 0.0}, bracket, target_rung, "random", worker)],
         )
         return number
 
     def promote(self, job: Promote, worker: str = "w") -> None:
         assert self.state.trials[job.number].promotable
-        self.state.assign(job.number, worker, job.to_rung)
+        engine.apply(self.state, [engine.reassignment(job, worker)])
 
     def report(self, number: int, resource: float, value: float):
         decision = self.asha.on_report(self.state, number, resource, value)
-        self.state.trials[number].last_resource = resource
-        if decision.rung is not None:
-            self.state.record_rung(number, decision.rung, value)
-        if decision.action in _NEXT_STATE:
-            self.state.set_state(number, _NEXT_STATE[decision.action])
+        engine.apply(self.state, engine.report_effects(decision, number, resource, value))
         return decision
 
     def release(self, number: int) -> None:
-        self.state.release(number)
+        engine.apply(self.state, [engine.Released(number)])
 
     def run_to_target(self, number: int, value: float) -> None:
         """Report ``value`` at the trial's target rung and release it, as a worker does."""

@@ -1,0 +1,68 @@
+"""The service's cached study state takes a decision only once the decision is committed
+(issue 16): a transaction in progress, or one that fails, leaves the cache as the store is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event
+
+from hpo.service import Assignment, StudyService
+from hpo.space import Float, Space
+from hpo.spec import Resource, StudySpec
+from hpo.storage import Store
+from hpo.storage.migrate import upgrade
+
+SPEC = StudySpec(
+    name="cached", space=Space({"x": Float(0, 1)}), resource=Resource(1, 9, 3), algorithm="asha"
+)
+
+
+@pytest.fixture
+def service(store_url: str) -> Iterator[StudyService]:
+    store = Store(store_url)
+    upgrade(store.engine)
+    service = StudyService(store)
+    service.create_study(SPEC)
+    yield service
+    service.close()
+    store.dispose()
+
+
+def cached_trials(service: StudyService) -> int:
+    (_, state, _) = next(iter(service._states.values()))
+    return state.n_trials
+
+
+def test_a_new_trial_reaches_the_cached_state_after_its_commit(service: StudyService) -> None:
+    assert isinstance(service.suggest("cached", "w1", "first"), Assignment)
+    assert cached_trials(service) == 1
+    seen_at_commit: list[int] = []
+    listener = lambda connection: seen_at_commit.append(cached_trials(service))  # noqa: E731
+    event.listen(service.store.engine, "commit", listener)
+    try:
+        assignment = service.suggest("cached", "w2", "second")
+    finally:
+        event.remove(service.store.engine, "commit", listener)
+    assert isinstance(assignment, Assignment)
+    assert seen_at_commit == [1]  # the second trial was not in the cache while committing
+    assert cached_trials(service) == 2
+
+
+def test_a_failed_commit_leaves_no_trace_in_the_cache(service: StudyService) -> None:
+    assert isinstance(service.suggest("cached", "w1", "first"), Assignment)
+
+    def refuse(connection: object) -> None:
+        raise RuntimeError("the store refused the commit")
+
+    event.listen(service.store.engine, "commit", refuse)
+    try:
+        with pytest.raises(RuntimeError, match="refused the commit"):
+            service.suggest("cached", "w2", "second")
+    finally:
+        event.remove(service.store.engine, "commit", refuse)
+    # Read again from the store: one trial, and the next one gets number 1.
+    assignment = service.suggest("cached", "w2", "third")
+    assert isinstance(assignment, Assignment) and assignment.trial.number == 1
+    assert cached_trials(service) == 2
