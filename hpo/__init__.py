@@ -4,7 +4,7 @@ The light core (this package without ``hpo.storage`` and the coordinator)
 is what training code and workers import.
 """
 
-from hpo.client import BestTrial, Client, Decision, Study, Trial, TrialRecord
+from hpo.client import BestTrial, Client, Decision, Study, Trial
 from hpo.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -12,6 +12,7 @@ from hpo.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from hpo.records import TrialRecord
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import StudySpec
 from hpo.trial_api import TrialContext, current_trial, report

@@ -37,6 +37,7 @@ import grpc
 from hpo import errors, wire
 from hpo.auth import Role, TokenRecord, role_from_proto, role_to_proto
 from hpo.priors.sources import PriorSource
+from hpo.records import TrialRecord
 from hpo.space import Config, Parameter, Space
 from hpo.spec import (
     Algorithm,
@@ -107,69 +108,6 @@ class Decision:
     # True when the worker could not reach the coordinator: the report is buffered and will
     # be delivered later; training goes on meanwhile.
     buffered: bool = False
-
-
-@dataclass(frozen=True)
-class ReportRecord:
-    resource: float
-    value: float
-    # The rung the report settled, None between rungs.
-    rung: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """A trial as the store has it (read-only)."""
-
-    id: int
-    study: str
-    number: int
-    config: Config
-    state: TrialState
-    bracket: int
-    rung: int
-    target_resource: float
-    last_resource: float | None
-    last_value: float | None
-    source: str
-    worker_id: str
-    fail_reason: str
-    # How many times the trial's worker lost its lease and another worker resumed it.
-    retries: int
-    created_at: datetime
-    updated_at: datetime
-    reports: tuple[ReportRecord, ...] = ()
-
-    @classmethod
-    def from_proto(cls, message: pb.Trial) -> TrialRecord:
-        return cls(
-            id=message.id,
-            study=message.study,
-            number=message.number,
-            config=wire.config_from_proto(message.config),
-            state=wire.decode_trial_state(message.state),
-            bracket=message.bracket,
-            rung=message.rung,
-            target_resource=message.target_resource,
-            last_resource=message.last_resource if message.HasField("last_resource") else None,
-            last_value=message.last_value if message.HasField("last_value") else None,
-            source=message.source,
-            worker_id=message.worker_id,
-            fail_reason=message.fail_reason,
-            retries=message.retries,
-            created_at=wire.from_timestamp(message.created_at),
-            updated_at=wire.from_timestamp(message.updated_at),
-            reports=tuple(
-                ReportRecord(
-                    resource=report.resource,
-                    value=report.value,
-                    rung=None if report.rung < 0 else report.rung,
-                    created_at=wire.from_timestamp(report.created_at),
-                )
-                for report in message.reports
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -280,7 +218,7 @@ class Trial:
 
     def __init__(self, client: Client, assignment: pb.Assignment) -> None:
         self._client = client
-        self.record = TrialRecord.from_proto(assignment.trial)
+        self.record = wire.trial_from_proto(assignment.trial)
         self.id = self.record.id
         self.number = self.record.number
         self.study = self.record.study
@@ -332,7 +270,7 @@ class Trial:
             ),
         )
         self.done = True
-        return TrialRecord.from_proto(message)
+        return wire.trial_from_proto(message)
 
     def fail(self, reason: str, request_id: str | None = None) -> TrialRecord:
         self._stop_heartbeats()
@@ -346,7 +284,7 @@ class Trial:
             ),
         )
         self.done = True
-        return TrialRecord.from_proto(message)
+        return wire.trial_from_proto(message)
 
     def __enter__(self) -> Trial:
         """Heartbeat the trial until the block ends: an epoch longer than the lease must not
@@ -504,7 +442,7 @@ class Study:
                     start_number=start,
                 ),
             )
-            records.extend(TrialRecord.from_proto(trial) for trial in page.trials)
+            records.extend(wire.trial_from_proto(trial) for trial in page.trials)
             if not page.more:
                 return records
             start = page.next_start_number
@@ -514,7 +452,7 @@ class Study:
         response = self._client.call("GetBest", pb.GetBestRequest(study=self.name))
         if not response.HasField("trial"):
             return None
-        return BestTrial(TrialRecord.from_proto(response.trial), response.value, response.resource)
+        return BestTrial(wire.trial_from_proto(response.trial), response.value, response.resource)
 
 
 # ---------------------------------------------------------------- client

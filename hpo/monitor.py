@@ -15,7 +15,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpo.client import BestTrial, Client, PriorsRecord, Study, TrialRecord
+from hpo.client import BestTrial, Client, PriorsRecord, Study
+from hpo.records import TrialRecord
 from hpo.schedulers.rungs import rung_levels
 from hpo.vocabulary import TrialState
 

@@ -49,6 +49,7 @@ from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorKind
 from hpo.priors.warm_start import Ask, WarmStarts
+from hpo.records import TrialRecord
 from hpo.request_ids import (
     REUSED,
     DecisionScope,
@@ -69,6 +70,7 @@ from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
 from hpo.state import StudyState, TrialSnapshot
 from hpo.storage import Store, queries, tables
 from hpo.storage.clock import StoreClock
+from hpo.storage.records import trial_record
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
 from hpo.vocabulary import (
@@ -108,7 +110,7 @@ class Assignment:
     """Train ``trial`` from ``resume_from`` to ``resource``."""
 
     study_name: str
-    trial: tables.Trial
+    trial: TrialRecord
     resource: float
     resume_from: float
     r_max: float
@@ -136,8 +138,8 @@ class ReportOutcome:
 @dataclass(frozen=True)
 class TrialPage:
     study_name: str
-    trials: list[tables.Trial]
-    reports: dict[int, list[tables.Report]]
+    # With their reports when asked for.
+    trials: list[TrialRecord]
     more: bool
     next_start_number: int
 
@@ -145,7 +147,7 @@ class TrialPage:
 @dataclass(frozen=True)
 class Best:
     study_name: str
-    trial: tables.Trial
+    trial: TrialRecord
     value: float
     resource: float
 
@@ -734,7 +736,7 @@ class StudyService:
     def _assignment(self, tx: _Transaction, trial: tables.Trial) -> Assignment:
         return Assignment(
             study_name=tx.study_name,
-            trial=trial,
+            trial=trial_record(trial, tx.study_name),
             resource=trial.target_resource,
             resume_from=trial.last_resource or 0.0,
             r_max=tx.state.spec.resource.r_max,
@@ -894,9 +896,7 @@ class StudyService:
 
     # ------------------------------------------------------------ complete / fail
 
-    def complete(
-        self, trial_id: int, worker_id: str, request_id: str = ""
-    ) -> tuple[str, tables.Trial]:
+    def complete(self, trial_id: int, worker_id: str, request_id: str = "") -> TrialRecord:
         """The worker finished its assignment: a running trial becomes completed, a paused one
         is released for promotion, and a stopped or completed one stays as it is."""
         _check_id("worker_id", worker_id, required=True)
@@ -910,7 +910,7 @@ class StudyService:
                 worker_id=worker_id,
             )
             if earlier_decision(tx.connection, request_id, scope) is not None:
-                return tx.study_name, trial
+                return trial_record(trial, tx.study_name)
             snapshot = tx.state.trials[number]
             if snapshot.state is TrialState.FAILED:
                 raise FailedPreconditionError(f"trial {number} has failed; it cannot complete")
@@ -921,11 +921,9 @@ class StudyService:
                     self._finish(tx, trial, done, None, worker_id, request_id)
                 else:
                     self._release(tx, trial, "released by its worker", worker_id, request_id)
-            return tx.study_name, trial
+            return trial_record(trial, tx.study_name)
 
-    def fail(
-        self, trial_id: int, reason: str, worker_id: str, request_id: str = ""
-    ) -> tuple[str, tables.Trial]:
+    def fail(self, trial_id: int, reason: str, worker_id: str, request_id: str = "") -> TrialRecord:
         """Mark a trial the worker holds as failed; failing a failed trial changes nothing."""
         _check_id("worker_id", worker_id, required=True)
         _check_id("request_id", request_id, required=False)
@@ -941,11 +939,11 @@ class StudyService:
             )
             replay = earlier_decision(tx.connection, request_id, scope) is not None
             if replay or tx.state.trials[number].state is TrialState.FAILED:
-                return tx.study_name, trial
+                return trial_record(trial, tx.study_name)
             self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
             failed = engine.StateChanged(number, TrialState.FAILED)
             self._finish(tx, trial, failed, reason, worker_id, request_id)
-            return tx.study_name, trial
+            return trial_record(trial, tx.study_name)
 
     def _held_trial(
         self,
@@ -1114,7 +1112,8 @@ class StudyService:
                 for report in rows:
                     reports.setdefault(report.trial_id, []).append(report)
             next_start = trials[-1].number + 1 if more else 0
-            return TrialPage(study.name, trials, reports, more, next_start)
+            records = [trial_record(row, study.name, reports.get(row.id, ())) for row in trials]
+            return TrialPage(study.name, records, more, next_start)
 
     def best(self, study_name: str) -> Best | None:
         """Best value at the highest rung that has results (rungs are comparable across trials)."""
@@ -1133,7 +1132,7 @@ class StudyService:
             )
             if report is None:
                 return None
-            trial = session.get_one(tables.Trial, report.trial_id)
+            trial = trial_record(session.get_one(tables.Trial, report.trial_id), study.name)
             return Best(study.name, trial, report.value, report.resource)
 
     # ------------------------------------------------------------ plumbing

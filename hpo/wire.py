@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hpo.errors import InvalidArgumentError
 from hpo.priors.sources import Confidence, PriorKind, PriorSource
+from hpo.records import ReportRecord, TrialRecord
 from hpo.space import Categorical, Config, Float, Int, Parameter, ParamValue, Space
 from hpo.spec import (
     Algorithm,
@@ -351,3 +352,69 @@ def prior_from_proto(message: pb.Prior, field: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- undecodable requests
+
+
+# ---------------------------------------------------------------- trials
+
+
+def trial_to_proto(record: TrialRecord) -> pb.Trial:
+    message = pb.Trial(
+        id=record.id,
+        study=record.study,
+        number=record.number,
+        config=config_to_proto(record.config),
+        state=encode_trial_state(record.state),
+        bracket=record.bracket,
+        rung=record.rung,
+        target_resource=record.target_resource,
+        source=record.source,
+        worker_id=record.worker_id,
+        fail_reason=record.fail_reason,
+        retries=record.retries,
+        created_at=timestamp(record.created_at),
+        updated_at=timestamp(record.updated_at),
+        reports=[
+            pb.ReportRecord(
+                resource=report.resource,
+                value=report.value,
+                rung=-1 if report.rung is None else report.rung,
+                created_at=timestamp(report.created_at),
+            )
+            for report in record.reports
+        ],
+    )
+    if record.last_resource is not None:
+        message.last_resource = record.last_resource
+    if record.last_value is not None:
+        message.last_value = record.last_value
+    return message
+
+
+def trial_from_proto(message: pb.Trial) -> TrialRecord:
+    return TrialRecord(
+        id=message.id,
+        study=message.study,
+        number=message.number,
+        config=config_from_proto(message.config),
+        state=decode_trial_state(message.state),
+        bracket=message.bracket,
+        rung=message.rung,
+        target_resource=message.target_resource,
+        last_resource=message.last_resource if message.HasField("last_resource") else None,
+        last_value=message.last_value if message.HasField("last_value") else None,
+        source=message.source,
+        worker_id=message.worker_id,
+        fail_reason=message.fail_reason,
+        retries=message.retries,
+        created_at=from_timestamp(message.created_at),
+        updated_at=from_timestamp(message.updated_at),
+        reports=tuple(
+            ReportRecord(
+                resource=report.resource,
+                value=report.value,
+                rung=None if report.rung < 0 else report.rung,
+                created_at=from_timestamp(report.created_at),
+            )
+            for report in message.reports
+        ),
+    )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 from hpo import wire
 from hpo.priors.proposals import Proposal
 from hpo.service import PriorsInfo, StudyInfo
-from hpo.storage import tables
 from hpo.v1 import hpo_pb2 as pb
 
 
@@ -28,41 +26,6 @@ def study_to_proto(info: StudyInfo) -> pb.Study:
             pending=counts.get("pending", 0),
         ),
     )
-
-
-def trial_to_proto(
-    study_name: str, trial: tables.Trial, reports: Sequence[tables.Report] = ()
-) -> pb.Trial:
-    message = pb.Trial(
-        id=trial.id,
-        study=study_name,
-        number=trial.number,
-        config=wire.config_to_proto(trial.config),
-        state=wire.encode_trial_state(trial.state),
-        bracket=trial.bracket,
-        rung=trial.rung,
-        target_resource=trial.target_resource,
-        source=trial.source,
-        worker_id=trial.worker_id or "",
-        fail_reason=trial.fail_reason or "",
-        retries=trial.retries or 0,
-        created_at=wire.timestamp(trial.created_at),
-        updated_at=wire.timestamp(trial.updated_at),
-        reports=[
-            pb.ReportRecord(
-                resource=report.resource,
-                value=report.value,
-                rung=-1 if report.rung is None else report.rung,
-                created_at=wire.timestamp(report.created_at),
-            )
-            for report in reports
-        ],
-    )
-    if trial.last_resource is not None:
-        message.last_resource = trial.last_resource
-    if trial.last_value is not None:
-        message.last_value = trial.last_value
-    return message
 
 
 def proposal_to_proto(proposal: Proposal) -> pb.Proposal:

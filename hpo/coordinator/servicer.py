@@ -24,7 +24,6 @@ from hpo.coordinator.convert import (
     priors_to_proto,
     proposal_to_proto,
     study_to_proto,
-    trial_to_proto,
 )
 from hpo.errors import HpoError, InvalidArgumentError
 from hpo.service import Assignment, StudyService, Wait
@@ -124,7 +123,7 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
         if isinstance(result, Assignment):
             return pb.SuggestResponse(
                 assignment=pb.Assignment(
-                    trial=trial_to_proto(result.study_name, result.trial),
+                    trial=wire.trial_to_proto(result.trial),
                     resource=result.resource,
                     resume_from=result.resume_from,
                     r_max=result.r_max,
@@ -149,17 +148,15 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
 
     @_rpc
     def Complete(self, request: pb.CompleteRequest, context: Any) -> pb.Trial:
-        study, trial = self.service.complete(
-            request.trial_id, request.worker_id, request.request_id
-        )
-        return trial_to_proto(study, trial)
+        trial = self.service.complete(request.trial_id, request.worker_id, request.request_id)
+        return wire.trial_to_proto(trial)
 
     @_rpc
     def Fail(self, request: pb.FailRequest, context: Any) -> pb.Trial:
-        study, trial = self.service.fail(
+        trial = self.service.fail(
             request.trial_id, request.reason, request.worker_id, request.request_id
         )
-        return trial_to_proto(study, trial)
+        return wire.trial_to_proto(trial)
 
     @_rpc
     def Heartbeat(self, request: pb.HeartbeatRequest, context: Any) -> pb.HeartbeatResponse:
@@ -184,7 +181,7 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
         response = pb.ListTrialsResponse(more=page.more, next_start_number=page.next_start_number)
         size = 0
         for trial in page.trials:
-            message = trial_to_proto(page.study_name, trial, page.reports.get(trial.id, ()))
+            message = wire.trial_to_proto(trial)
             size += message.ByteSize() + ENTRY_OVERHEAD_BYTES
             if response.trials and size > MAX_PAGE_BYTES:
                 # The page is full by size: the next one starts at this trial.
@@ -200,7 +197,7 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
         if best is None:
             return pb.GetBestResponse()
         return pb.GetBestResponse(
-            trial=trial_to_proto(best.study_name, best.trial),
+            trial=wire.trial_to_proto(best.trial),
             value=best.value,
             resource=best.resource,
         )

@@ -102,7 +102,7 @@ def test_a_study_round_trips_through_the_store(service: StudyService) -> None:
     assert sum(info.counts.values()) == SPEC.max_trials
     page = service.list_trials("store", include_reports=True)
     assert [t.number for t in page.trials] == list(range(SPEC.max_trials))
-    assert sum(len(reports) for reports in page.reports.values()) == len(reported)
+    assert sum(len(trial.reports) for trial in page.trials) == len(reported)
     assert all(SPEC.space.validate(trial.config) == trial.config for trial in page.trials)
 
 

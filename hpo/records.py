@@ -1,0 +1,51 @@
+"""A trial as the store has it, read-only: what the service answers with, what travels on the
+wire, and what the client hands its users.
+
+Frozen, and free of any storage or transport type, so that the service never hands out an
+ORM row (a row could still be changed, or lazily load through a closed session) and the
+light client can use the same record (docs/architecture.md). The store builds them
+(:mod:`hpo.storage.records`), the wire code converts them (:mod:`hpo.wire`,
+:mod:`hpo.coordinator.convert`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from hpo.space import Config
+from hpo.vocabulary import TrialState
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    resource: float
+    value: float
+    # The rung the report settled, None between rungs.
+    rung: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as the store has it (read-only)."""
+
+    id: int
+    study: str
+    number: int
+    config: Config
+    state: TrialState
+    bracket: int
+    rung: int
+    target_resource: float
+    last_resource: float | None
+    last_value: float | None
+    source: str
+    # "" while no worker holds it.
+    worker_id: str
+    fail_reason: str
+    # How many times the trial's worker lost its lease and another worker resumed it.
+    retries: int
+    created_at: datetime
+    updated_at: datetime
+    reports: tuple[ReportRecord, ...] = ()
