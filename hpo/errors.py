@@ -65,6 +65,24 @@ class BusyError(HpoError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class StoreUnavailableError(HpoError):
+    """The trial store failed in a way that is not the caller's fault (down, unreachable,
+    locked, out of disk, read-only, timed out): nothing was changed, and a retry later may
+    succeed. Raised by the store (:mod:`hpo.storage`) instead of its driver's errors."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, message: str = "the trial store is unavailable; retry") -> None:
+        super().__init__(message)
+
+
+class ConflictError(HpoError):
+    """A write collided with a row another writer committed first (a unique name, secret or
+    request id): nothing was changed; the caller reads what the other writer wrote."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 class CallerGoneError(HpoError):
     """The caller gave up (deadline or cancel) before the call decided anything: nothing is
     committed that nobody would receive."""

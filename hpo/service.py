@@ -28,7 +28,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hpo import engine
@@ -37,10 +36,12 @@ from hpo.errors import (
     AlreadyExistsError,
     BusyError,
     CallerGoneError,
+    ConflictError,
     FailedPreconditionError,
     HpoError,
     InvalidArgumentError,
     NotFoundError,
+    StoreUnavailableError,
 )
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES, HEARTBEATS_PER_LEASE
 from hpo.priors import store as prior_store
@@ -340,7 +341,7 @@ class StudyService:
             if existing is None:
                 self.warm_starts.start(info.study.id, spec, frozenset())
                 return info
-        except IntegrityError:
+        except ConflictError:
             # Another coordinator created it between our read and our insert.
             with self.store.read() as session:
                 existing = session.scalar(
@@ -1167,6 +1168,9 @@ class StudyService:
                                 "updated_at": tx.now,
                             },
                         )
+            except StoreUnavailableError:
+                self._states.pop(study_id, None)  # read the study again once the store is back
+                raise
             except HpoError:
                 # Requests are validated before anything changes; the cache is intact.
                 raise

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hpo.auth import Role, TokenRecord, check_secret, check_token_name, hash_secret
-from hpo.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from hpo.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from hpo.storage import Store, tables
 from hpo.storage import tokens as queries
 from hpo.storage.types import utcnow
@@ -102,7 +101,7 @@ class TokenService:
                     expires_at=expires_at,
                 )
                 info = _record(token)
-        except IntegrityError:
+        except ConflictError:
             # Another coordinator inserted the same name, secret or request id between our
             # read and our insert: answer as if we had read its row.
             with self.store.read() as session:

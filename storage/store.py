@@ -1,14 +1,22 @@
-"""Sessions over the trial store: short read transactions and serialised write transactions."""
+"""Sessions over the trial store: short read transactions and serialised write transactions.
+
+Failures leave the store as the domain's errors, never the driver's: a database that is
+down, locked or read-only raises :class:`hpo.errors.StoreUnavailableError`, a write that
+collides with another writer's committed row :class:`hpo.errors.ConflictError`. So the
+servicer, the token checks and the dashboard need not know SQLAlchemy (issue 16).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from hpo.storage.engine import WRITE_OPTION, create_engine
+from hpo.errors import ConflictError, StoreUnavailableError
+from hpo.storage.engine import STORE_UNAVAILABLE, WRITE_OPTION, create_engine
 
 
 class Store:
@@ -32,13 +40,35 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session, session.begin():
+        with _domain_errors(), self._reader() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._writer() as session, session.begin():
+        with _domain_errors(), self._writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    """The driver's errors of a transaction (its statements and its commit) as the domain's."""
+    try:
+        yield
+    except STORE_UNAVAILABLE as error:
+        raise StoreUnavailableError() from error
+    except sa_exc.IntegrityError as error:
+        if not _unique_violation(error):
+            raise  # a value hpo should have refused: a bug, answered INTERNAL
+        raise ConflictError(f"a concurrent write committed first: {error.orig}") from error
+
+
+def _unique_violation(error: sa_exc.IntegrityError) -> bool:
+    """Whether ``error`` is a duplicate of a unique key (PostgreSQL's SQLSTATE 23505,
+    SQLite's "UNIQUE constraint failed"), as opposed to another constraint."""
+    original = error.orig
+    return getattr(original, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(
+        original
+    )

@@ -21,8 +21,7 @@ from typing import Any
 
 import grpc
 
-from hpo.errors import HpoError
-from hpo.storage import STORE_UNAVAILABLE
+from hpo.errors import HpoError, StoreUnavailableError
 from hpo.token_checks import Caller, TokenChecker
 
 log = logging.getLogger(__name__)
@@ -76,12 +75,12 @@ class TokenInterceptor(grpc.ServerInterceptor):
             caller = self.checker.authenticate(authorization)
             self.checker.authorize(caller, full_method)
             return caller
+        except StoreUnavailableError as error:
+            log.exception("%s: token lookup failed: database unavailable", full_method)
+            context.abort(error.code, str(error))
         except HpoError as denied:
             log.info("%s refused (%s): %s", full_method, denied.code.name, denied)
             context.abort(denied.code, str(denied))
-        except STORE_UNAVAILABLE:
-            log.exception("%s: token lookup failed: database unavailable", full_method)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the trial store is unavailable; retry")
         except Exception:
             log.exception("%s: token lookup failed", full_method)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; see the coordinator log")

@@ -25,9 +25,8 @@ from hpo.coordinator.convert import (
     proposal_to_proto,
     study_to_proto,
 )
-from hpo.errors import HpoError, InvalidArgumentError
+from hpo.errors import HpoError, InvalidArgumentError, StoreUnavailableError
 from hpo.service import Assignment, StudyService, Wait
-from hpo.storage import STORE_UNAVAILABLE
 from hpo.tokens import TokenService
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
@@ -60,11 +59,11 @@ def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
         try:
             _check_request_id(request)  # type: ignore[arg-type]
             return method(self, request, context)
+        except StoreUnavailableError as error:
+            log.exception("%s: database unavailable", method.__name__)
+            context.abort(error.code, str(error))
         except HpoError as error:
             context.abort(error.code, str(error))
-        except STORE_UNAVAILABLE:
-            log.exception("%s: database unavailable", method.__name__)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the trial store is unavailable; retry")
         except Exception:
             log.exception("%s failed", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, "internal error; see the coordinator log")

@@ -33,7 +33,12 @@ from hpo.dashboard import api
 from hpo.dashboard.auth import API_PREFIX, ReaderTokens
 from hpo.dashboard.cache import VersionCache
 from hpo.dashboard.warmup import DEFAULT_STUDIES, Preparer
-from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from hpo.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from hpo.storage import STORE_UNAVAILABLE, Store, create_engine, is_sqlite
 from hpo.storage.migrate import current_revision, head_revision
 from hpo.token_checks import DEFAULT_CACHE_SECONDS, TokenChecker, resolve_anonymous
@@ -94,6 +99,8 @@ def create_app(
         exception_handlers={
             InvalidArgumentError: _bad_parameter,
             NotFoundError: _not_found,
+            StoreUnavailableError: _unavailable,
+            # The dashboard's own queries run on the engine, under the store's session layer.
             **{error: _unavailable for error in STORE_UNAVAILABLE},
             HTTPException: _http_error,
         },

@@ -20,8 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hpo.dashboard.api import json_response
-from hpo.errors import UnauthenticatedError
-from hpo.storage import STORE_UNAVAILABLE
+from hpo.errors import StoreUnavailableError, UnauthenticatedError
 from hpo.token_checks import TokenChecker
 
 API_PREFIX = "/api/"
@@ -59,9 +58,9 @@ class ReaderTokens:
             log.info("%s refused: %s", scope["path"], refused)
             await _refuse(401, str(refused), scope, receive, send)
             return
-        except STORE_UNAVAILABLE:
+        except StoreUnavailableError as error:
             log.exception("token lookup failed: the store is unavailable")
-            await _refuse(503, "the trial store is unavailable; retry", scope, receive, send)
+            await _refuse(503, str(error), scope, receive, send)
             return
         await self.app(scope, receive, send)
 
