@@ -106,6 +106,7 @@ _BY_CODE: dict[grpc.StatusCode, type[HpoError]] = {
         FailedPreconditionError,
         UnauthenticatedError,
         PermissionDeniedError,
+        ConflictError,
     )
 }
 
