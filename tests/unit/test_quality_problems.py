@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from benchmarks.quality import live_tasks
+from benchmarks.quality import live_tasks, rank_consistency
 from benchmarks.quality.determinism import config_key, hash_normal, hash_seed
 from benchmarks.quality.problems import (
     CURVE_NAMES,
@@ -243,3 +243,12 @@ def test_live_task_resumes_as_it_restarts(live_cache: Path) -> None:
     resumed = [problem.value(c, 9) for c in configs]
     fresh = live_tasks.make("sgd-10d", cache_dir=live_cache, **SMALL)
     assert resumed == [fresh.value(c, 9) for c in configs]
+
+
+def test_rank_consistency_tells_a_faithful_problem_from_a_reversed_one() -> None:
+    """The diagnosis behind the quality docs: Hartmann-6's rungs rank like r_max, the
+    rank-reversal problem's first rung ranks against it."""
+    faithful = rank_consistency.consistency(get_problem("hartmann6"), samples=60)
+    reversed_ = rank_consistency.consistency(get_problem("rank-reversal"), samples=60)
+    assert all(everyone > 0.9 for _, everyone, _ in faithful)
+    assert reversed_[0][1] < 0 < reversed_[-1][1]
