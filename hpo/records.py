@@ -1,5 +1,5 @@
-"""A trial as the store has it, read-only: what the service answers with, what travels on the
-wire, and what the client hands its users.
+"""Trials (and LLM exchanges) as the store has them, read-only: what the service answers with,
+what travels on the wire, and what the client hands its users.
 
 Frozen, and free of any storage or transport type, so that the service never hands out an
 ORM row (a row could still be changed, or lazily load through a closed session) and the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from hpo.space import Config
 from hpo.vocabulary import TrialState
@@ -49,3 +50,24 @@ class TrialRecord:
     created_at: datetime
     updated_at: datetime
     reports: tuple[ReportRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExchangeRecord:
+    """One stored question to an LLM and its answer, verbatim (``llm_exchanges``)."""
+
+    id: int
+    prior_index: int
+    base_url: str
+    model: str
+    prompt_hash: str
+    messages: tuple[dict[str, Any], ...]
+    response_format: dict[str, Any] | None
+    raw_answer: str
+    # How many configurations of the answer were accepted and rejected.
+    accepted: int
+    rejected: int
+    error: str
+    # The exchange this one replayed (the same question asked before), if any.
+    replayed_from: int | None
+    created_at: datetime

@@ -50,7 +50,7 @@ from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import PriorKind
 from hpo.priors.warm_start import Ask, WarmStarts
-from hpo.records import TrialRecord
+from hpo.records import ExchangeRecord, TrialRecord
 from hpo.request_ids import (
     REUSED,
     DecisionScope,
@@ -71,7 +71,7 @@ from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
 from hpo.state import StudyState, TrialSnapshot
 from hpo.storage import Store, queries, tables
 from hpo.storage.clock import StoreClock
-from hpo.storage.records import trial_record
+from hpo.storage.records import exchange_record, trial_record
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
 from hpo.vocabulary import (
@@ -101,9 +101,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyInfo:
-    study: tables.Study
+    """A study as the store has it, with its trials counted by state."""
+
+    id: int
+    name: str
+    status: StudyStatus
+    created_at: datetime
     spec: StudySpec
     counts: dict[str, int]
+
+    @classmethod
+    def of(cls, row: tables.Study, spec: StudySpec, counts: dict[str, int]) -> StudyInfo:
+        return cls(row.id, row.name, StudyStatus(row.state), row.created_at, spec, counts)
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ class PriorsInfo:
 
     study_name: str
     proposals: list[Proposal]
-    exchanges: list[tables.LLMExchange]
+    exchanges: list[ExchangeRecord]
     warming_up: bool
 
 
@@ -339,7 +348,7 @@ class StudyService:
                 if existing is None:
                     info = self._insert_study(session, spec, request_id)
             if existing is None:
-                self.warm_starts.start(info.study.id, spec, frozenset())
+                self.warm_starts.start(info.id, spec, frozenset())
                 return info
         except ConflictError:
             # Another coordinator created it between our read and our insert.
@@ -377,7 +386,7 @@ class StudyService:
             },
         )
         self._insert_priors(session, study.id, spec, now)
-        return StudyInfo(study, spec, {})
+        return StudyInfo.of(study, spec, {})
 
     @staticmethod
     def _insert_priors(session: Session, study_id: int, spec: StudySpec, now: datetime) -> None:
@@ -410,9 +419,8 @@ class StudyService:
     def get_study(self, name: str) -> StudyInfo:
         with self.store.read() as session:
             study = self._study_row(session, name)
-            return StudyInfo(
-                study, StudySpec.from_json(study.spec), self._counts(session, study.id)
-            )
+            spec = StudySpec.from_json(study.spec)
+            return StudyInfo.of(study, spec, self._counts(session, study.id))
 
     def list_studies(self) -> list[StudyInfo]:
         with self.store.read() as session:
@@ -427,7 +435,7 @@ class StudyService:
                 counts.setdefault(study_id, {})[state] = count
             specs = {study.id: listable_spec(study.name, study.spec) for study in studies}
             return [
-                StudyInfo(study, spec, counts.get(study.id, {}))
+                StudyInfo.of(study, spec, counts.get(study.id, {}))
                 for study in studies
                 if (spec := specs[study.id]) is not None
             ]
@@ -530,7 +538,7 @@ class StudyService:
             return PriorsInfo(
                 study.name,
                 prior_store.load_proposals(session, study.id),
-                list(exchanges),
+                [exchange_record(row) for row in exchanges],
                 self.warm_starts.running(study.id),
             )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpo.records import ReportRecord, TrialRecord
+from hpo.records import ExchangeRecord, ReportRecord, TrialRecord
 from hpo.storage import tables
 from hpo.vocabulary import TrialState
 
@@ -38,4 +38,22 @@ def trial_record(
         created_at=row.created_at,
         updated_at=row.updated_at,
         reports=tuple(report_record(report) for report in reports),
+    )
+
+
+def exchange_record(row: tables.LLMExchange) -> ExchangeRecord:
+    return ExchangeRecord(
+        id=row.id,
+        prior_index=row.prior_index,
+        base_url=row.base_url,
+        model=row.model,
+        prompt_hash=row.prompt_hash,
+        messages=tuple(row.messages),
+        response_format=row.response_format,
+        raw_answer=row.raw_answer or "",
+        accepted=len(row.accepted),
+        rejected=len(row.rejected),
+        error=row.error or "",
+        replayed_from=row.replayed_from,
+        created_at=row.created_at,
     )

@@ -13,10 +13,10 @@ from hpo.v1 import hpo_pb2 as pb
 def study_to_proto(info: StudyInfo) -> pb.Study:
     counts = info.counts
     return pb.Study(
-        id=info.study.id,
+        id=info.id,
         spec=wire.spec_to_proto(info.spec),
-        state=wire.STUDY_STATES[info.study.state],
-        created_at=wire.timestamp(info.study.created_at),
+        state=wire.STUDY_STATES[info.status],
+        created_at=wire.timestamp(info.created_at),
         counts=pb.TrialCounts(
             running=counts.get("running", 0),
             paused=counts.get("paused", 0),
@@ -48,12 +48,12 @@ def priors_to_proto(info: PriorsInfo) -> pb.GetPriorsResponse:
                 base_url=exchange.base_url,
                 model=exchange.model,
                 prompt_hash=exchange.prompt_hash,
-                messages_json=json.dumps(exchange.messages),
+                messages_json=json.dumps(list(exchange.messages)),
                 response_format_json=json.dumps(exchange.response_format),
-                raw_answer=exchange.raw_answer or "",
-                accepted=len(exchange.accepted),
-                rejected=len(exchange.rejected),
-                error=exchange.error or "",
+                raw_answer=exchange.raw_answer,
+                accepted=exchange.accepted,
+                rejected=exchange.rejected,
+                error=exchange.error,
                 replayed_from=exchange.replayed_from or 0,
                 created_at=wire.timestamp(exchange.created_at),
             )

@@ -370,5 +370,5 @@ def test_a_state_rebuilt_from_the_store_counts_the_observed_trials(store_url: st
         trial = assignment.trial
         service.report(trial.id, assignment.resource, float(index), f"report-{index}", "w")
     with service.store.read() as session:
-        rebuilt = load_state(session, info.study.id)
+        rebuilt = load_state(session, info.id)
     assert rebuilt.n_observed_trials == 3

@@ -16,7 +16,7 @@ from hpo.spec import Resource, StudySpec
 from hpo.storage import Store, create_engine, normalize_url
 from hpo.storage.migrate import current_revision, head_revision, upgrade
 from hpo.storage.tables import Base
-from hpo.vocabulary import TrialState
+from hpo.vocabulary import StudyStatus, TrialState
 
 SPEC = StudySpec(
     name="store",
@@ -98,7 +98,7 @@ def test_a_study_round_trips_through_the_store(service: StudyService) -> None:
     assert decisions["pause"] + decisions.get("complete", 0) == len(reported)
     assert decisions["finish"] == 1
     info = service.get_study("store")
-    assert info.study.state == "finished"
+    assert info.status is StudyStatus.FINISHED
     assert sum(info.counts.values()) == SPEC.max_trials
     page = service.list_trials("store", include_reports=True)
     assert [t.number for t in page.trials] == list(range(SPEC.max_trials))
@@ -108,7 +108,7 @@ def test_a_study_round_trips_through_the_store(service: StudyService) -> None:
 
 def test_state_rebuilt_from_rows_equals_the_cached_state(service: StudyService) -> None:
     run_study(service)
-    study_id = service.get_study("store").study.id
+    study_id = service.get_study("store").id
     cached = service._states[study_id][1]
     with service.store.read() as session:
         rebuilt = load_state(session, study_id)
