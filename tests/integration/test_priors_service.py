@@ -312,8 +312,8 @@ def test_llm_proposals_run_first_with_their_provenance_and_suggest_waits_for_the
     assert third.trial.source in {"llm", "random"}  # the proposals joined the prior
     priors = service.priors("warm")
     (exchange,) = priors.exchanges
-    assert exchange.raw_answer == ANSWER and exchange.error is None
-    assert len(exchange.accepted) == 2 and len(exchange.rejected) == 2
+    assert exchange.raw_answer == ANSWER and exchange.error == ""
+    assert (exchange.accepted, exchange.rejected) == (2, 2)
     assert [p.source for p in priors.proposals] == ["llm", "llm"]
 
 
