@@ -102,8 +102,14 @@ class ProposalQueued:
 
 
 Effect = (
-    TrialStarted | TrialAssigned | ResultRecorded | StateChanged | Released | Requeued
-) | ProposalQueued
+    TrialStarted
+    | TrialAssigned
+    | ResultRecorded
+    | StateChanged
+    | Released
+    | Requeued
+    | ProposalQueued
+)
 
 
 # ---------------------------------------------------------------- decisions to effects
