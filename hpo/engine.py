@@ -27,7 +27,6 @@ from hpo.schedulers import (
     ReportDecision,
     Resume,
     Scheduler,
-    reopened_by_extension,
 )
 from hpo.space import Config
 from hpo.state import StudyState, TrialSnapshot
@@ -185,11 +184,12 @@ def lease_lost(state: StudyState, number: int, retries: int, max_retries: int) -
     return StateChanged(number, TrialState.FAILED)
 
 
-def reopened(state: StudyState, old_top_rung: int) -> list[Effect]:
-    """r_max was raised: trials completed at the old top pause there, released, so the
-    promotion rule continues the best of them (:func:`hpo.schedulers.reopened_by_extension`)."""
+def reopened(numbers: Iterable[int]) -> list[Effect]:
+    """r_max was raised: the trials ``numbers`` completed at the old top
+    (:func:`hpo.schedulers.reopened_by_extension`) pause there, released, so the promotion
+    rule continues the best of them."""
     effects: list[Effect] = []
-    for number in reopened_by_extension(state, old_top_rung):
+    for number in numbers:
         effects += [StateChanged(number, TrialState.PAUSED), Released(number)]
     return effects
 

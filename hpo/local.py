@@ -16,7 +16,15 @@ from hpo import engine
 from hpo.algorithms import make_sampler, make_scheduler, uses_model
 from hpo.priors.proposals import Proposal
 from hpo.samplers import InlineModels, ModelSource
-from hpo.schedulers import NewTrial, Promote, ReportDecision, Resume, StudyFinished, WaitForResults
+from hpo.schedulers import (
+    NewTrial,
+    Promote,
+    ReportDecision,
+    Resume,
+    StudyFinished,
+    WaitForResults,
+    reopened_by_extension,
+)
 from hpo.space import Config
 from hpo.spec import StudySpec
 from hpo.state import StudyState
@@ -114,11 +122,11 @@ class LocalStudy:
 
     def extend(self, r_max: float) -> list[int]:
         """Raise r_max; returns the trials reopened at the old top."""
-        effects = engine.reopened(self.state, self.scheduler.top_rung)
+        numbers = reopened_by_extension(self.state, self.scheduler.top_rung)
         self.state.spec = self.spec.extended(r_max)
         self.scheduler = make_scheduler(self.spec)
-        self._apply(effects)
-        return [effect.number for effect in effects if isinstance(effect, engine.Released)]
+        self._apply(engine.reopened(numbers))
+        return numbers
 
     def _apply(self, effects: list[engine.Effect], observe: bool = False) -> None:
         engine.apply(self.state, effects)

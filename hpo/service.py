@@ -66,6 +66,7 @@ from hpo.schedulers import (
     Resume,
     Scheduler,
     StudyFinished,
+    reopened_by_extension,
 )
 from hpo.spec import Direction, StudySpec, check_study_name, listable_spec
 from hpo.state import StudyState, TrialSnapshot
@@ -476,8 +477,8 @@ class StudyService:
             queries.UPDATE_STUDY, {"study_pk": tx.study_id, "spec": spec.to_json()}
         )
         reason = f"r_max raised from {old.resource.r_max:g} to {spec.resource.r_max:g}"
-        reopened = engine.reopened(tx.state, tx.scheduler.top_rung)
-        for number in [effect.number for effect in reopened if isinstance(effect, engine.Released)]:
+        # The study's state is read again after this commit (tx.reload): no effect to apply.
+        for number in reopened_by_extension(tx.state, tx.scheduler.top_rung):
             trial = tx.trial(number)
             tx.update(
                 trial,
