@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection, Executable, Row
+from typing import TypeVar
 
 from hpo.errors import InvalidArgumentError
-from hpo.storage import queries
+from hpo.study_store import DecisionUse, ReportUse, StoreTransaction
+
+Use = TypeVar("Use", DecisionUse, ReportUse)
 
 REUSED = (
     "was already used for another request; a request id may only be reused to retry the same call"
@@ -41,7 +41,7 @@ class DecisionScope:
     resource: float | None = None
     reason: str | None = None
 
-    def matches(self, row: Row[Any]) -> bool:
+    def matches(self, row: DecisionUse) -> bool:
         expected = {
             "study_id": self.study_id,
             "trial_id": self.trial_id,
@@ -54,26 +54,25 @@ class DecisionScope:
         )
 
 
-def _refuse_other_uses(connection: Connection, request_id: str, own: str) -> None:
+def _refuse_other_uses(store: StoreTransaction, request_id: str, own: str) -> None:
     """Refuse ``request_id`` if a request of another kind than ``own`` used it."""
-    uses = connection.execute(queries.REQUEST_ID_USES, {"request_id": request_id}).scalars()
-    if any(use != own for use in uses):
+    if any(use != own for use in store.request_id_uses(request_id)):
         raise InvalidArgumentError("request_id", REUSED)
 
 
 def _earlier_use(
-    connection: Connection,
+    store: StoreTransaction,
     request_id: str,
-    statement: Executable,
+    find: Callable[[str], Use | None],
     own: str,
-    same_request: Callable[[Row[Any]], bool],
-) -> Row[Any] | None:
-    """The row ``statement`` finds for ``request_id`` in the method's own table (``own``), if
+    same_request: Callable[[Use], bool],
+) -> Use | None:
+    """What ``find`` finds for ``request_id`` in the method's own table (``own``), if
     ``same_request`` says it was this request; None for a new id; INVALID_ARGUMENT for an id
     any other request used, in this table or another."""
-    earlier = connection.execute(statement, {"request_id": request_id}).one_or_none()
+    earlier = find(request_id)
     if earlier is None:
-        _refuse_other_uses(connection, request_id, own)
+        _refuse_other_uses(store, request_id, own)
         return None
     if not same_request(earlier):
         raise InvalidArgumentError("request_id", REUSED)
@@ -81,29 +80,27 @@ def _earlier_use(
 
 
 def earlier_decision(
-    connection: Connection, request_id: str, scope: DecisionScope
-) -> Row[Any] | None:
+    store: StoreTransaction, request_id: str, scope: DecisionScope
+) -> DecisionUse | None:
     """The decision an earlier call with ``request_id`` logged, if that call was this request;
     None for a new id (or none given); INVALID_ARGUMENT for an id used by any other request."""
     if not request_id:
         return None
-    return _earlier_use(
-        connection, request_id, queries.DECISION_BY_REQUEST, "decision", scope.matches
-    )
+    return _earlier_use(store, request_id, store.decision_by_request, "decision", scope.matches)
 
 
 def earlier_report(
-    connection: Connection,
+    store: StoreTransaction,
     request_id: str,
     trial_id: int,
     resource: float,
     value: float,
     worker_id: str,
-) -> Row[Any] | None:
+) -> ReportUse | None:
     """The report an earlier call with ``request_id`` stored, if it was this very report (same
     trial, worker, resource and value); None for a new id; INVALID_ARGUMENT otherwise."""
 
-    def same_report(earlier: Row[Any]) -> bool:
+    def same_report(earlier: ReportUse) -> bool:
         return (
             earlier.trial_id == trial_id
             and earlier.worker_id == worker_id
@@ -111,10 +108,10 @@ def earlier_report(
             and earlier.value == value  # both finite: Report refuses NaN and infinities
         )
 
-    return _earlier_use(connection, request_id, queries.REPORT_BY_REQUEST, "report", same_report)
+    return _earlier_use(store, request_id, store.report_by_request, "report", same_report)
 
 
-def refuse_if_used_elsewhere(connection: Connection, request_id: str) -> None:
+def refuse_if_used_elsewhere(store: StoreTransaction, request_id: str) -> None:
     """For a new prior proposal: refuse an id that a decision or a report used."""
     if request_id:
-        _refuse_other_uses(connection, request_id, "proposal")
+        _refuse_other_uses(store, request_id, "proposal")

@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from hpo.auth import Role, TokenRecord, check_secret, check_token_name, hash_secret
 from hpo.errors import AlreadyExistsError, ConflictError, InvalidArgumentError, NotFoundError
 from hpo.storage import Store, tables
 from hpo.storage import tokens as queries
+from hpo.storage.tokens import TokenSession
 from hpo.storage.types import utcnow
 from hpo.validation import check_text
 
@@ -113,7 +112,7 @@ class TokenService:
 
     def _existing(
         self,
-        session: Session,
+        session: TokenSession,
         name: str,
         role: Role,
         secret_hash: str,

@@ -1,13 +1,18 @@
-"""The store's rows as the domain's frozen records (:mod:`hpo.records`): what leaves the
-storage layer, so no ORM row travels past the service."""
+"""The store's rows as the domain's frozen records (:mod:`hpo.records`, :mod:`hpo.study_store`):
+what leaves the storage layer, so no row travels past it. The SQL store passes its ORM rows,
+the memory store rows with the same attributes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hpo.priors.proposals import Proposal
 from hpo.records import ExchangeRecord, ReportRecord, TrialRecord
+from hpo.spec import Direction
+from hpo.state import TrialSnapshot
 from hpo.storage import tables
-from hpo.vocabulary import TrialState
+from hpo.study_store import StudyRow
+from hpo.vocabulary import StudyStatus, TrialState
 
 
 def report_record(row: tables.Report) -> ReportRecord:
@@ -41,6 +46,21 @@ def trial_record(
     )
 
 
+def trial_snapshot(row: tables.Trial) -> TrialSnapshot:
+    """What decisions read of trial ``row`` (:mod:`hpo.state`)."""
+    return TrialSnapshot(
+        number=row.number,
+        config=dict(row.config),
+        state=TrialState(row.state),
+        bracket=row.bracket,
+        rung=row.rung,
+        target_rung=row.target_rung,
+        last_resource=row.last_resource,
+        source=row.source,
+        worker_id=row.worker_id,
+    )
+
+
 def exchange_record(row: tables.LLMExchange) -> ExchangeRecord:
     return ExchangeRecord(
         id=row.id,
@@ -56,4 +76,28 @@ def exchange_record(row: tables.LLMExchange) -> ExchangeRecord:
         error=row.error or "",
         replayed_from=row.replayed_from,
         created_at=row.created_at,
+    )
+
+
+def study_row(row: tables.Study) -> StudyRow:
+    return StudyRow(
+        id=row.id,
+        name=row.name,
+        status=StudyStatus(row.state),
+        version=row.version,
+        spec_json=row.spec,
+        direction=Direction(row.direction),
+        created_at=row.created_at,
+    )
+
+
+def proposal_record(row: tables.PriorProposal, trial_number: int | None = None) -> Proposal:
+    return Proposal(
+        id=row.id,
+        position=row.position,
+        config=dict(row.config),
+        source=row.source,
+        run_first=row.run_first,
+        prior_index=row.prior_index,
+        trial_number=trial_number,
     )

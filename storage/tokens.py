@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from hpo.storage import tables
 
 tokens = tables.Token.__table__
+# The transactions :mod:`hpo.tokens` runs these in (so it needs no SQLAlchemy import).
+TokenSession = Session
 
 # The coordinator's per-call lookup (behind a short cache): one indexed read, no ORM.
 _BY_HASH = select(

@@ -22,8 +22,8 @@ from hpo.coordinator.servicer import CoordinatorServicer
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.priors.endpoints import LLMEndpoints
 from hpo.service import StudyService
-from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
 from hpo.storage.types import utcnow
 from hpo.token_checks import DEFAULT_CACHE_SECONDS, TokenChecker, resolve_anonymous
 from hpo.tokens import TokenService
@@ -40,7 +40,7 @@ class Coordinator:
     """A started coordinator; ``stop`` it to finish in-flight calls and close the store."""
 
     server: grpc.Server
-    store: Store
+    store: SqlStudyStore
     service: StudyService
     models: ModelManager
     sweeper: LeaseSweeper
@@ -66,7 +66,7 @@ class Coordinator:
         self.sweeper.stop()
         self.models.close()
         self.service.close()
-        self.store.dispose()
+        self.store.close()
 
 
 def start_coordinator(
@@ -97,7 +97,7 @@ def start_coordinator(
     """
     anonymous = resolve_anonymous(host, anonymous)
     credentials = _server_credentials(tls_cert, tls_key)
-    store = Store(db)
+    store = SqlStudyStore(db)
     if migrate:
         upgrade(store.engine)
     models = ModelManager()
@@ -112,7 +112,7 @@ def start_coordinator(
         # study's calls wait for.
         max_calls_per_study=max(1, threads * 3 // 4),
     )
-    tokens = TokenService(store, clock=clock)
+    tokens = TokenService(store.sql, clock=clock)
     checker = TokenChecker(tokens, anonymous=anonymous, cache_seconds=token_cache_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hpo-rpc"),
@@ -132,7 +132,7 @@ def start_coordinator(
     except RuntimeError:  # gRPC's "Failed to bind to address"
         bound = 0
     if bound == 0:
-        store.dispose()
+        store.close()
         raise OSError(
             f"cannot listen on {host_port(host, port)}: the port is in use, or the address is "
             "not one of this machine's"

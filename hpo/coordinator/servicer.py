@@ -73,9 +73,9 @@ def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
 
 
 class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
-    def __init__(self, service: StudyService, tokens: TokenService | None = None) -> None:
+    def __init__(self, service: StudyService, tokens: TokenService) -> None:
         self.service = service
-        self.tokens = tokens if tokens is not None else TokenService(service.store)
+        self.tokens = tokens
 
     @_rpc
     def CreateStudy(self, request: pb.CreateStudyRequest, context: Any) -> pb.Study:

@@ -34,9 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from hpo.priors import store as prior_store
 from hpo.priors.proposals import Proposal
 from hpo.storage import tables
+from hpo.storage.sql_store import load_proposals
 
 studies = tables.Study.__table__
 trials = tables.Trial.__table__
@@ -523,7 +523,7 @@ def proposals(connection: Connection, study_id: int) -> list[Proposal]:
     """The study's proposals in order, with the trial that ran each (the coordinator's own
     query, on this connection)."""
     with Session(bind=connection) as session:
-        return prior_store.load_proposals(session, study_id)
+        return load_proposals(session, study_id)
 
 
 def llm_exchanges(connection: Connection, study_id: int) -> Sequence[Row[Any]]:

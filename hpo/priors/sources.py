@@ -12,7 +12,7 @@ the mixture:
   prior.
 * ``transfer``: the best configurations of earlier studies in the same store
   (named, or every finished or stopped study with a completed trial and the same
-  parameter names and types: :func:`hpo.priors.store.transfer_configs`).
+  parameter names and types: :func:`hpo.priors.transfer.transfer_configs`).
 
 Entries are validated against the space when the spec is built, with errors
 that name the field (``priors[1].config.lr: 3.0 is outside [1e-05, 0.1]``), so

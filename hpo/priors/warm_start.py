@@ -19,10 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hpo.errors import PermissionDeniedError
 from hpo.priors.endpoints import LLMEndpoints
@@ -40,20 +36,11 @@ from hpo.priors.llm import (
 from hpo.priors.sources import PriorKind
 from hpo.space import Space
 from hpo.spec import StudySpec
-from hpo.storage import Store, tables
+from hpo.study_store import StoredAnswer, StudyStore
 
 Ask = Callable[[LLMSettings, Space, TaskDescription], LLMExchange]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EarlierAnswer:
-    """A stored successful exchange whose answer can be replayed."""
-
-    id: int
-    raw_answer: str
-    response_format: dict | None
 
 
 def task_description(spec: StudySpec) -> TaskDescription:
@@ -76,7 +63,7 @@ def question_hash(settings: LLMSettings, spec: StudySpec) -> str:
 def warm_start(
     settings: LLMSettings,
     spec: StudySpec,
-    earlier: EarlierAnswer | None,
+    earlier: StoredAnswer | None,
     ask_model: Ask = ask,
 ) -> tuple[LLMExchange, int | None]:
     """The exchange for this study's question, and the id of the one it replays (if any)."""
@@ -127,7 +114,7 @@ class WarmStarts:
 
     def __init__(
         self,
-        store: Store,
+        store: StudyStore,
         record: Record,
         ask_model: Ask | None,
         endpoints: LLMEndpoints,
@@ -185,8 +172,7 @@ class WarmStarts:
         for index in indexes:
             settings = spec.priors[index].llm
             assert settings is not None
-            with self._store.read() as session:
-                earlier = earlier_answer(session, question_hash(settings, spec))
+            earlier = self._store.earlier_answer(question_hash(settings, spec))
             exchange, replayed_from = warm_start(
                 settings, spec, earlier, allowed_ask(self._endpoints, self._ask, f"priors[{index}]")
             )
@@ -205,21 +191,3 @@ class WarmStarts:
                     len(exchange.rejected),
                     f", replayed from exchange {replayed_from}" if replayed_from else "",
                 )
-
-
-def earlier_answer(session: Session, key: str) -> EarlierAnswer | None:
-    """The first successful, asked (not replayed) exchange of the store with this replay key."""
-    row = session.scalars(
-        select(tables.LLMExchange)
-        .where(
-            tables.LLMExchange.prompt_hash == key,
-            tables.LLMExchange.error.is_(None),
-            tables.LLMExchange.replayed_from.is_(None),
-            tables.LLMExchange.raw_answer.is_not(None),
-        )
-        .order_by(tables.LLMExchange.id)
-        .limit(1)
-    ).first()
-    if row is None or row.raw_answer is None:
-        return None
-    return EarlierAnswer(row.id, row.raw_answer, row.response_format)

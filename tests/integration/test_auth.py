@@ -56,7 +56,7 @@ def secure(sqlite_url: str) -> Iterator[Coordinator]:
 @pytest.fixture
 def issue(secure: Coordinator) -> Callable[[str, Role], str]:
     """``issue(name, role)``: a token created directly in the store; returns its secret."""
-    tokens = TokenService(secure.store)
+    tokens = TokenService(secure.store.sql)
 
     def create(name: str, role: Role) -> str:
         secret = generate_secret()
@@ -186,9 +186,9 @@ def test_a_token_revoked_in_the_store_stops_working_when_the_cache_entry_expires
     secret = issue("gpu-1", Role.WORKER)
     authorization = [f"Bearer {secret}"]
     now = [100.0]
-    other = TokenChecker(TokenService(secure.store), cache_seconds=5.0, clock=lambda: now[0])
+    other = TokenChecker(TokenService(secure.store.sql), cache_seconds=5.0, clock=lambda: now[0])
     assert other.authenticate(authorization).name == "gpu-1"
-    TokenService(secure.store).revoke("gpu-1")  # e.g. `hpo token revoke gpu-1 --db URL`
+    TokenService(secure.store.sql).revoke("gpu-1")  # e.g. `hpo token revoke gpu-1 --db URL`
     now[0] += 4.9
     assert other.authenticate(authorization).role is Role.WORKER  # still cached
     now[0] += 0.2
@@ -199,7 +199,7 @@ def test_a_token_revoked_in_the_store_stops_working_when_the_cache_entry_expires
 def test_revocation_in_the_store_is_immediate_without_a_cache(sqlite_url: str) -> None:
     running = start_coordinator(sqlite_url, "127.0.0.1", 0, anonymous=False, token_cache_seconds=0)
     try:
-        tokens = TokenService(running.store)
+        tokens = TokenService(running.store.sql)
         secret = generate_secret()
         tokens.create("reader", Role.READER, secret)
         with connect(running, secret) as client:
@@ -336,7 +336,7 @@ def test_a_coordinator_on_all_interfaces_requires_a_token(sqlite_url: str) -> No
         with loopback:
             refused(loopback.studies, grpc.StatusCode.UNAUTHENTICATED)
         secret = generate_secret()
-        TokenService(running.store).create("reader", Role.READER, secret)
+        TokenService(running.store.sql).create("reader", Role.READER, secret)
         with Client(f"127.0.0.1:{running.port}", timeout=10, token=secret) as client:
             assert client.studies() == []
     finally:
@@ -360,7 +360,7 @@ def test_the_store_holds_only_hashes_and_the_log_no_secret(
         with connect(secure, created) as revoked:
             refused(revoked.studies, grpc.StatusCode.UNAUTHENTICATED)
     assert "'gpu-1' (worker) created by token 'admin'" in caplog.text
-    secure.store.dispose()  # close connections so everything is in the files we read
+    secure.store.close()  # close connections so everything is in the files we read
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("hpo.db*"))
     for secret in (admin, created):
         assert secret.encode() not in stored and secret not in caplog.text

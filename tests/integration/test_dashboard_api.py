@@ -840,7 +840,7 @@ def test_a_page_load_reads_the_big_tables_through_indexes(world: World) -> None:
 @pytest.fixture(scope="module")
 def secured(world: World) -> Iterator[tuple[TestClient, Callable[[Role], str]]]:
     """The dashboard without anonymous access, and ``issue(role)`` making tokens."""
-    tokens = TokenService(world.coordinator.store)
+    tokens = TokenService(world.coordinator.store.sql)
 
     def issue(role: Role) -> str:
         secret = generate_secret()
@@ -884,7 +884,7 @@ def test_a_revoked_token_is_refused(secured: Any, world: World) -> None:
     api, issue = secured
     secret = issue(Role.READER)
     assert api.get("/api/studies", headers=bearer(secret)).status_code == 200
-    tokens = TokenService(world.coordinator.store)
+    tokens = TokenService(world.coordinator.store.sql)
     name = next(token.name for token in tokens.list_tokens() if token.name.endswith(secret[-6:]))
     tokens.revoke(name)
     refused = api.get("/api/studies", headers=bearer(secret))

@@ -13,17 +13,17 @@ from hpo.dashboard.app import create_app
 from hpo.service import StudyService
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
 
 
 @pytest.fixture
 def api(store_url: str) -> Iterator[TestClient]:
-    store = Store(store_url)
+    store = SqlStudyStore(store_url)
     upgrade(store.engine)
     spec = StudySpec(name="s", space=Space({"x": Float(0, 1)}), resource=Resource(1, 1))
     StudyService(store).create_study(spec)
-    store.dispose()
+    store.close()
     with TestClient(create_app(store_url, anonymous=True)) as client:
         yield client
 

@@ -10,8 +10,8 @@ from hpo.local import LocalAssignment, LocalStudy
 from hpo.service import Assignment, StudyService
 from hpo.space import Categorical, Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
 from hpo.vocabulary import TrialState
 
 WORKERS = 3
@@ -23,10 +23,10 @@ def loss(config: dict, resource: float) -> float:
 
 @pytest.fixture
 def service(sqlite_url: str) -> Iterator[StudyService]:
-    store = Store(sqlite_url)
+    store = SqlStudyStore(sqlite_url)
     upgrade(store.engine)
     yield StudyService(store)
-    store.dispose()
+    store.close()
 
 
 @pytest.mark.parametrize("asha_mode", ["promotion", "stopping"])

@@ -24,11 +24,12 @@ from hpo.priors.llm import (
     prompt_hash,
 )
 from hpo.priors.warm_start import question_hash
-from hpo.service import Assignment, StudyService, Wait, load_state
+from hpo.service import Assignment, StudyService, Wait
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
+from hpo.study_store import state_of
 from tests.conftest import table_rows
 
 SPACE = Space(
@@ -264,7 +265,7 @@ class RecordedModel:
 
 
 def in_process_service(url: str, model: RecordedModel | None = None) -> StudyService:
-    store = Store(url)
+    store = SqlStudyStore(url)
     upgrade(store.engine)
     return StudyService(store, ask_llm=model)
 
@@ -369,6 +370,6 @@ def test_a_state_rebuilt_from_the_store_counts_the_observed_trials(store_url: st
         assignment = suggest_until_assigned(service, "counted")
         trial = assignment.trial
         service.report(trial.id, assignment.resource, float(index), f"report-{index}", "w")
-    with service.store.read() as session:
-        rebuilt = load_state(session, info.id)
+    with service.store.read() as store:
+        rebuilt = state_of(store.study_contents(info.id))
     assert rebuilt.n_observed_trials == 3

@@ -44,7 +44,7 @@ def secure(store_url: str, clock: Clock) -> Iterator[Coordinator]:
 
 def admin(coordinator: Coordinator) -> Client:
     secret = generate_secret()
-    TokenService(coordinator.store).create("root", Role.ADMIN, secret)
+    TokenService(coordinator.store.sql).create("root", Role.ADMIN, secret)
     return Client(coordinator.address, timeout=10, token=secret)
 
 

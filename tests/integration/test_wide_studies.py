@@ -17,7 +17,7 @@ from hpo.coordinator.servicer import MAX_PAGE_BYTES
 from hpo.service import Assignment, StudyService
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store
+from hpo.storage.sql_store import SqlStudyStore
 from hpo.v1 import hpo_pb2 as pb
 
 # The longest names and the most parameters a space may have: about 37 KB per trial.
@@ -28,7 +28,7 @@ TRIALS = 150
 @pytest.fixture
 def coordinator(store_url: str) -> Iterator[Coordinator]:
     running = start_coordinator(store_url, "127.0.0.1", 0)
-    service = StudyService(Store(store_url))
+    service = StudyService(SqlStudyStore(store_url))
     service.create_study(
         StudySpec(name="wide", space=SPACE, resource=Resource(1, 1), algorithm="random")
     )
@@ -37,7 +37,7 @@ def coordinator(store_url: str) -> Iterator[Coordinator]:
         assert isinstance(assignment, Assignment)
         service.report(assignment.trial.id, 1, float(number), f"report-{number}", "w")
         service.complete(assignment.trial.id, "w")
-    service.store.dispose()
+    service.store.close()
     yield running
     running.stop(grace=1)
 

@@ -11,8 +11,8 @@ from sqlalchemy import event
 from hpo.service import Assignment, StudyService
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
 
 SPEC = StudySpec(
     name="cached", space=Space({"x": Float(0, 1)}), resource=Resource(1, 9, 3), algorithm="asha"
@@ -21,17 +21,18 @@ SPEC = StudySpec(
 
 @pytest.fixture
 def service(store_url: str) -> Iterator[StudyService]:
-    store = Store(store_url)
+    store = SqlStudyStore(store_url)
     upgrade(store.engine)
     service = StudyService(store)
     service.create_study(SPEC)
     yield service
     service.close()
-    store.dispose()
+    store.close()
 
 
 def cached_trials(service: StudyService) -> int:
-    (_, state, _) = next(iter(service._states.values()))
+    # Read inside commit listeners: no store call here, or it would commit in turn.
+    (_, state, _) = next(iter(service.decider._states.values()))
     return state.n_trials
 
 

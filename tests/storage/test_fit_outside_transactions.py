@@ -20,8 +20,8 @@ from hpo.samplers.model_input import MIN_RESULTS, ModelInput
 from hpo.service import Assignment, StudyService
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store
 from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
 
 SPACE = Space({"x": Float(0, 1), "y": Float(0, 1)})
 WAIT_SECONDS = 60
@@ -41,11 +41,11 @@ class GatedFit:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store(store_url)
+def store(store_url: str) -> Iterator[SqlStudyStore]:
+    store = SqlStudyStore(store_url)
     upgrade(store.engine)
     yield store
-    store.dispose()
+    store.close()
 
 
 def run_trial(service: StudyService, study: str, worker: str) -> None:
@@ -56,7 +56,7 @@ def run_trial(service: StudyService, study: str, worker: str) -> None:
     service.complete(trial, worker)
 
 
-def test_a_fit_does_not_hold_the_store_while_another_study_works(store: Store) -> None:
+def test_a_fit_does_not_hold_the_store_while_another_study_works(store: SqlStudyStore) -> None:
     fit = GatedFit()
     service = StudyService(store, models=InlineModels(fit=fit))
     gp = StudySpec(name="gp", space=SPACE, resource=Resource(1, 1), deterministic=True, seed=1)

@@ -1,4 +1,5 @@
-"""The SQL trial store on SQLite and PostgreSQL: schema, settings, and service round trips."""
+"""The trial store on SQLite and PostgreSQL (schema, settings), and the service's round trips
+over it; those that need no SQL to check run on the memory store too."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from hpo.service import Assignment, Finished, StudyService, load_state
+from hpo.service import Assignment, Finished, StudyService
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage import Store, create_engine, normalize_url
+from hpo.storage import create_engine, normalize_url
+from hpo.storage.memory import MemoryStudyStore
 from hpo.storage.migrate import current_revision, head_revision, upgrade
+from hpo.storage.sql_store import SqlStudyStore
 from hpo.storage.tables import Base
+from hpo.study_store import state_of
 from hpo.vocabulary import StudyStatus, TrialState
 
 SPEC = StudySpec(
@@ -31,10 +35,22 @@ SPEC = StudySpec(
 
 @pytest.fixture
 def service(store_url: str) -> Iterator[StudyService]:
-    store = Store(store_url)
+    store = SqlStudyStore(store_url)
     upgrade(store.engine)
     yield StudyService(store)
-    store.dispose()
+    store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_service(request: pytest.FixtureRequest) -> Iterator[StudyService]:
+    """The service over the memory store, then over each SQL store."""
+    if request.param == "memory":
+        yield StudyService(MemoryStudyStore())
+        return
+    store = SqlStudyStore(request.getfixturevalue(f"{request.param}_url"))
+    upgrade(store.engine)
+    yield StudyService(store)
+    store.close()
 
 
 def rid() -> str:
@@ -83,7 +99,7 @@ def run_study(service: StudyService) -> list[tuple[int, float, float]]:
 
 def test_a_study_round_trips_through_the_store(service: StudyService) -> None:
     reported = run_study(service)
-    with service.store.read() as session:
+    with service.store.sql.read() as session:
         rows = session.execute(
             sa.text(
                 "SELECT t.number, r.resource, r.value FROM reports r "
@@ -106,18 +122,21 @@ def test_a_study_round_trips_through_the_store(service: StudyService) -> None:
     assert all(SPEC.space.validate(trial.config) == trial.config for trial in page.trials)
 
 
-def test_state_rebuilt_from_rows_equals_the_cached_state(service: StudyService) -> None:
+def test_state_rebuilt_from_rows_equals_the_cached_state(any_service: StudyService) -> None:
+    service = any_service
     run_study(service)
     study_id = service.get_study("store").id
-    cached = service._states[study_id][1]
-    with service.store.read() as session:
-        rebuilt = load_state(session, study_id)
+    cached = service.decider.cached(study_id)
+    assert cached is not None
+    with service.store.read() as store:
+        rebuilt = state_of(store.study_contents(study_id))
     assert rebuilt.rungs == cached.rungs
     assert rebuilt.trials == cached.trials
 
 
-def test_a_restarted_service_decides_the_same_as_the_first(service: StudyService) -> None:
+def test_a_restarted_service_decides_the_same_as_the_first(any_service: StudyService) -> None:
     """The coordinator is a function of the store: a fresh service continues the study."""
+    service = any_service
     service.create_study(SPEC)
     for _ in range(5):
         job = service.suggest("store", "w1", rid())
@@ -138,7 +157,7 @@ def test_best_is_the_best_value_at_the_highest_rung(service: StudyService) -> No
     run_study(service)
     best = service.best("store")
     assert best is not None
-    with service.store.read() as session:
+    with service.store.sql.read() as session:
         top_rung, top_value = session.execute(
             sa.text(
                 "SELECT max(rung), min(value) FROM reports "

@@ -17,7 +17,7 @@ from hpo.local import LocalAssignment, LocalStudy
 from hpo.priors.density import Component, Prior
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
-from hpo.priors.store import parameter_mismatch, same_parameters
+from hpo.priors.transfer import parameter_mismatch, same_parameters
 from hpo.samplers.prior_band import (
     PRIOR_BETA,
     PRIOR_CHECK_PSEUDO_PAIRS,

@@ -1,0 +1,558 @@
+"""The study store over SQL (SQLite or PostgreSQL): :class:`hpo.study_store.StudyStore` in
+SQLAlchemy.
+
+Every statement the study service runs lives here. The hot paths (a Suggest, a Report, a
+Complete) use the prebuilt Core statements of :mod:`hpo.storage.queries`: building a
+statement or going through the ORM's unit of work cost several milliseconds a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from hpo.errors import NotFoundError
+from hpo.priors.llm import LLMExchange
+from hpo.priors.proposals import Proposal
+from hpo.records import ExchangeRecord, TrialRecord
+from hpo.space import Config
+from hpo.spec import Direction, StudySpec
+from hpo.state import TrialSnapshot
+from hpo.storage import queries, tables
+from hpo.storage.clock import StoreClock
+from hpo.storage.records import (
+    exchange_record,
+    proposal_record,
+    study_row,
+    trial_record,
+    trial_snapshot,
+)
+from hpo.storage.store import Store
+from hpo.study_store import (
+    BestReport,
+    Decision,
+    DecisionUse,
+    NewReport,
+    NewTrial,
+    ProposalUse,
+    ReportUse,
+    StoredAnswer,
+    StudyContents,
+    StudyRow,
+)
+from hpo.vocabulary import DONE_STUDY_STATES, StudyStatus, TrialState
+
+_HELD = [TrialState.RUNNING.value, TrialState.PAUSED.value]
+
+
+def load_proposals(session: Session, study_id: int) -> list[Proposal]:
+    rows = session.execute(
+        select(tables.PriorProposal, tables.Trial.number)
+        .outerjoin(tables.Trial, tables.Trial.id == tables.PriorProposal.trial_id)
+        .where(tables.PriorProposal.study_id == study_id)
+        .order_by(tables.PriorProposal.position)
+    )
+    return [proposal_record(row, number) for row, number in rows]
+
+
+class SqlTransaction:
+    """One SQL transaction (:class:`hpo.study_store.StoreTransaction`)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.connection: Connection = session.connection()
+        self._names: dict[int, str] = {}
+
+    # ---------------------------------------------------------------- studies
+
+    def lock_study(self, study_id: int) -> StudyRow:
+        # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers already.
+        locked = self.connection.execute(queries.LOCK_STUDY, {"study_id": study_id}).one_or_none()
+        if locked is None:
+            raise NotFoundError(f"study {study_id} does not exist")
+        study = self.study_by_id(study_id)
+        assert study is not None
+        return study
+
+    def study_by_id(self, study_id: int) -> StudyRow | None:
+        row = self.session.get(tables.Study, study_id, populate_existing=True)
+        return None if row is None else self._known(row)
+
+    def study_by_name(self, name: str) -> StudyRow | None:
+        row = self.session.scalar(select(tables.Study).where(tables.Study.name == name))
+        return None if row is None else self._known(row)
+
+    def _known(self, row: tables.Study) -> StudyRow:
+        self._names[row.id] = row.name
+        return study_row(row)
+
+    def insert_study(self, spec: StudySpec, now: datetime) -> StudyRow:
+        row = tables.Study(
+            name=spec.name,
+            spec=spec.to_json(),
+            direction=spec.objective.direction.value,
+            state=StudyStatus.RUNNING.value,
+            version=0,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return self._known(row)
+
+    def save_study(
+        self,
+        study_id: int,
+        now: datetime,
+        *,
+        version: int | None = None,
+        status: StudyStatus | None = None,
+        spec: StudySpec | None = None,
+    ) -> None:
+        values: dict[str, object] = {"study_pk": study_id, "updated_at": now}
+        if version is not None:
+            values["version"] = version
+        if status is not None:
+            values["state"] = status.value
+        if spec is not None:
+            values["spec"] = spec.to_json()
+        self.connection.execute(queries.UPDATE_STUDY, values)
+
+    def study_contents(self, study_id: int) -> StudyContents:
+        spec = self.session.execute(
+            select(tables.Study.spec).where(tables.Study.id == study_id)
+        ).scalar_one()
+        numbers: dict[int, int] = {}
+        trials: list[TrialSnapshot] = []
+        for trial in self.session.scalars(
+            select(tables.Trial)
+            .where(tables.Trial.study_id == study_id)
+            .order_by(tables.Trial.number)
+        ):
+            numbers[trial.id] = trial.number
+            trials.append(trial_snapshot(trial))
+        rung_results = [
+            (numbers[trial_id], rung, value)
+            for trial_id, rung, value in self.session.execute(
+                select(tables.Report.trial_id, tables.Report.rung, tables.Report.value)
+                .where(tables.Report.study_id == study_id, tables.Report.rung.is_not(None))
+                .order_by(tables.Report.id)
+            )
+        ]
+        answered = frozenset(
+            self.session.scalars(
+                select(tables.LLMExchange.prior_index).where(
+                    tables.LLMExchange.study_id == study_id
+                )
+            )
+        )
+        return StudyContents(
+            StudySpec.from_json(spec),
+            trials,
+            rung_results,
+            load_proposals(self.session, study_id),
+            answered,
+        )
+
+    # ---------------------------------------------------------------- trials
+
+    def trial(self, study_id: int, number: int) -> TrialRecord:
+        row = self.connection.execute(
+            queries.TRIAL_BY_NUMBER, {"study_id": study_id, "number": number}
+        ).one()
+        return trial_record(tables.Trial(**row._asdict()), self._name(study_id))
+
+    def _name(self, study_id: int) -> str:
+        """The study's name (records carry it), read once per transaction."""
+        if study_id not in self._names:
+            study = self.study_by_id(study_id)
+            if study is None:
+                raise NotFoundError(f"study {study_id} does not exist")
+        return self._names[study_id]
+
+    def insert_trial(self, trial: NewTrial) -> TrialRecord:
+        values = {
+            **asdict(trial),
+            "state": TrialState.RUNNING.value,
+            "rung": -1,
+            "last_resource": None,
+            "last_value": None,
+            "retries": 0,
+            "fail_reason": None,
+            "updated_at": trial.created_at,
+            "finished_at": None,
+        }
+        trial_id = self.connection.execute(queries.INSERT_TRIAL, values).scalar_one()
+        return trial_record(tables.Trial(id=trial_id, **values), self._name(trial.study_id))
+
+    def update_trial(self, trial_id: int, now: datetime, **columns: object) -> None:
+        self.connection.execute(
+            queries.UPDATE_TRIAL, {"trial_pk": trial_id, "updated_at": now, **columns}
+        )
+
+    def lease_of(self, trial_id: int) -> datetime | None:
+        lease: datetime | None = self.connection.execute(
+            queries.LEASE_OF_TRIAL, {"trial_pk": trial_id}
+        ).scalar_one()
+        return lease
+
+    def expired_trials(self, study_id: int, now: datetime) -> list[int]:
+        return list(
+            self.connection.execute(
+                queries.EXPIRED_TRIALS, {"study_id": study_id, "now": now}
+            ).scalars()
+        )
+
+    def renew_leases(
+        self, worker_id: str, trial_ids: Sequence[int], now: datetime, until: datetime
+    ) -> set[int]:
+        if not trial_ids:
+            return set()
+        return set(
+            self.session.scalars(
+                update(tables.Trial)
+                .where(
+                    tables.Trial.id.in_(trial_ids),
+                    tables.Trial.worker_id == worker_id,
+                    tables.Trial.state.in_(_HELD),
+                    tables.Trial.lease_expires_at >= now,
+                )
+                .values(lease_expires_at=until)
+                .returning(tables.Trial.id)
+            ).all()
+        )
+
+    def existing_trials(self, trial_ids: Sequence[int]) -> set[int]:
+        if not trial_ids:
+            return set()
+        return set(
+            self.session.scalars(select(tables.Trial.id).where(tables.Trial.id.in_(trial_ids)))
+        )
+
+    def renew_held_leases(self, until: datetime) -> int:
+        result = self.session.execute(
+            update(tables.Trial)
+            .where(
+                tables.Trial.lease_expires_at.is_not(None),
+                tables.Trial.lease_expires_at < until,
+            )
+            .values(lease_expires_at=until)
+        )
+        return int(result.rowcount)
+
+    def insert_report(self, report: NewReport) -> None:
+        self.connection.execute(queries.INSERT_REPORT, asdict(report))
+
+    def log(self, decision: Decision) -> None:
+        self.connection.execute(queries.INSERT_DECISION, asdict(decision))
+
+    def touch_worker(self, worker_id: str, now: datetime) -> None:
+        queries.touch_worker(self.connection, worker_id, now)
+
+    # ---------------------------------------------------------------- request ids
+
+    def request_id_uses(self, request_id: str) -> set[str]:
+        return set(
+            self.connection.execute(queries.REQUEST_ID_USES, {"request_id": request_id}).scalars()
+        )
+
+    def decision_by_request(self, request_id: str) -> DecisionUse | None:
+        row = self.connection.execute(
+            queries.DECISION_BY_REQUEST, {"request_id": request_id}
+        ).one_or_none()
+        return None if row is None else DecisionUse(**row._asdict())
+
+    def report_by_request(self, request_id: str) -> ReportUse | None:
+        row = self.connection.execute(
+            queries.REPORT_BY_REQUEST, {"request_id": request_id}
+        ).one_or_none()
+        return None if row is None else ReportUse(**row._asdict())
+
+    def proposal_by_request(self, request_id: str) -> ProposalUse | None:
+        row = self.session.scalar(
+            select(tables.PriorProposal).where(tables.PriorProposal.request_id == request_id)
+        )
+        return None if row is None else ProposalUse(row.id, row.study_id, dict(row.config))
+
+    # ---------------------------------------------------------------- priors
+
+    def add_proposals(
+        self,
+        study_id: int,
+        configs: Sequence[Config],
+        *,
+        source: str,
+        run_first: bool,
+        now: datetime,
+        prior_index: int | None = None,
+        exchange_id: int | None = None,
+        request_id: str | None = None,
+    ) -> list[Proposal]:
+        if not configs:
+            return []
+        last = self.session.scalar(
+            select(func.max(tables.PriorProposal.position)).where(
+                tables.PriorProposal.study_id == study_id
+            )
+        )
+        rows = [
+            tables.PriorProposal(
+                study_id=study_id,
+                position=(-1 if last is None else last) + 1 + offset,
+                config=dict(config),
+                source=source,
+                run_first=run_first,
+                prior_index=prior_index,
+                exchange_id=exchange_id,
+                request_id=request_id,
+                created_at=now,
+            )
+            for offset, config in enumerate(configs)
+        ]
+        self.session.add_all(rows)
+        self.session.flush()
+        return [proposal_record(row) for row in rows]
+
+    def link_proposal(self, proposal_id: int, trial_id: int) -> None:
+        self.connection.execute(
+            update(tables.PriorProposal)
+            .where(tables.PriorProposal.id == proposal_id)
+            .values(trial_id=trial_id)
+        )
+
+    def add_exchange(
+        self,
+        study_id: int,
+        prior_index: int,
+        exchange: LLMExchange,
+        replayed_from: int | None,
+        now: datetime,
+    ) -> int:
+        row = tables.LLMExchange(
+            study_id=study_id,
+            prior_index=prior_index,
+            base_url=exchange.base_url,
+            model=exchange.model,
+            prompt_hash=exchange.prompt_hash,
+            messages=exchange.messages,
+            response_format=exchange.response_format,
+            raw_answer=exchange.raw_answer,
+            accepted=exchange.accepted,
+            rejected=exchange.rejected,
+            error=exchange.error,
+            seconds=exchange.seconds,
+            replayed_from=replayed_from,
+            created_at=now,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def transfer_studies(
+        self, names: Sequence[str], exclude_study_id: int | None
+    ) -> list[StudyRow]:
+        if names:
+            query = select(tables.Study).where(tables.Study.name.in_(names))
+        else:
+            completed = (
+                select(tables.Trial.id)
+                .where(
+                    tables.Trial.study_id == tables.Study.id,
+                    tables.Trial.state == TrialState.COMPLETED.value,
+                )
+                .exists()
+            )
+            query = select(tables.Study).where(
+                tables.Study.state.in_([state.value for state in DONE_STUDY_STATES]), completed
+            )
+        rows = self.session.scalars(query.order_by(tables.Study.id)).all()
+        return [study_row(row) for row in rows if row.id != exclude_study_id]
+
+    def best_configs(self, study: StudyRow, top_k: int) -> list[Config]:
+        trials = self.session.scalars(
+            select(tables.Trial).where(
+                tables.Trial.study_id == study.id,
+                tables.Trial.last_value.is_not(None),
+                tables.Trial.rung >= 0,
+                tables.Trial.state != TrialState.FAILED.value,
+            )
+        ).all()
+        sign = -1.0 if study.direction is Direction.MAXIMIZE else 1.0
+        ranked = sorted(
+            trials, key=lambda trial: (-trial.rung, sign * trial.last_value, trial.number)
+        )
+        return [dict(trial.config) for trial in ranked[:top_k]]
+
+
+class SqlStudyStore:
+    """:class:`hpo.study_store.StudyStore` over one database (:class:`hpo.storage.Store`)."""
+
+    def __init__(self, db: str | Engine | Store) -> None:
+        self.sql = db if isinstance(db, Store) else Store(db)
+
+    @property
+    def engine(self) -> Engine:
+        return self.sql.engine
+
+    @property
+    def url(self) -> str:
+        return self.sql.url
+
+    @contextmanager
+    def write(self) -> Iterator[SqlTransaction]:
+        with self.sql.write() as session:
+            yield SqlTransaction(session)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        with self.sql.read() as session:
+            yield SqlTransaction(session)
+
+    def clock(self, local: Callable[[], datetime]) -> StoreClock:
+        return StoreClock(self.sql.engine, local)
+
+    # ---------------------------------------------------------------- reads
+
+    def list_studies(self) -> list[tuple[StudyRow, dict[str, int]]]:
+        with self.sql.read() as session:
+            studies = session.scalars(select(tables.Study).order_by(tables.Study.id)).all()
+            counts: dict[int, dict[str, int]] = {}
+            rows = session.execute(
+                select(tables.Trial.study_id, tables.Trial.state, func.count()).group_by(
+                    tables.Trial.study_id, tables.Trial.state
+                )
+            )
+            for study_id, state, count in rows:
+                counts.setdefault(study_id, {})[state] = count
+            return [(study_row(study), counts.get(study.id, {})) for study in studies]
+
+    def counts(self, study_id: int) -> dict[str, int]:
+        with self.sql.read() as session:
+            rows = session.execute(
+                select(tables.Trial.state, func.count())
+                .where(tables.Trial.study_id == study_id)
+                .group_by(tables.Trial.state)
+            )
+            return {state: count for state, count in rows}
+
+    def trial_key(self, trial_id: int) -> tuple[int, int] | None:
+        with self.sql.read() as session:
+            row = session.execute(
+                select(tables.Trial.study_id, tables.Trial.number).where(
+                    tables.Trial.id == trial_id
+                )
+            ).one_or_none()
+        return None if row is None else (row.study_id, row.number)
+
+    def study_version(self, study_id: int) -> int:
+        with self.sql.read() as session:
+            version: int = session.execute(
+                select(tables.Study.version).where(tables.Study.id == study_id)
+            ).scalar_one()
+            return version
+
+    def trials_page(
+        self,
+        study: StudyRow,
+        states: Sequence[TrialState],
+        start_number: int,
+        limit: int,
+        include_reports: bool,
+    ) -> tuple[list[TrialRecord], bool]:
+        with self.sql.read() as session:
+            query = (
+                select(tables.Trial)
+                .where(tables.Trial.study_id == study.id, tables.Trial.number >= start_number)
+                .order_by(tables.Trial.number)
+                .limit(limit + 1)
+            )
+            if states:
+                query = query.where(tables.Trial.state.in_([state.value for state in states]))
+            trials = list(session.scalars(query).all())
+            more = len(trials) > limit
+            trials = trials[:limit]
+            reports: dict[int, list[tables.Report]] = {}
+            if include_reports and trials:
+                rows = session.scalars(
+                    select(tables.Report)
+                    .where(tables.Report.trial_id.in_([trial.id for trial in trials]))
+                    .order_by(tables.Report.trial_id, tables.Report.resource)
+                )
+                for report in rows:
+                    reports.setdefault(report.trial_id, []).append(report)
+            records = [trial_record(row, study.name, reports.get(row.id, ())) for row in trials]
+            return records, more
+
+    def best(self, study: StudyRow) -> BestReport | None:
+        with self.sql.read() as session:
+            by_value = (
+                tables.Report.value.asc()
+                if study.direction is Direction.MINIMIZE
+                else tables.Report.value.desc()
+            )
+            report = session.scalar(
+                select(tables.Report)
+                .where(tables.Report.study_id == study.id, tables.Report.rung.is_not(None))
+                .order_by(tables.Report.rung.desc(), by_value, tables.Report.id)
+                .limit(1)
+            )
+            if report is None:
+                return None
+            trial = trial_record(session.get_one(tables.Trial, report.trial_id), study.name)
+            return BestReport(trial, report.value, report.resource)
+
+    def proposals(self, study_id: int) -> list[Proposal]:
+        with self.sql.read() as session:
+            return load_proposals(session, study_id)
+
+    def exchanges(self, study_id: int) -> list[ExchangeRecord]:
+        with self.sql.read() as session:
+            rows = session.scalars(
+                select(tables.LLMExchange)
+                .where(tables.LLMExchange.study_id == study_id)
+                .order_by(tables.LLMExchange.id)
+            ).all()
+            return [exchange_record(row) for row in rows]
+
+    def earlier_answer(self, prompt_hash: str) -> StoredAnswer | None:
+        with self.sql.read() as session:
+            row = session.scalars(
+                select(tables.LLMExchange)
+                .where(
+                    tables.LLMExchange.prompt_hash == prompt_hash,
+                    tables.LLMExchange.error.is_(None),
+                    tables.LLMExchange.replayed_from.is_(None),
+                    tables.LLMExchange.raw_answer.is_not(None),
+                )
+                .order_by(tables.LLMExchange.id)
+                .limit(1)
+            ).first()
+            if row is None or row.raw_answer is None:
+                return None
+            return StoredAnswer(row.id, row.raw_answer, row.response_format)
+
+    def studies_with_expired_leases(self, now: datetime) -> list[int]:
+        with self.sql.read() as session:
+            return list(
+                session.scalars(
+                    select(tables.Trial.study_id)
+                    .where(tables.Trial.lease_expires_at < now)
+                    .distinct()
+                ).all()
+            )
+
+    def next_lease_expiry(self) -> datetime | None:
+        with self.sql.read() as session:
+            expiry: datetime | None = session.scalar(
+                select(func.min(tables.Trial.lease_expires_at))
+            )
+            return expiry
+
+    def close(self) -> None:
+        self.sql.dispose()
