@@ -10,13 +10,18 @@ Every call that changes a study (:mod:`hpo.service`, :mod:`hpo.trial_service`) r
    sharing a store never hand out the same trial or promotion twice;
 3. takes the study's :class:`~hpo.state.StudyState` from the cache if its ``version`` still
    matches the store's, else rebuilds it from the store;
-4. lets the caller decide and write (a :class:`Deciding`), then bumps the version and
-   commits before the caller answers its client;
-5. applies the decision's effects (:mod:`hpo.engine`) to the cached state only once the
-   commit succeeded.
+4. lets the caller decide and write (a :class:`Deciding`), then bumps the version;
+5. applies the decision's effects (:mod:`hpo.engine`) to the cached state once its writes
+   are in the store's transaction, and leaves the study's turn;
+6. waits until the writes are durable before the caller answers its client.
 
-The cache is an optimisation only: any error drops it, and a restarted coordinator rebuilds
-the same state from the store.
+On SQLite the store commits the writes of concurrent calls together, one fsync for all
+(:mod:`hpo.storage.group_commit`); the study's next call may join the same commit, so it
+must decide from the cache with this call's effects. If that shared commit fails, the store
+drops the cache of every study in it before any later call runs, and every call of the batch
+fails: nothing was answered from it. On PostgreSQL each call commits on its own as its
+block ends. The cache is an optimisation only: any error drops it, and a restarted
+coordinator rebuilds the same state from the store.
 """
 
 from __future__ import annotations
@@ -115,9 +120,9 @@ class StudyDecider:
 
     @contextmanager
     def decide(self, study_id: int, now: datetime) -> Iterator[Deciding]:
-        with self.turn(study_id):
+        with self.store.write_coming(), self.turn(study_id):
             try:
-                with self.store.write() as transaction:
+                with self.store.write(wait=False) as transaction:
                     study = transaction.lock_study(study_id)
                     state, scheduler = self._state(transaction, study_id, study.version)
                     deciding = Deciding(
@@ -135,25 +140,34 @@ class StudyDecider:
                         transaction.save_study(
                             study_id, deciding.now, version=version, status=deciding.status
                         )
+                    # The cache follows the writes now, before the commit they may share with
+                    # other calls' writes, so that the study's next call (in the same batch)
+                    # decides from them; if that commit fails, the store drops the cache
+                    # before any later call runs.
+                    transaction.on_failure(lambda: self._states.pop(study_id, None))
+                    if deciding.reload:
+                        self._states.pop(study_id, None)
+                    else:
+                        engine.apply(state, deciding.effects)
+                        self._states[study_id] = (version, state, scheduler)
             except StoreUnavailableError:
                 self._states.pop(study_id, None)  # read the study again once the store is back
                 raise
             except HpoError:
-                # Requests are validated before anything changes; the cache is intact.
+                # Requests are validated before anything changes, and effects are applied
+                # last: the cache is intact.
                 raise
             except BaseException:
-                # The transaction rolled back and no effect was applied, so the cache is intact
-                # too; but what failed may have been the store under it: read it again.
+                # The transaction rolled back; what failed may have been the store under it,
+                # or the commit after the cache took the effects: read the study again.
                 self._states.pop(study_id, None)
                 raise
-            if deciding.reload:
-                self._states.pop(study_id, None)
-                return
-            engine.apply(state, deciding.effects)  # committed: the cache follows the store
-            self._states[study_id] = (version, state, scheduler)
-            if deciding.changed and uses_model(state.spec):
-                # After the commit: a fit sees only data that is in the store.
+            if deciding.changed and not deciding.reload and uses_model(state.spec):
+                # In the study's turn: the fit process copies what it needs now.
                 self.models.observe(state)
+        # Outside the study's turn, so the study's next call can join the same commit; the
+        # caller answers only once its writes are durable.
+        transaction.durable()
 
     def _state(
         self, transaction: StoreTransaction, study_id: int, version: int

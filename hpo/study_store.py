@@ -190,6 +190,14 @@ class LocalClock:
 class StoreTransaction(Protocol):
     """The writes (and the reads they depend on) of one transaction."""
 
+    def durable(self) -> None:
+        """Return once this transaction's writes are durable (at once if they already are);
+        raise if they were lost (StoreUnavailableError). See :meth:`StudyStore.write`."""
+
+    def on_failure(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` if the writes are lost after the block ended (a shared commit
+        failed), before the store runs any later transaction."""
+
     # ---------------------------------------------------------------- studies
     def lock_study(self, study_id: int) -> StudyRow:
         """The study, locked against other transactions until this one ends."""
@@ -298,8 +306,19 @@ class StoreTransaction(Protocol):
 class StudyStore(Protocol):
     """A trial store: transactions that write, and reads that each see one committed moment."""
 
-    def write(self) -> AbstractContextManager[StoreTransaction]:
-        """A transaction that commits durably when the block ends, or rolls back."""
+    def write(self, wait: bool = True) -> AbstractContextManager[StoreTransaction]:
+        """A transaction that commits durably when the block ends, or rolls back.
+
+        A store may commit several transactions together (SQLite's group commit). With
+        ``wait`` the block's end waits until the writes are durable; without it the block
+        ends once the writes are in the store's pending commit, visible to every later
+        transaction, and the caller must call :meth:`StoreTransaction.durable` before it
+        tells anyone they happened."""
+
+    def write_coming(self) -> AbstractContextManager[None]:
+        """Say that the caller will open a write transaction within the block (it waits for its
+        turn on a study): a store that shares commits between transactions waits for it
+        rather than commit without it."""
 
     def read(self) -> AbstractContextManager[StoreTransaction]:
         """A transaction for reads only (it may be refused writes)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -71,6 +71,12 @@ class MemoryTransaction:
     def __init__(self, tables: _Tables) -> None:
         self.tables = tables
         self._undo: list[Callable[[], None]] = []
+
+    def durable(self) -> None:
+        """Nothing to wait for: the store lives and dies with the process."""
+
+    def on_failure(self, callback: Callable[[], None]) -> None:
+        """Never called: a transaction's writes stand once its block ended."""
 
     def rollback(self) -> None:
         for undo in reversed(self._undo):
@@ -428,7 +434,7 @@ class MemoryStudyStore:
         self._lock = threading.RLock()
 
     @contextmanager
-    def write(self) -> Iterator[MemoryTransaction]:
+    def write(self, wait: bool = True) -> Iterator[MemoryTransaction]:
         with self._lock:
             transaction = MemoryTransaction(self._tables)
             try:
@@ -436,6 +442,9 @@ class MemoryStudyStore:
             except BaseException:
                 transaction.rollback()
                 raise
+
+    def write_coming(self) -> AbstractContextManager[None]:
+        return nullcontext()  # every write commits at once
 
     @contextmanager
     def read(self) -> Iterator[MemoryTransaction]:

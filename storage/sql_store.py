@@ -9,7 +9,7 @@ statement or going through the ORM's unit of work cost several milliseconds a ca
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict
 from datetime import datetime
 
@@ -26,6 +26,8 @@ from hpo.spec import Direction, StudySpec
 from hpo.state import TrialSnapshot
 from hpo.storage import queries, tables
 from hpo.storage.clock import StoreClock
+from hpo.storage.engine import is_sqlite
+from hpo.storage.group_commit import GroupCommit, Member
 from hpo.storage.records import (
     exchange_record,
     proposal_record,
@@ -33,7 +35,7 @@ from hpo.storage.records import (
     trial_record,
     trial_snapshot,
 )
-from hpo.storage.store import Store
+from hpo.storage.store import Store, domain_errors
 from hpo.study_store import (
     BestReport,
     Decision,
@@ -62,12 +64,23 @@ def load_proposals(session: Session, study_id: int) -> list[Proposal]:
 
 
 class SqlTransaction:
-    """One SQL transaction (:class:`hpo.study_store.StoreTransaction`)."""
+    """One SQL transaction (:class:`hpo.study_store.StoreTransaction`); ``member`` is its place
+    in a SQLite group commit, None when it commits on its own (PostgreSQL, reads)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, member: Member | None = None) -> None:
         self.session = session
         self.connection: Connection = session.connection()
+        self._member = member
         self._names: dict[int, str] = {}
+
+    def durable(self) -> None:
+        if self._member is not None:
+            with domain_errors():
+                self._member.wait()
+
+    def on_failure(self, callback: Callable[[], None]) -> None:
+        if self._member is not None:
+            self._member.on_failure.append(callback)
 
     # ---------------------------------------------------------------- studies
 
@@ -395,6 +408,8 @@ class SqlStudyStore:
 
     def __init__(self, db: str | Engine | Store) -> None:
         self.sql = db if isinstance(db, Store) else Store(db)
+        # SQLite's writers share transactions and fsyncs (hpo.storage.group_commit).
+        self._group = GroupCommit(self.sql.new_write_session) if is_sqlite(self.engine) else None
 
     @property
     def engine(self) -> Engine:
@@ -405,9 +420,19 @@ class SqlStudyStore:
         return self.sql.url
 
     @contextmanager
-    def write(self) -> Iterator[SqlTransaction]:
-        with self.sql.write() as session:
-            yield SqlTransaction(session)
+    def write(self, wait: bool = True) -> Iterator[SqlTransaction]:
+        if self._group is None:
+            with self.sql.write() as session:
+                yield SqlTransaction(session)
+            return
+        with domain_errors(), self._group.transaction() as (session, member):
+            transaction = SqlTransaction(session, member)
+            yield transaction
+        if wait:
+            transaction.durable()
+
+    def write_coming(self) -> AbstractContextManager[None]:
+        return nullcontext() if self._group is None else self._group.coming()
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
@@ -555,4 +580,6 @@ class SqlStudyStore:
             return expiry
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self.sql.dispose()

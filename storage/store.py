@@ -40,20 +40,25 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with _domain_errors(), self._reader() as session, session.begin():
+        with domain_errors(), self._reader() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with _domain_errors(), self._writer() as session, session.begin():
+        with domain_errors(), self._writer() as session, session.begin():
             yield session
+
+    def new_write_session(self) -> Session:
+        """A session whose transactions write (``BEGIN IMMEDIATE`` on SQLite), for a caller
+        that manages the transaction itself (:mod:`hpo.storage.group_commit`)."""
+        return self._writer()
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 @contextmanager
-def _domain_errors() -> Iterator[None]:
+def domain_errors() -> Iterator[None]:
     """The driver's errors of a transaction (its statements and its commit) as the domain's."""
     try:
         yield

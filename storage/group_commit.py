@@ -1,0 +1,195 @@
+"""Group commit for SQLite: concurrent write transactions share one transaction and one fsync.
+
+SQLite runs one writer at a time, and with ``synchronous=FULL`` every commit waits for an
+fsync of the write-ahead log: with one transaction per call, the fsync was half the time a
+coordinator spent per call (issue 16). Here every write transaction of the process runs on one
+connection, inside a *batch*: one SQLite transaction that many calls join, each in its own
+savepoint, one after the other. A call's block that raises rolls back its savepoint only. A
+committer thread commits the batch (one fsync for all of it) once no call holds, waits for
+or is known to be coming for the connection (:meth:`GroupCommit.coming`: a call waiting for
+its study's turn), or once MAX_BATCH calls joined it; the calls that arrive meanwhile wait
+and form the next batch. So the busier the store, the more calls share an fsync, while a
+lone call waits for no one.
+
+A call is acknowledged only once its batch committed (:meth:`Member.wait`), so durability is
+what it was: nothing is answered before it is on disk. If a batch fails to commit, every call
+in it fails (with the commit's error) and each call's failure callbacks run before any later
+call uses the connection, so caches built on the batch's writes are dropped first.
+
+PostgreSQL does not use this: it has many writers at once and batches their log flushes
+itself, and one shared connection would let one study's blocked row lock stall every study.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+# The most calls one batch takes before it is committed: a bound on how long a call waits for
+# the others of its batch under a load that never lets the queue drain.
+MAX_BATCH = 64
+
+
+@dataclass
+class Member:
+    """One call's place in a batch: it learns whether the batch committed."""
+
+    _done: threading.Event = field(default_factory=threading.Event)
+    _error: BaseException | None = None
+    # Run if the batch fails to commit, before the connection serves another call.
+    on_failure: list[Callable[[], None]] = field(default_factory=list)
+
+    def wait(self) -> None:
+        """Return once the call's writes are durable; raise the commit's error if they are
+        lost."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _settle(self, error: BaseException | None) -> None:
+        self._error = error
+        self._done.set()
+
+
+@dataclass
+class _Batch:
+    session: Session
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def full(self) -> bool:
+        return len(self.members) >= MAX_BATCH
+
+
+class GroupCommit:
+    """The write transactions of one SQLite store, batched (module docstring)."""
+
+    def __init__(self, new_session: Callable[[], Session]) -> None:
+        self._new_session = new_session
+        self._changed = threading.Condition()
+        self._batch: _Batch | None = None
+        self._in_use = False  # a call or the committer uses the connection
+        self._waiting = 0  # calls waiting for the connection
+        self._coming = 0  # calls that said they will ask for it soon
+        self._closed = False
+        self._committer = threading.Thread(
+            target=self._commit_batches, name="hpo-group-commit", daemon=True
+        )
+        self._committer.start()
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[Session, Member]]:
+        """The connection's session for one call's block, inside a savepoint of the open
+        batch; the block's writes are durable once the returned member's ``wait`` returns."""
+        batch = self._take_connection()
+        member = Member()
+        try:
+            savepoint = batch.session.begin_nested()
+            try:
+                yield batch.session, member
+            except BaseException:
+                if savepoint.is_active:
+                    savepoint.rollback()
+                raise
+            savepoint.commit()
+            batch.members.append(member)
+        finally:
+            self._give_back_connection()
+
+    @contextmanager
+    def coming(self) -> Iterator[None]:
+        """Count the caller as about to write, for the length of the block: the batch open now
+        waits for its transaction (if the block opens one) rather than committing without it.
+        The service holds this while a call waits for its study's turn, since the call ahead
+        of it in that study is about to leave the batch open."""
+        with self._changed:
+            self._coming += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._coming -= 1
+                self._changed.notify_all()
+
+    def close(self) -> None:
+        """Commit what is pending and stop the committer."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._committer.join()
+
+    # ---------------------------------------------------------------- the turn
+
+    def _take_connection(self) -> _Batch:
+        with self._changed:
+            self._waiting += 1
+            self._changed.notify_all()  # for whoever watches the queue (tests, close)
+            try:
+                self._changed.wait_for(
+                    lambda: not self._in_use and (self._batch is None or not self._batch.full)
+                )
+            finally:
+                self._waiting -= 1
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            self._in_use = True
+        if self._batch is None:
+            try:
+                session = self._new_session()
+                session.begin()
+                session.connection()  # BEGIN IMMEDIATE now: the batch holds the write lock
+            except BaseException:
+                self._give_back_connection()
+                raise
+            self._batch = _Batch(session)
+        return self._batch
+
+    def _give_back_connection(self) -> None:
+        with self._changed:
+            self._in_use = False
+            self._changed.notify_all()
+
+    # ---------------------------------------------------------------- the committer
+
+    def _commit_batches(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(self._batch_ready)
+                batch = self._batch
+                if batch is None:
+                    return  # closed, nothing pending
+                self._in_use = True
+            self._commit(batch)
+            with self._changed:
+                self._batch = None
+                self._in_use = False
+                self._changed.notify_all()
+
+    def _batch_ready(self) -> bool:
+        """Whether to commit now (or, closed with nothing pending, to stop)."""
+        if self._batch is None:
+            return self._closed
+        waited_for = self._waiting or self._coming
+        return not self._in_use and (not waited_for or self._batch.full or self._closed)
+
+    def _commit(self, batch: _Batch) -> None:
+        error: BaseException | None = None
+        try:
+            batch.session.commit()
+        except BaseException as failure:  # every member must hear of it, whatever it is
+            error = failure
+            log.warning("a batch of %d write(s) failed to commit: %s", len(batch.members), failure)
+            batch.session.rollback()
+            for member in batch.members:
+                for callback in member.on_failure:
+                    callback()
+        finally:
+            batch.session.close()
+        for member in batch.members:
+            member._settle(error)

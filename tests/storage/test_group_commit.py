@@ -1,0 +1,127 @@
+"""SQLite's group commit (hpo.storage.group_commit) under the real service: calls that wait
+while a commit is under way share the next one, each call is answered only once its writes
+are committed, and a commit that fails fails every call of its batch and nothing else."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import event, text
+
+from hpo.errors import StoreUnavailableError
+from hpo.service import Assignment, StudyService
+from hpo.space import Float, Space
+from hpo.spec import Resource, StudySpec
+from hpo.storage.migrate import upgrade
+from hpo.storage.sql_store import SqlStudyStore
+
+CALLERS = 6
+
+
+def spec(name: str) -> StudySpec:
+    return StudySpec(
+        name=name, space=Space({"x": Float(0, 1)}), resource=Resource(1, 9, 3), algorithm="asha"
+    )
+
+
+@pytest.fixture
+def service(sqlite_url: str) -> Iterator[StudyService]:
+    store = SqlStudyStore(sqlite_url)
+    upgrade(store.engine)
+    service = StudyService(store)
+    for index in range(CALLERS + 1):
+        service.create_study(spec(f"s{index}"))
+    yield service
+    service.close()
+    store.close()
+
+
+def on_committer() -> bool:
+    """Whether this commit is a batch's (reads commit too, in their callers' threads)."""
+    return threading.current_thread().name == "hpo-group-commit"
+
+
+class GatedCommits:
+    """Holds the first batch's commit until released, counting the batches' commits."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first_started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, connection: object) -> None:
+        if not on_committer():
+            return
+        self.count += 1
+        if self.count == 1:
+            self.first_started.set()
+            assert self.release.wait(30), "the test never released the first commit"
+
+
+def wait_for_waiting_callers(service: StudyService, count: int) -> None:
+    group = service.store._group
+    assert group is not None
+    with group._changed:
+        assert group._changed.wait_for(lambda: group._waiting == count, timeout=30)
+
+
+def test_calls_waiting_for_a_commit_share_the_next_one(service: StudyService) -> None:
+    gate = GatedCommits()
+    event.listen(service.store.engine, "commit", gate)
+    try:
+        with ThreadPoolExecutor(CALLERS + 1) as pool:
+            first = pool.submit(service.suggest, "s0", "w0", "r0")
+            assert gate.first_started.wait(30)
+            # Each caller works on its own study, so all of them queue for the connection.
+            others = [
+                pool.submit(service.suggest, f"s{index}", f"w{index}", f"r{index}")
+                for index in range(1, CALLERS + 1)
+            ]
+            wait_for_waiting_callers(service, CALLERS)
+            assert not first.done()  # not answered before its commit
+            gate.release.set()
+            answers = [first.result(30)] + [future.result(30) for future in others]
+    finally:
+        event.remove(service.store.engine, "commit", gate)
+    assert all(isinstance(answer, Assignment) for answer in answers)
+    assert gate.count == 2  # one commit for the first call, one for the six that waited
+    with service.store.sql.read() as session:
+        stored = session.execute(text("SELECT count(*) FROM decisions WHERE kind = 'new'"))
+        assert stored.scalar_one() == CALLERS + 1
+
+
+def test_a_failed_commit_fails_every_call_of_its_batch_and_nothing_after(
+    service: StudyService,
+) -> None:
+    gate = GatedCommits()
+
+    def refuse_the_second_batch(connection: object) -> None:
+        if on_committer() and gate.count == 2:  # runs after the gate, which counted it
+            raise OSError("disk I/O error")
+
+    event.listen(service.store.engine, "commit", gate)
+    event.listen(service.store.engine, "commit", refuse_the_second_batch)
+    try:
+        with ThreadPoolExecutor(CALLERS + 1) as pool:
+            first = pool.submit(service.suggest, "s0", "w0", "r0")
+            assert gate.first_started.wait(30)
+            others = [
+                pool.submit(service.suggest, f"s{index}", f"w{index}", f"r{index}")
+                for index in range(1, CALLERS + 1)
+            ]
+            wait_for_waiting_callers(service, CALLERS)
+            gate.release.set()
+            assert isinstance(first.result(30), Assignment)
+            for future in others:  # all six shared the failed commit
+                with pytest.raises((StoreUnavailableError, OSError)):
+                    future.result(30)
+    finally:
+        event.remove(service.store.engine, "commit", gate)
+        event.remove(service.store.engine, "commit", refuse_the_second_batch)
+    # Nothing of the failed batch is stored or cached: each study hands out trial 0 again.
+    for index in range(1, CALLERS + 1):
+        again = service.suggest(f"s{index}", f"w{index}", f"again-{index}")
+        assert isinstance(again, Assignment) and again.trial.number == 0
