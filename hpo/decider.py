@@ -26,6 +26,7 @@ coordinator rebuilds the same state from the store.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,8 +41,10 @@ from hpo.samplers import ModelSource
 from hpo.schedulers import Scheduler
 from hpo.state import StudyState
 from hpo.study_store import Decision, StoreTransaction, StudyStore, state_of
-from hpo.vocabulary import StudyStatus
+from hpo.vocabulary import StudyStatus, TrialState
 
+# The trial columns a trial's record shows under the same name.
+_RECORD_FIELDS = frozenset(shown.name for shown in dataclasses.fields(TrialRecord))
 # Calls that may be in progress on one study at once (deciding or waiting for their turn) in
 # one service; the coordinator sets it to three quarters of its RPC threads.
 DEFAULT_MAX_CALLS_PER_STUDY = 12
@@ -81,6 +84,26 @@ class Deciding:
     def write_trial(self, trial_id: int, **columns: object) -> None:
         self.store.update_trial(trial_id, self.now, **columns)
         self.changed = True
+
+    def update(self, trial: TrialRecord, **columns: object) -> TrialRecord:
+        """Write ``columns`` to the trial and return its record as changed (without reading
+        it back: one statement less on the hot path)."""
+        self.write_trial(trial.id, **columns)
+        return changed_record(trial, self.now, columns)
+
+
+def changed_record(trial: TrialRecord, now: datetime, columns: dict[str, object]) -> TrialRecord:
+    """``trial``'s record once ``columns`` (the store's column values) are written at ``now``;
+    columns the record does not show (leases, target rung, finish time) are left out."""
+    shown: dict[str, object] = {"updated_at": now}
+    for name, value in columns.items():
+        if name == "state":
+            shown[name] = TrialState(value)
+        elif name in ("worker_id", "fail_reason"):
+            shown[name] = value or ""
+        elif name in _RECORD_FIELDS:
+            shown[name] = value
+    return dataclasses.replace(trial, **shown)
 
 
 class StudyDecider:

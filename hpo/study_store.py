@@ -51,6 +51,17 @@ class StudyRow:
 
 
 @dataclass(frozen=True)
+class LockedStudy:
+    """What a decision needs of its study's own row, read as the row is locked (one cheap
+    statement on every call: the spec is not read, the cached state has it)."""
+
+    id: int
+    name: str
+    status: StudyStatus
+    version: int
+
+
+@dataclass(frozen=True)
 class DecisionUse:
     """The decision an earlier request id logged (to recognise a retry)."""
 
@@ -199,7 +210,7 @@ class StoreTransaction(Protocol):
         failed), before the store runs any later transaction."""
 
     # ---------------------------------------------------------------- studies
-    def lock_study(self, study_id: int) -> StudyRow:
+    def lock_study(self, study_id: int) -> LockedStudy:
         """The study, locked against other transactions until this one ends."""
 
     def study_by_id(self, study_id: int) -> StudyRow | None: ...

@@ -47,9 +47,9 @@ def release(
     reason: str,
     worker_id: str | None = None,
     request_id: str = "",
-) -> None:
+) -> TrialRecord:
     """A paused trial's worker lets go of it: from now on it can be promoted."""
-    tx.write_trial(trial.id, worker_id=None, lease_expires_at=None)
+    released = tx.update(trial, worker_id=None, lease_expires_at=None)
     tx.effects.append(engine.Released(trial.number))
     tx.log(
         DecisionKind.RELEASE,
@@ -59,6 +59,7 @@ def release(
         reason=reason,
         request_id=request_id or None,
     )
+    return released
 
 
 def finish(
@@ -68,12 +69,12 @@ def finish(
     reason: str | None,
     worker_id: str | None = None,
     request_id: str = "",
-) -> None:
+) -> TrialRecord:
     """Trial ``trial`` completes or fails (``finished``), logged with ``reason``."""
     changes = state_change(tx, finished)
     failed = finished.state is TrialState.FAILED
     changes["fail_reason"] = reason if failed else None
-    tx.write_trial(trial.id, **changes)
+    done = tx.update(trial, **changes)
     tx.log(
         DecisionKind.FAIL if failed else DecisionKind.COMPLETE,
         trial.id,
@@ -81,6 +82,7 @@ def finish(
         reason=reason,
         request_id=request_id or None,
     )
+    return done
 
 
 class WorkerSightings:

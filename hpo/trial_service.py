@@ -232,9 +232,8 @@ class TrialService:
     def _reassign(self, tx: Deciding, assigned: engine.TrialAssigned) -> tuple[TrialRecord, int]:
         """Hand out a trial that exists already: promoted to its next rung, or resumed toward
         the rung it trained to when its previous worker's lease expired."""
-        trial = tx.trial(assigned.number)
-        tx.write_trial(
-            trial.id,
+        trial = tx.update(
+            tx.trial(assigned.number),
             state=TrialState.RUNNING.value,
             target_rung=assigned.target_rung,
             target_resource=tx.scheduler.levels[assigned.target_rung],
@@ -242,7 +241,7 @@ class TrialService:
             lease_expires_at=tx.now + self.lease,
         )
         tx.effects.append(assigned)
-        return tx.trial(assigned.number), assigned.target_rung
+        return trial, assigned.target_rung
 
     def _assignment(self, tx: Deciding, trial: TrialRecord) -> Assignment:
         return Assignment(
@@ -357,10 +356,8 @@ class TrialService:
             self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
             done = engine.assignment_done(tx.state, number)
             if isinstance(done, engine.StateChanged):
-                finish(tx, trial, done, None, worker_id, request_id)
-            else:
-                release(tx, trial, "released by its worker", worker_id, request_id)
-            return tx.trial(number)
+                return finish(tx, trial, done, None, worker_id, request_id)
+            return release(tx, trial, "released by its worker", worker_id, request_id)
 
     def fail(self, trial_id: int, reason: str, worker_id: str, request_id: str = "") -> TrialRecord:
         """Mark a trial the worker holds as failed; failing a failed trial changes nothing."""
@@ -381,8 +378,7 @@ class TrialService:
                 return trial
             self._held_trial(tx, trial_id, number, worker_id, allow_paused=True)
             failed = engine.StateChanged(number, TrialState.FAILED)
-            finish(tx, trial, failed, reason, worker_id, request_id)
-            return tx.trial(number)
+            return finish(tx, trial, failed, reason, worker_id, request_id)
 
     def _held_trial(
         self,

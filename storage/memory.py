@@ -35,6 +35,7 @@ from hpo.study_store import (
     Decision,
     DecisionUse,
     LocalClock,
+    LockedStudy,
     NewReport,
     NewTrial,
     ProposalUse,
@@ -108,12 +109,12 @@ class MemoryTransaction:
 
     # ---------------------------------------------------------------- studies
 
-    def lock_study(self, study_id: int) -> StudyRow:
+    def lock_study(self, study_id: int) -> LockedStudy:
         # One writer at a time holds every study (the store's lock): nothing more to take.
-        study = self.study_by_id(study_id)
-        if study is None:
+        row = self.tables.studies.get(study_id)
+        if row is None:
             raise NotFoundError(f"study {study_id} does not exist")
-        return study
+        return LockedStudy(row.id, row.name, StudyStatus(row.state), row.version)
 
     def study_by_id(self, study_id: int) -> StudyRow | None:
         row = self.tables.studies.get(study_id)

@@ -40,6 +40,7 @@ from hpo.study_store import (
     BestReport,
     Decision,
     DecisionUse,
+    LockedStudy,
     NewReport,
     NewTrial,
     ProposalUse,
@@ -84,14 +85,13 @@ class SqlTransaction:
 
     # ---------------------------------------------------------------- studies
 
-    def lock_study(self, study_id: int) -> StudyRow:
+    def lock_study(self, study_id: int) -> LockedStudy:
         # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers already.
-        locked = self.connection.execute(queries.LOCK_STUDY, {"study_id": study_id}).one_or_none()
-        if locked is None:
+        row = self.connection.execute(queries.LOCK_STUDY, {"study_id": study_id}).one_or_none()
+        if row is None:
             raise NotFoundError(f"study {study_id} does not exist")
-        study = self.study_by_id(study_id)
-        assert study is not None
-        return study
+        self._names[study_id] = row.name
+        return LockedStudy(row.id, row.name, StudyStatus(row.state), row.version)
 
     def study_by_id(self, study_id: int) -> StudyRow | None:
         row = self.session.get(tables.Study, study_id, populate_existing=True)

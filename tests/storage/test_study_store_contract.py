@@ -81,7 +81,13 @@ def test_a_study_is_created_found_and_saved(store: StudyStore) -> None:
         study = tx.insert_study(spec("a"), NOW)
     assert (study.name, study.status, study.version) == ("a", StudyStatus.RUNNING, 0)
     with store.write() as tx:
-        assert tx.lock_study(study.id) == study
+        locked = tx.lock_study(study.id)
+        assert (locked.id, locked.name, locked.status, locked.version) == (
+            study.id,
+            "a",
+            StudyStatus.RUNNING,
+            0,
+        )
         tx.save_study(study.id, NOW, version=3, status=StudyStatus.STOPPED)
     with store.read() as tx:
         saved = tx.study_by_name("a")
