@@ -242,7 +242,7 @@ class StudyService:
             )
 
     def get_study(self, name: str) -> StudyInfo:
-        study = self._study(name)
+        study = self._study(name, "name")
         return StudyInfo.of(
             study, StudySpec.from_json(study.spec_json), self.store.counts(study.id)
         )
@@ -260,7 +260,7 @@ class StudyService:
         """Raise the study's r_max: trials that completed at the old top pause there, released,
         and the promotion rule continues the best of them; a finished study runs again."""
         check_id("request_id", request_id, required=False)
-        with self._decide(self._study_id(check_study_name(name))) as tx:
+        with self._decide(self._study_id(check_study_name(name, "study"))) as tx:
             scope = DecisionScope(
                 frozenset({DecisionKind.EXTEND}), tx.study_id, resource=float(r_max)
             )
@@ -273,7 +273,7 @@ class StudyService:
         """Stop handing out work for good: suggest answers finished, running trials are told to
         stop at their next report, and trials waiting for a worker are stopped now."""
         check_id("request_id", request_id, required=False)
-        with self._decide(self._study_id(check_study_name(name))) as tx:
+        with self._decide(self._study_id(check_study_name(name, "study"))) as tx:
             reason = clean_reason(reason, "stopped by an admin")
             scope = DecisionScope(frozenset({DecisionKind.STOP_STUDY}), tx.study_id, reason=reason)
             earlier = earlier_decision(tx.store, request_id, scope)
@@ -317,7 +317,7 @@ class StudyService:
         """Queue ``config`` to run before any other new configuration, at the bottom rung.
         A retried call (same ``request_id``) returns the proposal its first call queued."""
         check_id("request_id", request_id, required=False)
-        with self._decide(self._study_id(check_study_name(study_name))) as tx:
+        with self._decide(self._study_id(check_study_name(study_name, "study"))) as tx:
             valid = tx.state.spec.space.validate(config)
             earlier = tx.store.proposal_by_request(request_id) if request_id else None
             if earlier is not None:
@@ -398,7 +398,7 @@ class StudyService:
         caller_waiting: Callable[[], bool] = lambda: True,
     ) -> Assignment | Wait | Finished:
         """The next assignment for ``worker_id`` (:meth:`TrialService.suggest`)."""
-        study_id = self._study_id(check_study_name(study_name))
+        study_id = self._study_id(check_study_name(study_name, "study"))
         return self.trials.suggest(study_id, worker_id, request_id, caller_waiting)
 
     def report(
@@ -457,9 +457,10 @@ class StudyService:
     def _decide(self, study_id: int) -> AbstractContextManager[Deciding]:
         return self.decider.decide(study_id, self.clock.now())
 
-    def _study(self, name: str) -> StudyRow:
+    def _study(self, name: str, field: str = "study") -> StudyRow:
+        """The study ``name``; ``field`` names the request field that holds it."""
         with self.store.read() as store:
-            study = store.study_by_name(check_study_name(name))
+            study = store.study_by_name(check_study_name(name, field))
         if study is None:
             raise NotFoundError(f"study {name!r} does not exist")
         return study

@@ -90,6 +90,23 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One SQLite file and one PostgreSQL database per test module, each shared by all of its
+    tests: for modules of many small cases, where a fresh PostgreSQL database per test (about
+    a second to create, migrate and drop) would cost more than the tests. The tests must then
+    keep to names of their own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'hpo.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
 @pytest.fixture
 def coordinator(sqlite_url: str) -> Iterator[Coordinator]:
     """A real gRPC coordinator on a free loopback port, in this process."""

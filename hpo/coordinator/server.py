@@ -192,14 +192,28 @@ def _server_credentials(
 
 
 def _check_key_pair(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> None:
-    """Refuse, saying what is wrong, a certificate or key that is not PEM, or a key that does
-    not belong to the certificate: gRPC only reported "Failed to bind" (issue 15)."""
+    """Refuse, saying which, a certificate that is not PEM, a key that is not PEM or is
+    encrypted (gRPC takes no passphrase), or a key that does not belong to the certificate:
+    gRPC itself only reported "Failed to bind" (issue 15)."""
+    cert_pem, key_pem = Path(cert).read_bytes(), Path(key).read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" not in cert_pem:
+        raise ValueError(f"--tls-cert {cert} is not a PEM certificate (no BEGIN CERTIFICATE)")
+    if b"ENCRYPTED" in key_pem:
+        raise ValueError(
+            f"--tls-key {key} is encrypted; gRPC needs the key unencrypted "
+            "(e.g. openssl pkey -in KEY -out PLAIN_KEY)"
+        )
+    if b"PRIVATE KEY-----" not in key_pem:
+        raise ValueError(f"--tls-key {key} is not a PEM private key (no BEGIN ... PRIVATE KEY)")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        # An encrypted key is refused too (gRPC cannot use one): no passphrase is given.
         context.load_cert_chain(cert, key, password=lambda: b"")
     except ssl.SSLError as error:
         reason = error.reason or str(error)
+        if reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(
+                f"--tls-key {key} is not the private key of --tls-cert {cert} ({reason})"
+            ) from None
         raise ValueError(
             f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate and its own "
             f"unencrypted private key ({reason})"

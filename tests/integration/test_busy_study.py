@@ -76,6 +76,16 @@ def test_a_blocked_study_leaves_threads_for_others_and_commits_nothing_for_gone_
         # The blocked study holds at most three quarters of the threads: the rest answer.
         studies = stub.ListStudies(pb.ListStudiesRequest(), timeout=ANSWER_DEADLINE)
         assert {study.spec.name for study in studies.studies} == {"blocked", "free"}
+        # docs/limits.md: the reads take no study lock, so even the blocked study's own
+        # reads answer while its decisions wait.
+        study = stub.GetStudy(pb.GetStudyRequest(name="blocked"), timeout=ANSWER_DEADLINE)
+        assert study.spec.name == "blocked"
+        trials = stub.ListTrials(pb.ListTrialsRequest(study="blocked"), timeout=ANSWER_DEADLINE)
+        assert list(trials.trials) == []
+        best = stub.GetBest(pb.GetBestRequest(study="blocked"), timeout=ANSWER_DEADLINE)
+        assert not best.HasField("trial")
+        priors = stub.GetPriors(pb.GetPriorsRequest(study="blocked"), timeout=ANSWER_DEADLINE)
+        assert list(priors.proposals) == []
         free = stub.Suggest(
             pb.SuggestRequest(study="free", worker_id="other", request_id="free-1"),
             timeout=ANSWER_DEADLINE,

@@ -8,7 +8,10 @@ version does not know, long repeated fields), and valid requests with a few
 fields mutated, which get past the first check and reach the deeper ones. Names
 and ids often point at things that exist: a study with a running trial, its
 worker, a used idempotency key, a token. Separately, random and corrupted bytes go
-through a generic channel method, so requests that do not even decode are covered.
+through a generic channel method, so requests that do not even decode are covered. And a
+deterministic sweep sends what chance reaches seldom: from each RPC's valid request, every
+string field at exactly 100,000 characters and every repeated field empty and with an entry
+twice.
 
 Properties, for every call:
 
@@ -50,7 +53,6 @@ from hpo.spec import Resource, StudySpec
 from hpo.v1 import hpo_pb2 as pb
 from hpo.v1 import hpo_pb2_grpc
 from hpo.validation import INT64_MAX, INT64_MIN
-from tests.conftest import postgres_database
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Coordinator"]
 METHODS = [method.name for method in SERVICE.methods]
@@ -505,26 +507,13 @@ METADATA = st.one_of(
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One store per module and kind: PostgreSQL refuses what SQLite takes (NUL, overflowing
-    integers), so every property is checked on both."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'hpo.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
 @pytest.fixture(scope="module")
-def world(store: str) -> Iterator[World]:
+def world(module_store_url: str) -> Iterator[World]:
+    """One world per store kind: PostgreSQL refuses what SQLite takes (NUL, overflowing
+    integers), so every property is checked on both."""
     # On loopback, calls without a token are served as admin, so every RPC is reachable.
     # Leases outlast the test, so the lease sweeper never writes between two snapshots.
-    coordinator = start_coordinator(store, "127.0.0.1", 0, lease_seconds=3600)
+    coordinator = start_coordinator(module_store_url, "127.0.0.1", 0, lease_seconds=3600)
     with grpc.insecure_channel(
         coordinator.address, options=[("grpc.max_send_message_length", -1)]
     ) as channel:
@@ -728,6 +717,102 @@ def test_boundary_requests_keep_the_properties(
 ) -> None:
     request = build(GetMessageClass(SERVICE.methods_by_name[method].input_type)(), plan, world)
     call(world, method, getattr(world.stub, method), request, request.ByteSize(), None)
+
+
+# ---------------------------------------------------------------- every field at its extremes
+#
+# Random requests reach a 10^5-character string, or an empty repeated field, only by chance;
+# the sweep sends each once, starting from the RPC's valid request: every string field (the
+# request's own, and those of the single messages it holds, such as CreateStudy's spec) at
+# exactly SWEEP_LENGTH characters, and every repeated field empty and with an entry twice.
+SWEEP_LENGTH = 100_000
+
+
+def _swept_fields(
+    descriptor: Descriptor, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], FieldDescriptor]]:
+    """The fields of ``descriptor`` and of the single messages it holds, with their paths.
+    Entries of repeated fields are not entered: the field is swept as a whole."""
+    for swept in descriptor.fields:
+        yield (*path, swept.name), swept
+        if swept.message_type is not None and not swept.is_repeated:
+            yield from _swept_fields(swept.message_type, (*path, swept.name))
+
+
+# The third kind of sweep value: the field's first entry sent twice.
+TWICE = "twice"
+
+
+def _sweep() -> list[Any]:
+    """(method, path, value) for each sweep request; the value is what the field at path is
+    set to: a Long string, an empty list or map, or TWICE."""
+    cases = []
+    for method in METHODS:
+        for path, swept in _swept_fields(SERVICE.methods_by_name[method].input_type):
+            is_map = swept.message_type is not None and swept.message_type.GetOptions().map_entry
+            if swept.is_repeated:
+                values = {"empty": {} if is_map else [], "twice": TWICE}
+            elif swept.type == FieldDescriptor.TYPE_STRING:
+                values = {"long": Long(SWEEP_LENGTH)}
+            else:
+                continue
+            name = ".".join(path)
+            cases += [
+                pytest.param(method, path, value, id=f"{method}-{name}-{kind}")
+                for kind, value in values.items()
+            ]
+    return cases
+
+
+def _set(plan: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``plan`` with the field at ``path`` set to ``value``."""
+    head, *rest = path
+    return {**plan, head: _set(plan.get(head, {}), tuple(rest), value) if rest else value}
+
+
+def _entry_again(request: Message, path: tuple[str, ...]) -> bytes:
+    """The bytes of a message of ``request``'s type that holds, at ``path``, the first entry
+    of ``request``'s repeated field there (two zero entries if it has none). Appended to
+    ``request``'s bytes they send that entry twice: a parser appends repeated entries, and
+    of a map key seen twice keeps the last."""
+    extra = type(request)()
+    source, target = request, extra
+    for name in path[:-1]:
+        source, target = getattr(source, name), getattr(target, name)
+    field = source.DESCRIPTOR.fields_by_name[path[-1]]
+    entries, copies = getattr(source, path[-1]), getattr(target, path[-1])
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        key = next(iter(entries))  # a map's values are messages in this API
+        copies[key].CopyFrom(entries[key])
+    elif field.message_type is not None:
+        if entries:
+            copies.add().CopyFrom(entries[0])
+        else:
+            copies.add()
+            copies.add()
+    elif entries:
+        copies.append(entries[0])
+    else:
+        copies.extend(["" if field.type == FieldDescriptor.TYPE_STRING else 0] * 2)
+    return extra.SerializeToString()
+
+
+@pytest.mark.parametrize(("method", "path", "value"), _sweep())
+def test_every_field_at_its_extremes_keeps_the_properties(
+    world: World, method: str, path: tuple[str, ...], value: Any
+) -> None:
+    plan = VALID_REQUESTS.get(method, {})
+    if value is not TWICE:
+        plan = _set(plan, path, value)
+    world.ensure()
+    request = build(GetMessageClass(SERVICE.methods_by_name[method].input_type)(), plan, world)
+    payload = request.SerializeToString()
+    if value is TWICE:
+        payload += _entry_again(request, path)
+    send = world.channel.unary_unary(
+        f"/{SERVICE.full_name}/{method}", request_serializer=None, response_deserializer=None
+    )
+    call(world, method, send, payload, len(payload), None)
 
 
 def test_a_message_over_the_size_limit_is_refused_unread(world: World) -> None:

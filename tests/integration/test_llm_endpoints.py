@@ -95,12 +95,14 @@ def test_an_allowed_key_goes_only_to_its_urls(
 
 
 def test_base_urls_can_be_restricted(
-    coordinate: Coordinate, stub: Callable[..., StubEndpoint]
+    coordinate: Coordinate, stub: Callable[..., StubEndpoint], sqlite_url: str
 ) -> None:
     endpoint, other = stub(ANSWER), stub(ANSWER)
     client = coordinate(LLMEndpoints(base_urls=(endpoint.base_url,)))
+    before = table_rows(sa.create_engine(sqlite_url))
     with pytest.raises(PermissionDeniedError, match=r"priors\[0\]\.base_url"):
         create(client, "other", other.base_url, "")
+    assert table_rows(sa.create_engine(sqlite_url)) == before  # docs/security.md: nothing stored
     create(client, "keyless", endpoint.base_url, "")
     assert wait_for_exchange(client, "keyless").error is None
     assert [key for _, key in endpoint.requests] == ["Bearer not-needed"]

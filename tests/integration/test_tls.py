@@ -255,13 +255,44 @@ def test_a_key_that_is_not_the_certificates_is_refused_saying_so(
     sqlite_url: str, pki: Pki, tmp_path: Path
 ) -> None:
     """A mismatched or garbage key gave gRPC's misleading "Failed to bind" traceback (issue 15,
-    defect 12)."""
+    defect 12); each is now refused saying which it is."""
     other = make_pki(tmp_path / "other", ca_name="another CA")
+    stderr = _serve_fails(sqlite_url, "--tls-cert", str(pki.cert), "--tls-key", str(other.key))
+    assert f"--tls-key {other.key} is not the private key of --tls-cert {pki.cert}" in stderr
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key\n")
-    for key in (other.key, garbage):
-        stderr = _serve_fails(sqlite_url, "--tls-cert", str(pki.cert), "--tls-key", str(key))
-        assert "not a PEM certificate and its own unencrypted private key" in stderr, stderr
+    stderr = _serve_fails(sqlite_url, "--tls-cert", str(pki.cert), "--tls-key", str(garbage))
+    assert f"--tls-key {garbage} is not a PEM private key" in stderr, stderr
+
+
+def test_an_encrypted_key_or_a_certificate_that_is_not_pem_is_refused_saying_so(
+    sqlite_url: str, pki: Pki, tmp_path: Path
+) -> None:
+    """gRPC cannot use an encrypted key, nor a certificate that is not PEM: each gave the same
+    misleading "Failed to bind" traceback (issue 15, defect 12). Each is refused before the
+    coordinator listens, with a message that says which problem it is."""
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), password=None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"a passphrase"),
+        )
+    )
+    stderr = _serve_fails(sqlite_url, "--tls-cert", str(pki.cert), "--tls-key", str(encrypted))
+    assert f"--tls-key {encrypted} is encrypted" in stderr, stderr
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    der = tmp_path / "server.der"
+    der.write_bytes(
+        x509.load_pem_x509_certificate(pki.cert.read_bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+    )
+    for cert in (garbage, der):
+        stderr = _serve_fails(sqlite_url, "--tls-cert", str(cert), "--tls-key", str(pki.key))
+        assert f"--tls-cert {cert} is not a PEM certificate" in stderr, stderr
 
 
 @pytest.mark.parametrize("host", ["::1", "[::1]", "::"])

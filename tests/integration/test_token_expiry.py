@@ -85,10 +85,18 @@ def test_the_cli_creates_and_lists_expiring_tokens(sqlite_url: str) -> None:
         app, ["token", "create", "ci", "--role", "worker", "--expires", "30d", "--db", sqlite_url]
     )
     assert created.exit_code == 0, created.output
+    forever = runner.invoke(
+        app, ["token", "create", "forever", "--role", "reader", "--db", sqlite_url]
+    )
+    assert forever.exit_code == 0, forever.output
     listed = runner.invoke(app, ["token", "list", "--db", sqlite_url])
     assert listed.exit_code == 0, listed.output
+    # The table's rows by token name (a row is "│ name │ role │ ...").
+    rows = {line.split()[1]: line for line in listed.output.splitlines() if line.startswith("│")}
     expected = (utcnow() + timedelta(days=30)).date().isoformat()
-    assert expected in listed.output
+    assert expected in rows["ci"] and "never" not in rows["ci"], listed.output
+    # docs/security.md: a token without expiry is listed as expiring "never".
+    assert "never" in rows["forever"], listed.output
     bad = runner.invoke(
         app, ["token", "create", "x", "--role", "reader", "--expires", "soon", "--db", sqlite_url]
     )
