@@ -145,17 +145,20 @@ class GeneratedTrial:
     reports: list[tuple[float, int | None, str]] = field(default_factory=list)
 
 
-def generate(engine: sqlalchemy.Engine, seed: int = 0) -> dict[str, int]:
-    """Write the big study into the (migrated, empty) store; returns row counts."""
+def generate(
+    engine: sqlalchemy.Engine, seed: int = 0, trials: int = N_TRIALS, reports: int = N_REPORTS
+) -> dict[str, int]:
+    """Write the big study (``trials`` trials, ``reports`` reports) into the (migrated, empty)
+    store; returns row counts. ``benchmarks.scale`` makes bigger ones."""
     rng = np.random.default_rng(seed)
     levels = rung_levels(SPEC.resource)
     top = len(levels) - 1
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = now - timedelta(hours=24)
-    brackets = rng.choice(len(levels), size=N_TRIALS, p=hyperband_weights(SPEC))
-    sources = rng.choice(["random", "model", "incumbent"], size=N_TRIALS, p=[0.25, 0.65, 0.1])
+    brackets = rng.choice(len(levels), size=trials, p=hyperband_weights(SPEC))
+    sources = rng.choice(["random", "model", "incumbent"], size=trials, p=[0.25, 0.65, 0.1])
     generated = []
-    for number in range(N_TRIALS):
+    for number in range(trials):
         config = SPEC.space.sample(rng)
         source = str(sources[number])
         if number < 5:
@@ -171,7 +174,7 @@ def generate(engine: sqlalchemy.Engine, seed: int = 0) -> dict[str, int]:
                 bracket=0 if number < 10 else int(brackets[number]),
                 quality=_quality(config, rng),
                 source=source,
-                created_at=start + timedelta(seconds=number * 86_000 / N_TRIALS),
+                created_at=start + timedelta(seconds=number * 86_000 / trials),
             )
         )
     # Promotions by rank within the bracket: the top 1/eta of a rung reach the next one.
@@ -188,7 +191,7 @@ def generate(engine: sqlalchemy.Engine, seed: int = 0) -> dict[str, int]:
                 reached += 1
             trial.top = reached
     _set_states(generated, top, rng)
-    _add_reports(generated, levels, rng)
+    _add_reports(generated, levels, rng, reports)
     return _insert(engine, generated, levels, now)
 
 
@@ -197,7 +200,8 @@ def _set_states(generated: list[GeneratedTrial], top: int, rng: np.random.Genera
     16 running on a worker each, 3 pending after a lost lease, 2% failed anywhere."""
     for trial in generated:
         trial.state = "completed" if trial.top == top else "paused"
-    recent = rng.choice(np.arange(N_TRIALS - 200, N_TRIALS), size=N_WORKERS + 3, replace=False)
+    count = len(generated)
+    recent = rng.choice(np.arange(count - 200, count), size=N_WORKERS + 3, replace=False)
     for index, number in enumerate(recent):
         trial = generated[int(number)]
         trial.top = max(trial.bracket - 1, trial.top - 1)
@@ -205,7 +209,7 @@ def _set_states(generated: list[GeneratedTrial], top: int, rng: np.random.Genera
             trial.state, trial.worker_id = "running", f"gpu-node-{index // 4}-{index % 4}"
         else:
             trial.state, trial.retries = "pending", 1
-    for number in rng.choice(N_TRIALS - 200, size=N_TRIALS // 50, replace=False):
+    for number in rng.choice(count - 200, size=count // 50, replace=False):
         trial = generated[int(number)]
         trial.state, trial.fail_reason = "failed", "CUDA error: out of memory"
         trial.worker_id = "gpu-node-1-2"
@@ -213,10 +217,13 @@ def _set_states(generated: list[GeneratedTrial], top: int, rng: np.random.Genera
 
 
 def _add_reports(
-    generated: list[GeneratedTrial], levels: tuple[float, ...], rng: np.random.Generator
+    generated: list[GeneratedTrial],
+    levels: tuple[float, ...],
+    rng: np.random.Generator,
+    reports: int,
 ) -> None:
     """A report at each rung a trial settles, and intermediate epochs drawn at random from
-    every trial's span so that the study holds N_REPORTS reports in all."""
+    every trial's span so that the study holds ``reports`` reports in all."""
     settled = {
         trial.number: [levels[rung] for rung in range(trial.bracket, trial.top + 1)]
         for trial in generated
@@ -227,7 +234,7 @@ def _add_reports(
         for epoch in range(1, int(_span_end(trial, levels)) + 1)
         if float(epoch) not in settled[trial.number]
     ]
-    wanted = N_REPORTS - sum(len(resources) for resources in settled.values())
+    wanted = reports - sum(len(resources) for resources in settled.values())
     picked = rng.choice(len(candidates), size=wanted, replace=False)
     between: dict[int, list[float]] = {}
     for index in picked:
@@ -325,7 +332,7 @@ def _insert(
                 "spec": SPEC.to_json(),
                 "direction": SPEC.objective.direction.value,
                 "state": "running",
-                "version": len(report_rows) + 2 * N_TRIALS,
+                "version": len(report_rows) + 2 * len(generated),
                 "created_at": now - timedelta(hours=24),
                 "updated_at": now,
             },

@@ -291,7 +291,7 @@ def test_bad_queries_are_invalid_arguments(client: Client, stub, unchanged) -> N
         (pb.ListTrialsRequest(study="quad", limit=10**6), "limit"),
         (pb.ListTrialsRequest(study="quad", states=[77]), "states[0]"),
         (pb.ListTrialsRequest(study="quad", start_number=-1), "start_number"),
-        (pb.ListTrialsRequest(study="no such name!"), "name"),
+        (pb.ListTrialsRequest(study="no such name!"), "study"),
     ):
         error = rpc_error(lambda request=request: stub.ListTrials(request))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import event, text
@@ -68,19 +68,27 @@ def wait_for_waiting_callers(service: StudyService, count: int) -> None:
         assert group._changed.wait_for(lambda: group._waiting == count, timeout=30)
 
 
+def queue_behind_a_held_commit(
+    service: StudyService, pool: ThreadPoolExecutor, gate: GatedCommits
+) -> tuple[Future[object], list[Future[object]]]:
+    """One suggest whose commit the gate holds, then CALLERS suggests on other studies (so
+    all of them queue for the connection) waiting behind it."""
+    first = pool.submit(service.suggest, "s0", "w0", "r0")
+    assert gate.first_started.wait(30)
+    others = [
+        pool.submit(service.suggest, f"s{index}", f"w{index}", f"r{index}")
+        for index in range(1, CALLERS + 1)
+    ]
+    wait_for_waiting_callers(service, CALLERS)
+    return first, others
+
+
 def test_calls_waiting_for_a_commit_share_the_next_one(service: StudyService) -> None:
     gate = GatedCommits()
     event.listen(service.store.engine, "commit", gate)
     try:
         with ThreadPoolExecutor(CALLERS + 1) as pool:
-            first = pool.submit(service.suggest, "s0", "w0", "r0")
-            assert gate.first_started.wait(30)
-            # Each caller works on its own study, so all of them queue for the connection.
-            others = [
-                pool.submit(service.suggest, f"s{index}", f"w{index}", f"r{index}")
-                for index in range(1, CALLERS + 1)
-            ]
-            wait_for_waiting_callers(service, CALLERS)
+            first, others = queue_behind_a_held_commit(service, pool, gate)
             assert not first.done()  # not answered before its commit
             gate.release.set()
             answers = [first.result(30)] + [future.result(30) for future in others]
@@ -106,13 +114,7 @@ def test_a_failed_commit_fails_every_call_of_its_batch_and_nothing_after(
     event.listen(service.store.engine, "commit", refuse_the_second_batch)
     try:
         with ThreadPoolExecutor(CALLERS + 1) as pool:
-            first = pool.submit(service.suggest, "s0", "w0", "r0")
-            assert gate.first_started.wait(30)
-            others = [
-                pool.submit(service.suggest, f"s{index}", f"w{index}", f"r{index}")
-                for index in range(1, CALLERS + 1)
-            ]
-            wait_for_waiting_callers(service, CALLERS)
+            first, others = queue_behind_a_held_commit(service, pool, gate)
             gate.release.set()
             assert isinstance(first.result(30), Assignment)
             for future in others:  # all six shared the failed commit
