@@ -50,6 +50,14 @@ from hpo.vocabulary import DONE_STUDY_STATES, StudyStatus, TrialState
 # hpo.storage.records reads, so both stores build their records with the same functions.
 Row = Any
 _HELD = (TrialState.RUNNING.value, TrialState.PAUSED.value)
+_UNIQUE_KEYS = (
+    "study",
+    "trial",
+    "report",
+    "decision_request",
+    "report_request",
+    "proposal_request",
+)
 
 
 @dataclass
@@ -63,6 +71,11 @@ class _Tables:
     workers: dict[str, Row] = field(default_factory=dict)
     proposals: dict[int, Row] = field(default_factory=dict)
     exchanges: dict[int, Row] = field(default_factory=dict)
+    # The SQL store's unique keys, as indexes: key -> row ("trial" is (study id, number),
+    # "report" (trial id, resource), "*_request" a request id, "study" a name).
+    keys: dict[str, dict[tuple[Any, ...], Row]] = field(
+        default_factory=lambda: {name: {} for name in _UNIQUE_KEYS}
+    )
     last_id: int = 0
 
 
@@ -86,26 +99,40 @@ class MemoryTransaction:
 
     # ---------------------------------------------------------------- changes, undoable
 
-    def _insert(self, table: dict[Any, Row], columns: dict[str, Any]) -> Row:
+    def _insert(
+        self,
+        table: dict[Any, Row],
+        columns: dict[str, Any],
+        keys: dict[str, tuple[Any, ...]] | None = None,
+    ) -> Row:
+        """A new row; ConflictError if one of its unique ``keys`` (index name -> key, a key
+        holding None is not indexed, as SQL's NULL) is taken."""
+        indexed = {
+            name: key for name, key in (keys or {}).items() if all(v is not None for v in key)
+        }
+        for name, key in indexed.items():
+            if key in self.tables.keys[name]:
+                raise ConflictError(f"a concurrent write committed first: {name} {key} exists")
         row = SimpleNamespace(**columns)
         if "id" not in columns:
             self.tables.last_id += 1
             row.id = self.tables.last_id
         table[row.id] = row
-        self._undo.append(lambda: table.pop(row.id))
+        for name, key in indexed.items():
+            self.tables.keys[name][key] = row
+
+        def undo() -> None:
+            table.pop(row.id)
+            for name, key in indexed.items():
+                self.tables.keys[name].pop(key)
+
+        self._undo.append(undo)
         return row
 
     def _change(self, row: Row, values: dict[str, object]) -> None:
         before = {name: getattr(row, name) for name in values}
         vars(row).update(values)
         self._undo.append(lambda: vars(row).update(before))
-
-    @staticmethod
-    def _unique(table: dict[Any, Row], **key: object) -> None:
-        """ConflictError if a row of ``table`` has these values (a unique key)."""
-        for row in table.values():
-            if all(getattr(row, name) == value for name, value in key.items()):
-                raise ConflictError(f"a concurrent write committed first: {key} exists")
 
     # ---------------------------------------------------------------- studies
 
@@ -121,11 +148,10 @@ class MemoryTransaction:
         return None if row is None else study_row(row)
 
     def study_by_name(self, name: str) -> StudyRow | None:
-        row = next((row for row in self.tables.studies.values() if row.name == name), None)
+        row = self.tables.keys["study"].get((name,))
         return None if row is None else study_row(row)
 
     def insert_study(self, spec: StudySpec, now: datetime) -> StudyRow:
-        self._unique(self.tables.studies, name=spec.name)
         row = self._insert(
             self.tables.studies,
             {
@@ -137,6 +163,7 @@ class MemoryTransaction:
                 "created_at": now,
                 "updated_at": now,
             },
+            {"study": (spec.name,)},
         )
         return study_row(row)
 
@@ -185,17 +212,16 @@ class MemoryTransaction:
     # ---------------------------------------------------------------- trials
 
     def _trial_row(self, study_id: int, number: int) -> Row:
-        for row in self.tables.trials.values():
-            if row.study_id == study_id and row.number == number:
-                return row
-        raise NotFoundError(f"trial {number} of study {study_id} does not exist")
+        row = self.tables.keys["trial"].get((study_id, number))
+        if row is None:
+            raise NotFoundError(f"trial {number} of study {study_id} does not exist")
+        return row
 
     def trial(self, study_id: int, number: int) -> TrialRecord:
         row = self._trial_row(study_id, number)
         return trial_record(row, self.tables.studies[study_id].name)
 
     def insert_trial(self, trial: NewTrial) -> TrialRecord:
-        self._unique(self.tables.trials, study_id=trial.study_id, number=trial.number)
         row = self._insert(
             self.tables.trials,
             {
@@ -210,6 +236,7 @@ class MemoryTransaction:
                 "updated_at": trial.created_at,
                 "finished_at": None,
             },
+            {"trial": (trial.study_id, trial.number)},
         )
         return trial_record(row, self.tables.studies[trial.study_id].name)
 
@@ -261,14 +288,15 @@ class MemoryTransaction:
         return len(held)
 
     def insert_report(self, report: NewReport) -> None:
-        self._unique(self.tables.reports, trial_id=report.trial_id, resource=report.resource)
-        self._unique(self.tables.reports, request_id=report.request_id)
-        self._insert(self.tables.reports, asdict(report))
+        keys = {
+            "report": (report.trial_id, report.resource),
+            "report_request": (report.request_id,),
+        }
+        self._insert(self.tables.reports, asdict(report), keys)
 
     def log(self, decision: Decision) -> None:
-        if decision.request_id is not None:
-            self._unique(self.tables.decisions, request_id=decision.request_id)
-        self._insert(self.tables.decisions, asdict(decision))
+        keys = {"decision_request": (decision.request_id,)}
+        self._insert(self.tables.decisions, asdict(decision), keys)
 
     def touch_worker(self, worker_id: str, now: datetime) -> None:
         row = self.tables.workers.get(worker_id)
@@ -282,37 +310,31 @@ class MemoryTransaction:
     # ---------------------------------------------------------------- request ids
 
     def request_id_uses(self, request_id: str) -> set[str]:
-        tables = {
-            "decision": self.tables.decisions,
-            "report": self.tables.reports,
-            "proposal": self.tables.proposals,
-        }
         return {
             use
-            for use, table in tables.items()
-            if any(row.request_id == request_id for row in table.values())
+            for use in ("decision", "report", "proposal")
+            if (request_id,) in self.tables.keys[f"{use}_request"]
         }
 
-    @staticmethod
-    def _by_request(table: dict[int, Row], request_id: str) -> Row | None:
-        return next((row for row in table.values() if row.request_id == request_id), None)
+    def _by_request(self, use: str, request_id: str) -> Row | None:
+        return self.tables.keys[f"{use}_request"].get((request_id,))
 
     def decision_by_request(self, request_id: str) -> DecisionUse | None:
-        row = self._by_request(self.tables.decisions, request_id)
+        row = self._by_request("decision", request_id)
         if row is None:
             return None
         names = ("kind", "study_id", "trial_id", "worker_id", "resource", "reason")
         return DecisionUse(**{name: getattr(row, name) for name in names})
 
     def report_by_request(self, request_id: str) -> ReportUse | None:
-        row = self._by_request(self.tables.reports, request_id)
+        row = self._by_request("report", request_id)
         if row is None:
             return None
         names = ("trial_id", "resource", "value", "worker_id", "action", "next_resource")
         return ReportUse(**{name: getattr(row, name) for name in names})
 
     def proposal_by_request(self, request_id: str) -> ProposalUse | None:
-        row = self._by_request(self.tables.proposals, request_id)
+        row = self._by_request("proposal", request_id)
         return None if row is None else ProposalUse(row.id, row.study_id, row.config)
 
     # ---------------------------------------------------------------- priors
@@ -329,8 +351,6 @@ class MemoryTransaction:
         exchange_id: int | None = None,
         request_id: str | None = None,
     ) -> list[Proposal]:
-        if request_id is not None:
-            self._unique(self.tables.proposals, request_id=request_id)
         positions = [
             row.position for row in self.tables.proposals.values() if row.study_id == study_id
         ]
@@ -351,6 +371,7 @@ class MemoryTransaction:
                     "request_id": request_id,
                     "created_at": now,
                 },
+                {"proposal_request": (request_id,)},
             )
             added.append(proposal_record(row))
         return added
