@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -225,7 +225,7 @@ class MemoryTransaction:
         row = self._insert(
             self.tables.trials,
             {
-                **asdict(trial),
+                **vars(trial),
                 "config": dict(trial.config),
                 "state": TrialState.RUNNING.value,
                 "rung": -1,
@@ -292,11 +292,11 @@ class MemoryTransaction:
             "report": (report.trial_id, report.resource),
             "report_request": (report.request_id,),
         }
-        self._insert(self.tables.reports, asdict(report), keys)
+        self._insert(self.tables.reports, vars(report), keys)
 
     def log(self, decision: Decision) -> None:
         keys = {"decision_request": (decision.request_id,)}
-        self._insert(self.tables.decisions, asdict(decision), keys)
+        self._insert(self.tables.decisions, vars(decision), keys)
 
     def touch_worker(self, worker_id: str, now: datetime) -> None:
         row = self.tables.workers.get(worker_id)

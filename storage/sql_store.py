@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select, update
@@ -191,7 +190,7 @@ class SqlTransaction:
 
     def insert_trial(self, trial: NewTrial) -> TrialRecord:
         values = {
-            **asdict(trial),
+            **vars(trial),
             "state": TrialState.RUNNING.value,
             "rung": -1,
             "last_resource": None,
@@ -260,10 +259,10 @@ class SqlTransaction:
         return int(result.rowcount)
 
     def insert_report(self, report: NewReport) -> None:
-        self.connection.execute(queries.INSERT_REPORT, asdict(report))
+        self.connection.execute(queries.INSERT_REPORT, vars(report))
 
     def log(self, decision: Decision) -> None:
-        self.connection.execute(queries.INSERT_DECISION, asdict(decision))
+        self.connection.execute(queries.INSERT_DECISION, vars(decision))
 
     def touch_worker(self, worker_id: str, now: datetime) -> None:
         queries.touch_worker(self.connection, worker_id, now)
