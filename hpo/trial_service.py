@@ -9,8 +9,9 @@ answer leaves. :class:`hpo.service.StudyService` is the face the coordinator and
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -81,6 +82,38 @@ class ReportOutcome:
     reason: str
 
 
+class TrialKeys:
+    """Where each trial id belongs, (study id, number), for the calls that name only a trial
+    id (Report, Complete, Fail). Trials never move, so an id is asked of the store once, or
+    learnt as its trial is handed out, which saves every new trial's first report a read."""
+
+    def __init__(self, store: StudyStore, size: int = 65536) -> None:
+        self._store = store
+        self._size = size
+        self._keys: OrderedDict[int, tuple[int, int]] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def __call__(self, trial_id: int) -> tuple[int, int]:
+        with self._guard:
+            key = self._keys.get(trial_id)
+            if key is not None:
+                self._keys.move_to_end(trial_id)
+                return key
+        key = self._store.trial_key(trial_id)
+        if key is None:
+            raise NotFoundError(f"trial {trial_id} does not exist")
+        self.learn(trial_id, key)
+        return key
+
+    def learn(self, trial_id: int, key: tuple[int, int]) -> None:
+        """Remember a committed trial's key (the least recently used goes past ``size``)."""
+        with self._guard:
+            self._keys[trial_id] = key
+            self._keys.move_to_end(trial_id)
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+
 def _check_finite(field_name: str, value: float) -> float:
     if not math.isfinite(value):
         raise InvalidArgumentError(field_name, f"must be a finite number, got {value}")
@@ -111,19 +144,11 @@ class TrialService:
         # Whether a study's LLM priors still wait for their answer (hpo.service starts them).
         self._warming_up = warming_up
         self.sightings = sightings
-        # Trials never move, so where a trial id belongs is asked of the store once.
-        self.trial_key = functools.lru_cache(maxsize=65536)(self._load_trial_key)
+        self.trial_key = TrialKeys(store)
 
     @property
     def heartbeat_seconds(self) -> float:
         return self.lease.total_seconds() / HEARTBEATS_PER_LEASE
-
-    def _load_trial_key(self, trial_id: int) -> tuple[int, int]:
-        """(study id, number) of a trial."""
-        key = self.store.trial_key(trial_id)
-        if key is None:
-            raise NotFoundError(f"trial {trial_id} does not exist")
-        return key
 
     # ------------------------------------------------------------ suggest
 
@@ -147,7 +172,11 @@ class TrialService:
                     continue  # newer results made a fit due: run it outside, then decide
                 if not caller_waiting():
                     raise CallerGoneError("the caller gave up before its turn on the study")
-                return self._suggest(tx, worker_id, request_id)
+                answer = self._suggest(tx, worker_id, request_id)
+            # Committed: the worker's reports will name this trial id.
+            if isinstance(answer, Assignment):
+                self.trial_key.learn(answer.trial.id, (study_id, answer.trial.number))
+            return answer
         raise AssertionError("the last attempt always decides")
 
     def _suggest(
