@@ -70,7 +70,7 @@ class Deciding:
     # The change is one the cached state cannot follow (a new spec): rebuild it from the store.
     reload: bool = False
     # What the decisions change in the study's state (hpo.engine): applied to the cached
-    # state once the transaction committed, never before.
+    # state once the writes are in the store's transaction (see the module docstring).
     effects: list[engine.Effect] = field(default_factory=list)
 
     def log(self, kind: str, trial_id: int | None, **values: object) -> None:

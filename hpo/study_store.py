@@ -347,8 +347,6 @@ class StudyStore(Protocol):
     def trial_key(self, trial_id: int) -> tuple[int, int] | None:
         """(study id, trial number) of a trial id, None if there is none."""
 
-    def study_version(self, study_id: int) -> int: ...
-
     def trials_page(
         self,
         study: StudyRow,

@@ -507,10 +507,6 @@ class MemoryStudyStore:
             row = self._tables.trials.get(trial_id)
             return None if row is None else (row.study_id, row.number)
 
-    def study_version(self, study_id: int) -> int:
-        with self._lock:
-            return int(self._tables.studies[study_id].version)
-
     def trials_page(
         self,
         study: StudyRow,

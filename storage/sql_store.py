@@ -474,13 +474,6 @@ class SqlStudyStore:
             ).one_or_none()
         return None if row is None else (row.study_id, row.number)
 
-    def study_version(self, study_id: int) -> int:
-        with self.sql.read() as session:
-            version: int = session.execute(
-                select(tables.Study.version).where(tables.Study.id == study_id)
-            ).scalar_one()
-            return version
-
     def trials_page(
         self,
         study: StudyRow,
