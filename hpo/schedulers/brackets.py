@@ -41,9 +41,16 @@ def hyperband_weights(spec: StudySpec) -> np.ndarray:
 
 
 def rank_consistency(state: StudyState, rung: int, top_rung: int) -> float | None:
-    """Kendall's tau between the results at ``rung`` and at the highest rung above it that
-    shares at least MIN_PAIRS trials with it; None without enough evidence. Computed once per
-    set of results (the state keeps it until the next result)."""
+    """How well results at ``rung`` rank trials the way ``top_rung`` does, as Kendall's tau;
+    None without enough evidence. Computed once per set of results (the state keeps it until
+    the next result).
+
+    The direct comparison needs MIN_PAIRS trials with results at both rungs, which for a low
+    rung and ``r_max`` come late in a study. Until then the rung is compared with the highest
+    rung it shares MIN_PAIRS trials with, and that rung's own consistency with the top bounds
+    the answer (:func:`weakest_link`): where rankings turn over between two middle rungs, two
+    low rungs agree with each other and both mislead about ``r_max`` (issue 14's
+    ``rank-reversal``), and only the link above them shows it."""
     return state.derived(
         ("rank_consistency", rung, top_rung), lambda: _rank_consistency(state, rung, top_rung)
     )
@@ -51,16 +58,34 @@ def rank_consistency(state: StudyState, rung: int, top_rung: int) -> float | Non
 
 def _rank_consistency(state: StudyState, rung: int, top_rung: int) -> float | None:
     for higher in range(top_rung, rung, -1):
-        pairs = [
-            (low.signed_value, result.signed_value)
-            for result in state.results_at(higher)
-            if (low := state.result(result.number, rung)) is not None
-        ]
-        if len(pairs) >= MIN_PAIRS:
-            low_values, high_values = np.array(pairs).T
-            tau = kendalltau(low_values, high_values).statistic
-            return None if np.isnan(tau) else float(tau)
+        tau = pairwise_tau(state, rung, higher)
+        if tau is not None:
+            above = None if higher == top_rung else rank_consistency(state, higher, top_rung)
+            return weakest_link(tau, above)
     return None
+
+
+def pairwise_tau(state: StudyState, rung: int, higher: int) -> float | None:
+    """Kendall's tau between the results at ``rung`` and at ``higher`` of the trials that have
+    both; None with fewer than MIN_PAIRS such trials or no variation to rank."""
+    pairs = [
+        (low.signed_value, result.signed_value)
+        for result in state.results_at(higher)
+        if (low := state.result(result.number, rung)) is not None
+    ]
+    if len(pairs) < MIN_PAIRS:
+        return None
+    low_values, high_values = np.array(pairs).T
+    tau = kendalltau(low_values, high_values).statistic
+    return None if np.isnan(tau) else float(tau)
+
+
+def weakest_link(tau: float, above: float | None) -> float:
+    """A rung's consistency with the top, from its tau with a middle rung and that rung's own
+    consistency with the top (None: not known yet). Rankings do not compose exactly, so this
+    takes the conservative bound: a chain of comparisons predicts the top no better than its
+    weakest link."""
+    return tau if above is None else min(tau, above)
 
 
 def bracket_probabilities(spec: StudySpec, state: StudyState) -> np.ndarray:
