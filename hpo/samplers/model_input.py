@@ -82,7 +82,7 @@ def target_rung(state: StudyState, top_rung: int) -> int:
 
 
 def misleading_rungs(state: StudyState, target: int) -> set[int]:
-    """Rungs below ``target`` whose results rank trials unlike a higher rung does (Kendall's
+    """Rungs below ``target`` whose results rank trials unlike the top rung does (Kendall's
     tau under MIN_RUNG_TAU, :func:`hpo.schedulers.brackets.rank_consistency`): the model does
     not learn from them. A joint kernel over (configuration, resource) assumes every rung
     ranks configurations alike; fed biased or rank-reversed low rungs, it confidently proposes

@@ -8,8 +8,9 @@ new trial's bracket with probability proportional to ``n_b`` gives the same
 split to an asynchronous study, with no barrier between brackets.
 
 The *learned* split (after Hyper-Tune, Li et al. 2022) scales bracket ``b``'s
-share by how well results at rung ``b`` rank trials the way a higher rung
-does (Kendall's tau between the two rungs over the trials that reached both).
+share by how well results at rung ``b`` rank trials the way the top rung does
+(Kendall's tau over the trials that reached both; until enough reached the top,
+the tau with a middle rung, bounded by that rung's own consistency with the top).
 When low rungs predict the top well, the split stays Hyperband's; when they
 do not, early stopping there would discard good trials, and the new trials
 move to brackets that start higher. A rung without enough evidence keeps its

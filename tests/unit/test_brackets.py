@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.schedulers.brackets import (
@@ -11,10 +13,14 @@ from hpo.schedulers.brackets import (
     bracket_probabilities,
     choose_bracket,
     hyperband_weights,
+    pairwise_tau,
     rank_consistency,
+    weakest_link,
 )
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
+from hpo.state import StudyState, TrialSnapshot
+from hpo.vocabulary import TrialState
 
 
 def make_spec(**overrides: object) -> StudySpec:
@@ -94,3 +100,51 @@ def test_the_learned_split_moves_trials_away_from_rungs_that_rank_badly() -> Non
         weights[0] * MIN_WEIGHT / (weights[0] * MIN_WEIGHT + weights[1:].sum())
     )
     assert learned[1:].sum() > weights[1:].sum()
+
+
+@given(st.floats(-1, 1), st.one_of(st.none(), st.floats(-1, 1)))
+def test_a_chain_of_comparisons_is_as_consistent_as_its_weakest_link(
+    tau: float, above: float | None
+) -> None:
+    bound = weakest_link(tau, above)
+    assert bound <= tau and (above is None or bound <= above)
+    assert bound in (tau, above)
+    assert weakest_link(tau, None) == tau
+
+
+def state_with(values_by_trial: dict[int, dict[int, float]]) -> StudyState:
+    """A study state of a 3-rung study (1, 3, 9) holding exactly these rung results."""
+    state = StudyState(make_spec(resource=Resource(1, 9, 3)))
+    for number, values in values_by_trial.items():
+        state.add_trial(TrialSnapshot(number, {"x": 0.5}, TrialState.PAUSED))
+        for rung, value in values.items():
+            state.record_rung(number, rung, value)
+    return state
+
+
+def test_two_low_rungs_that_agree_are_judged_by_how_the_upper_one_ranks_the_top() -> None:
+    # Rung 0 and rung 1 rank trials 0-7 alike; rung 1 ranks trials 10-17 backwards from rung 2;
+    # no trial has results at both rung 0 and rung 2. Compared only with rung 1, rung 0 would
+    # look faithful (tau 1); it predicts r_max no better than rung 1 does (tau -1).
+    trials = {number: {0: float(number), 1: float(number)} for number in range(8)}
+    trials |= {10 + i: {1: float(i), 2: float(-i)} for i in range(8)}
+    state = state_with(trials)
+    assert pairwise_tau(state, 0, 1) == pytest.approx(1.0)
+    assert pairwise_tau(state, 0, 2) is None
+    assert rank_consistency(state, 1, 2) == pytest.approx(-1.0)
+    assert rank_consistency(state, 0, 2) == pytest.approx(-1.0)
+
+
+def test_a_direct_comparison_with_the_top_is_taken_as_it_is() -> None:
+    # Rung 0 has enough trials in common with rung 2 itself: the middle rung is not asked.
+    trials = {
+        number: {0: float(number), 1: float(-number), 2: float(number)} for number in range(8)
+    }
+    state = state_with(trials)
+    assert rank_consistency(state, 1, 2) == pytest.approx(-1.0)
+    assert rank_consistency(state, 0, 2) == pytest.approx(1.0)
+
+
+def test_without_enough_trials_in_common_a_rung_is_not_judged() -> None:
+    trials = {number: {0: float(number), 1: float(number)} for number in range(5)}
+    assert rank_consistency(state_with(trials), 0, 1) is None
