@@ -57,10 +57,14 @@ def make_scheduler(spec: StudySpec) -> Scheduler:
 
 def make_sampler(spec: StudySpec, models: ModelSource) -> Sampler:
     """The sampler of ``spec``'s algorithm. Without a model (and for the GP before it has
-    data), a study with priors samples PriorBand's mixture, a study without samples
-    uniformly."""
-    fallback: Sampler = PriorBandSampler() if spec.priors else RandomSampler()
-    return ALGORITHMS[spec.algorithm].sampler(models, fallback)
+    data and for the trials its portfolio does not give it), a study with priors samples
+    PriorBand's mixture, a study without samples uniformly. Beside a model the mixture draws
+    uniformly instead of near the incumbent: the model is the exploiting part."""
+    parts = ALGORITHMS[spec.algorithm]
+    fallback: Sampler = (
+        PriorBandSampler(local_search=not parts.uses_model) if spec.priors else RandomSampler()
+    )
+    return parts.sampler(models, fallback)
 
 
 def uses_model(spec: StudySpec) -> bool:

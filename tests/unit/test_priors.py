@@ -12,20 +12,25 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from benchmarks.quality import markdown, prior_report
+from hpo.algorithms import make_sampler
 from hpo.errors import InvalidArgumentError
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.priors.density import Component, Prior
 from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
 from hpo.priors.transfer import parameter_mismatch, same_parameters
+from hpo.samplers import GPSampler, InlineModels
 from hpo.samplers.prior_band import (
     PRIOR_BETA,
     PRIOR_CHECK_PSEUDO_PAIRS,
+    PriorBandSampler,
     acquisition_prior,
+    explorer_weights,
     mixture_weights,
     pairs_won,
     prior_check,
     rung_by_rung_share,
+    uniform_share,
 )
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import Resource, StudySpec
@@ -308,7 +313,8 @@ def test_a_prior_that_wins_only_where_low_rungs_mislead_loses_its_share() -> Non
         study.complete(job.number)
     weights, _ = mixture_weights(study.state, study.state.prior)
     assert prior_check(study.state) < 0.4
-    assert weights[Source.RANDOM] > 0.45  # its floor is 0.25
+    # Without evidence the prior has the whole non-uniform share (0.75); it keeps under half.
+    assert weights["prior"] < 0.5 * (1 - uniform_share(study.state))
 
 
 def test_a_prior_at_the_worst_region_loses_its_share_to_uniform_draws_early() -> None:
@@ -410,3 +416,41 @@ def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
     tables = markdown.priors(summary)
     assert "| p2 | 0.1000 | 0.500 (1/1) | 0.400 (1/1) | 1.000 (0/1) | 1.25x | 2.00x |" in tables
     assert f"a good prior {np.sqrt(5.0 * 1.25):.2f}x faster" in tables
+
+
+@given(st.lists(st.floats(0, 1), min_size=3, max_size=3).filter(lambda w: sum(w) > 0))
+def test_beside_a_model_the_incumbents_share_goes_to_uniform_draws(raw: list[float]) -> None:
+    total = sum(raw)
+    weights = {
+        "prior": raw[0] / total,
+        Source.INCUMBENT: raw[1] / total,
+        Source.RANDOM: raw[2] / total,
+    }
+    explorer = explorer_weights(weights)
+    assert explorer["prior"] == weights["prior"]
+    assert explorer[Source.INCUMBENT] == 0.0
+    assert explorer[Source.RANDOM] == pytest.approx(
+        weights[Source.RANDOM] + weights[Source.INCUMBENT]
+    )
+    assert sum(explorer.values()) == pytest.approx(1.0)
+
+
+def test_only_a_study_without_a_model_draws_near_the_incumbent() -> None:
+    for algorithm, local_search in (("hyperband", True), ("gp-hyperband", False)):
+        sampler = make_sampler(spec(algorithm=algorithm, priors=[point(GOOD)]), InlineModels())
+        fallback = sampler.fallback if isinstance(sampler, GPSampler) else sampler
+        assert isinstance(fallback, PriorBandSampler)
+        assert fallback.local_search is local_search
+    # A prior far from the good region: once a rung names an incumbent, the mixture gives the
+    # incumbent most of its non-uniform share. From that state, PriorBand's own sampler draws
+    # near the incumbent; the GP's fallback draws uniformly instead.
+    study = LocalStudy(spec(priors=[point({"lr": 1e-5, "width": 8, "act": "relu"})]))
+    run_one_worker(study, 40, distance_to_good)
+    weights, incumbent = mixture_weights(study.state, study.state.prior)
+    assert incumbent is not None and weights[Source.INCUMBENT] > 0.5
+    numbers = range(study.state.next_number, study.state.next_number + 200)
+    for local_search in (True, False):
+        sampler = PriorBandSampler(local_search=local_search)
+        sources = {sampler.propose(study.state, number)[1] for number in numbers}
+        assert Source.RANDOM in sources
+        assert (Source.INCUMBENT in sources) is local_search
