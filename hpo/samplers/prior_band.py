@@ -185,7 +185,8 @@ def explorer_weights(weights: dict[str, float]) -> dict[str, float]:
     exploits near the best results: drawing near the incumbent as well left a study with a
     bad prior about a quarter of the uniform draws of a study without one once the prior had
     lost its share (3-11 of 64-143 trials against 16-42 of 81-263, issue 14's prior
-    benchmark), and such a study settled near its first good region."""
+    benchmark). Whether this shortens a bad prior's time to a target is not measured apart
+    from other changes yet (docs/benchmarks.md, Priors)."""
     explorer = dict(weights)
     explorer[Source.RANDOM] += explorer.pop(Source.INCUMBENT)
     explorer[Source.INCUMBENT] = 0.0
