@@ -187,8 +187,8 @@ def explorer_weights(weights: dict[str, float]) -> dict[str, float]:
     lost its share (3-11 of 64-143 trials against 16-42 of 81-263, issue 14's prior
     benchmark). Whether this shortens a bad prior's time to a target is not measured apart
     from other changes yet (docs/benchmarks.md, Priors)."""
-    explorer = dict(weights)
-    explorer[Source.RANDOM] += explorer.pop(Source.INCUMBENT)
+    explorer = dict(weights)  # same keys, in the same order: the draw's choices stay put
+    explorer[Source.RANDOM] += explorer[Source.INCUMBENT]
     explorer[Source.INCUMBENT] = 0.0
     return explorer
 
