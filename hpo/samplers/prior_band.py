@@ -24,9 +24,12 @@ loses its share after a handful of results instead of after a rung fills: measur
 this check, such a prior cost 1.7-2.3x the time to a target on four of five problems
 (issue 14).
 
-The same evidence scales the prior's weight in the GP's acquisition
-(:func:`acquisition_prior`, πBO): a prior the results contradict stops steering
-the model as it stops steering the draws.
+The same evidence sets the prior's weight in the GP's acquisition
+(:func:`acquisition_prior`, πBO), with one difference: the draws give a prior the benefit
+of the doubt (they are how it gets tested), the model does not. The prior steers the model
+only as far as it has won its pairs (:func:`earned_steer`): with a bad prior, steering the
+first fits by a prior that nothing had tested yet pinned the model's first proposals to the
+prior's corner, as many trials as the prior's own draws (issue 14's prior benchmark).
 """
 
 from __future__ import annotations
@@ -114,24 +117,33 @@ def pairs_won(prior_values: np.ndarray, uniform_values: np.ndarray) -> tuple[flo
     return wins, len(prior_values) * len(ordered)
 
 
-def prior_trust(state: StudyState) -> float:
-    """The factor on the prior's share from :func:`prior_check`: 1 while the prior wins at
-    least half of its pairs against uniform draws, falling to 0 as it loses them all."""
-    return min(1.0, 2.0 * prior_check(state))
+def sampling_trust(check: float) -> float:
+    """The factor on the prior's share of the draws, from :func:`prior_check`: 1 while the
+    prior wins at least half of its pairs against uniform draws (an untested prior gets the
+    benefit of the doubt: its draws are how it is tested), falling to 0 as it loses them all."""
+    return min(1.0, 2.0 * check)
+
+
+def earned_steer(check: float) -> float:
+    """The factor on the prior's weight in the acquisition, from :func:`prior_check`: 0
+    without evidence (even odds) or against it, rising to 1 as the prior wins all its pairs."""
+    return max(0.0, 2.0 * check - 1.0)
 
 
 def mixture_weights(state: StudyState, prior: Prior) -> tuple[dict[str, float], Config | None]:
     """The shares of the prior, the incumbent's neighbourhood and uniform sampling for the
     next draw, and the incumbent (None before there is one)."""
-    weights, incumbent, _ = _mixture(state, prior)
+    weights, incumbent, _ = _mixture(state, prior, prior_check(state))
     return weights, incumbent
 
 
-def _mixture(state: StudyState, prior: Prior) -> tuple[dict[str, float], Config | None, float]:
-    """The mixture's weights, the incumbent, and the prior's trust: its share against the
-    incumbent's times the prior check's factor."""
+def _mixture(
+    state: StudyState, prior: Prior, check: float
+) -> tuple[dict[str, float], Config | None, float]:
+    """The mixture's weights for a prior check of ``check``, the incumbent, and the prior's
+    share against the incumbent's."""
     uniform = uniform_share(state)
-    checked = prior_trust(state)
+    checked = sampling_trust(check)
     rest = 1.0 - uniform
     evidence = incumbent_evidence(state)
     if evidence is None:
@@ -146,7 +158,7 @@ def _mixture(state: StudyState, prior: Prior) -> tuple[dict[str, float], Config 
         Source.INCUMBENT: rest * (1.0 - prior_share),
         Source.RANDOM: uniform + rest * prior_share * (1.0 - checked),
     }
-    return weights, incumbent, prior_share * checked
+    return weights, incumbent, prior_share
 
 
 def uniform_share(state: StudyState) -> float:
@@ -156,7 +168,8 @@ def uniform_share(state: StudyState) -> float:
 
 def acquisition_prior(state: StudyState) -> tuple[Prior | None, float]:
     """The prior that weights the GP's acquisition (πBO) and the power of its density:
-    PRIOR_BETA / n, times the share of the prior against the incumbent in the mixture.
+    PRIOR_BETA / n, times the share of the prior against the incumbent in the mixture and
+    the steer the prior has earned against uniform draws (:func:`earned_steer`).
 
     The density is that of the sampling mixture's prior and uniform parts together, so it
     is at least the uniform share everywhere: a confident prior in many dimensions would
@@ -165,8 +178,9 @@ def acquisition_prior(state: StudyState) -> tuple[Prior | None, float]:
     prior = state.prior
     if prior is None:
         return None, 0.0
-    _, _, trust = _mixture(state, prior)
-    power = PRIOR_BETA / max(1, state.n_observed_trials) * trust
+    check = prior_check(state)
+    _, _, prior_share = _mixture(state, prior, check)
+    power = PRIOR_BETA / max(1, state.n_observed_trials) * prior_share * earned_steer(check)
     return prior.with_uniform(uniform_share(state)), power
 
 

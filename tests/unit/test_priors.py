@@ -25,6 +25,7 @@ from hpo.samplers.prior_band import (
     PRIOR_CHECK_PSEUDO_PAIRS,
     PriorBandSampler,
     acquisition_prior,
+    earned_steer,
     explorer_weights,
     mixture_weights,
     pairs_won,
@@ -221,17 +222,33 @@ def test_llm_and_transfer_proposals_join_the_prior_with_their_provenance() -> No
     assert study.state.next_queued() is None
 
 
-def test_pibo_weights_the_acquisition_less_as_observations_grow() -> None:
+def test_a_prior_steers_the_model_only_as_far_as_it_has_won_its_pairs() -> None:
     study = LocalStudy(spec(priors=[point(GOOD)]))
-    jobs = run_one_worker(study, 4, distance_to_good)
-    early_prior, early = acquisition_prior(study.state)
-    jobs += run_one_worker(study, 12, distance_to_good)
-    _, later = acquisition_prior(study.state)
-    # Before any rung has enough results the prior is trusted fully; a promotion observes no
-    # new configuration, so n counts the distinct trials.
-    assert early == pytest.approx(PRIOR_BETA / len({j.number for j in jobs[:4]}))
-    assert 0 < later < early
-    assert early_prior is not None and early_prior.components[-1].source == "random"
+    untested_prior, untested = acquisition_prior(study.state)
+    # Nothing has tested the prior yet: its draws give it the benefit of the doubt, the
+    # acquisition does not.
+    assert untested == 0.0 and prior_check(study.state) == 0.5
+    assert untested_prior is not None and untested_prior.components[-1].source == "random"
+    jobs = run_one_worker(study, 12, distance_to_good)
+    check = prior_check(study.state)
+    _, early = acquisition_prior(study.state)
+    observed = len({job.number for job in jobs})  # a promotion observes no new configuration
+    assert check > 0.5 and early > 0
+    # Before the incumbent speaks the prior's share against it is 1: beta / n times the
+    # steer the prior earned.
+    assert early <= PRIOR_BETA / observed * earned_steer(check) + 1e-12
+    run_one_worker(study, 20, distance_to_good)
+    assert 0 < acquisition_prior(study.state)[1] < early
+
+
+@given(check=st.floats(0.0, 1.0))
+def test_the_earned_steer_is_zero_at_even_odds_or_worse_and_grows_with_the_share_won(
+    check: float,
+) -> None:
+    steer = earned_steer(check)
+    assert 0.0 <= steer <= 1.0
+    assert (steer == 0.0) == (check <= 0.5)
+    assert earned_steer(min(1.0, check + 0.1)) >= steer
 
 
 def test_a_contradicted_prior_weighs_less_in_the_acquisition() -> None:
@@ -241,6 +258,7 @@ def test_a_contradicted_prior_weighs_less_in_the_acquisition() -> None:
         study = LocalStudy(spec(priors=[point(centre)]))
         run_one_worker(study, 30, distance_to_good)
         powers[name] = acquisition_prior(study.state)[1]
+    assert powers["good"] > 0
     assert powers["bad"] < 0.5 * powers["good"]
 
 
