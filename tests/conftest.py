@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from hpo.client import Client
 from hpo.coordinator.server import Coordinator, start_coordinator
@@ -36,6 +37,11 @@ ADMIN_URL = os.environ.get(
     "HPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("HPO_REQUIRE_POSTGRES") == "1"
+# Hypothesis fails an example that runs longer than 200 ms by default: a timing assertion,
+# which on a loaded machine (CI, a benchmark running beside the tests) failed correct
+# property tests of pure functions. Timing goals belong in benchmarks, not in unit tests.
+settings.register_profile("hpo", deadline=None)
+settings.load_profile("hpo")
 HPO = [sys.executable, "-m", "hpo"]
 
 
