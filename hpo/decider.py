@@ -143,54 +143,67 @@ class StudyDecider:
 
     @contextmanager
     def decide(self, study_id: int, now: datetime) -> Iterator[Deciding]:
-        with self.store.write_coming(), self.turn(study_id):
-            try:
-                with self.store.write(wait=False) as transaction:
-                    study = transaction.lock_study(study_id)
-                    state, scheduler = self._state(transaction, study_id, study.version)
-                    deciding = Deciding(
-                        transaction,
-                        study_id,
-                        study.name,
-                        study.status,
-                        state,
-                        scheduler,
-                        now,
-                    )
+        written: StoreTransaction | None = None
+        try:
+            with self.store.write_coming(), self.turn(study_id):
+                with self._deciding(study_id, now) as deciding:
                     yield deciding
-                    version = study.version + deciding.changed
-                    if deciding.changed:
-                        transaction.save_study(
-                            study_id, deciding.now, version=version, status=deciding.status
-                        )
-                    # The cache follows the writes now, before the commit they may share with
-                    # other calls' writes, so that the study's next call (in the same batch)
-                    # decides from them; if that commit fails, the store drops the cache
-                    # before any later call runs.
-                    transaction.on_failure(lambda: self._states.pop(study_id, None))
-                    if deciding.reload:
-                        self._states.pop(study_id, None)
-                    else:
-                        engine.apply(state, deciding.effects)
-                        self._states[study_id] = (version, state, scheduler)
-            except StoreUnavailableError:
-                self._states.pop(study_id, None)  # read the study again once the store is back
-                raise
-            except HpoError:
-                # Requests are validated before anything changes, and effects are applied
-                # last: the cache is intact.
-                raise
-            except BaseException:
-                # The transaction rolled back; what failed may have been the store under it,
-                # or the commit after the cache took the effects: read the study again.
-                self._states.pop(study_id, None)
-                raise
-            if deciding.changed and not deciding.reload and uses_model(state.spec):
-                # In the study's turn: the fit process copies what it needs now.
-                self.models.observe(state)
-        # Outside the study's turn, so the study's next call can join the same commit; the
-        # caller answers only once its writes are durable.
-        transaction.durable()
+                written = deciding.store
+                if deciding.changed and not deciding.reload and uses_model(deciding.state.spec):
+                    # In the study's turn: the fit process copies what it needs now.
+                    self.models.observe(deciding.state)
+        finally:
+            # Outside the study's turn, so the study's next call can join the same commit; the
+            # caller answers only once its writes are durable. Also when what followed the
+            # writes failed: each member of a batch must ask for its commit (group commit).
+            if written is not None:
+                written.durable()
+
+    @contextmanager
+    def _deciding(self, study_id: int, now: datetime) -> Iterator[Deciding]:
+        """The decision's write transaction, not waited for (:meth:`decide` waits once the
+        study's turn is over); the cached state follows its writes."""
+        try:
+            with self.store.write(wait=False) as transaction:
+                study = transaction.lock_study(study_id)
+                state, scheduler = self._state(transaction, study_id, study.version)
+                deciding = Deciding(
+                    transaction,
+                    study_id,
+                    study.name,
+                    study.status,
+                    state,
+                    scheduler,
+                    now,
+                )
+                yield deciding
+                version = study.version + deciding.changed
+                if deciding.changed:
+                    transaction.save_study(
+                        study_id, deciding.now, version=version, status=deciding.status
+                    )
+                # The cache follows the writes now, before the commit they may share with
+                # other calls' writes, so that the study's next call (in the same batch)
+                # decides from them; if that commit fails, the store drops the cache
+                # before any later call runs.
+                transaction.on_failure(lambda: self._states.pop(study_id, None))
+                if deciding.reload:
+                    self._states.pop(study_id, None)
+                else:
+                    engine.apply(state, deciding.effects)
+                    self._states[study_id] = (version, state, scheduler)
+        except StoreUnavailableError:
+            self._states.pop(study_id, None)  # read the study again once the store is back
+            raise
+        except HpoError:
+            # Requests are validated before anything changes, and effects are applied
+            # last: the cache is intact.
+            raise
+        except BaseException:
+            # The transaction rolled back; what failed may have been the store under it,
+            # or the commit after the cache took the effects: read the study again.
+            self._states.pop(study_id, None)
+            raise
 
     def _state(
         self, transaction: StoreTransaction, study_id: int, version: int

@@ -15,6 +15,7 @@ from hpo.errors import StoreUnavailableError
 from hpo.service import Assignment, StudyService
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
+from hpo.storage.group_commit import committing_batch
 from hpo.storage.migrate import upgrade
 from hpo.storage.sql_store import SqlStudyStore
 
@@ -39,11 +40,6 @@ def service(sqlite_url: str) -> Iterator[StudyService]:
     store.close()
 
 
-def on_committer() -> bool:
-    """Whether this commit is a batch's (reads commit too, in their callers' threads)."""
-    return threading.current_thread().name == "hpo-group-commit"
-
-
 class GatedCommits:
     """Holds the first batch's commit until released, counting the batches' commits."""
 
@@ -53,7 +49,7 @@ class GatedCommits:
         self.release = threading.Event()
 
     def __call__(self, connection: object) -> None:
-        if not on_committer():
+        if not committing_batch():
             return
         self.count += 1
         if self.count == 1:
@@ -107,7 +103,7 @@ def test_a_failed_commit_fails_every_call_of_its_batch_and_nothing_after(
     gate = GatedCommits()
 
     def refuse_the_second_batch(connection: object) -> None:
-        if on_committer() and gate.count == 2:  # runs after the gate, which counted it
+        if committing_batch() and gate.count == 2:  # runs after the gate, which counted it
             raise OSError("disk I/O error")
 
     event.listen(service.store.engine, "commit", gate)
@@ -127,3 +123,56 @@ def test_a_failed_commit_fails_every_call_of_its_batch_and_nothing_after(
     for index in range(1, CALLERS + 1):
         again = service.suggest(f"s{index}", f"w{index}", f"again-{index}")
         assert isinstance(again, Assignment) and again.trial.number == 0
+
+
+class CommitThreads:
+    """Records the thread that commits each batch."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, connection: object) -> None:
+        if committing_batch():
+            self.threads.append(threading.current_thread())
+
+
+def test_a_lone_call_commits_its_batch_in_its_own_thread(service: StudyService) -> None:
+    """No hand-off to the committer thread when no other call is around (issue 16: it cost a
+    lone client about a third of its suggest latency over gRPC)."""
+    commits = CommitThreads()
+    event.listen(service.store.engine, "commit", commits)
+    try:
+        for index in range(3):
+            assert isinstance(service.suggest("s0", "w0", f"lone-{index}"), Assignment)
+    finally:
+        event.remove(service.store.engine, "commit", commits)
+    assert commits.threads == [threading.current_thread()] * 3
+
+
+def test_a_batch_whose_expected_caller_never_writes_is_committed_by_the_committer(
+    service: StudyService,
+) -> None:
+    """A call that said it was coming (it waits for its study's turn) may give up without
+    writing; the batch's members all wait by then, so the committer thread commits it."""
+    group = service.store._group
+    assert group is not None
+    commits = CommitThreads()
+    event.listen(service.store.engine, "commit", commits)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with group.coming():
+                answer = pool.submit(service.suggest, "s0", "w0", "r0")
+                with group._changed:
+                    assert group._changed.wait_for(
+                        lambda: (
+                            group._batch is not None
+                            and len(group._batch.members) == 1
+                            and group._batch.members[0].waiting
+                        ),
+                        timeout=30,
+                    )
+                assert not answer.done()  # its batch waits for the call that is coming
+            assert isinstance(answer.result(30), Assignment)
+    finally:
+        event.remove(service.store.engine, "commit", commits)
+    assert [thread.name for thread in commits.threads] == ["hpo-group-commit"]
