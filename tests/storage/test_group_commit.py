@@ -15,7 +15,7 @@ from hpo.errors import StoreUnavailableError
 from hpo.service import Assignment, StudyService
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
-from hpo.storage.group_commit import committing_batch
+from hpo.storage.group_commit import Member, committing_batch
 from hpo.storage.migrate import upgrade
 from hpo.storage.sql_store import SqlStudyStore
 
@@ -176,3 +176,29 @@ def test_a_batch_whose_expected_caller_never_writes_is_committed_by_the_committe
     finally:
         event.remove(service.store.engine, "commit", commits)
     assert [thread.name for thread in commits.threads] == ["hpo-group-commit"]
+
+
+def test_a_failed_call_rolls_back_only_its_own_writes(service: StudyService) -> None:
+    """The batch's first call runs without a savepoint: its failure rolls the batch back,
+    which holds nothing else. A later call's failure rolls back its savepoint only."""
+    store = service.store
+    group = store._group
+    assert group is not None
+    with store.sql.write() as session:
+        session.execute(text("CREATE TABLE probe (x INTEGER)"))
+
+    def insert(value: int, fail: bool) -> Member:
+        with group.transaction() as (session, member):
+            session.execute(text("INSERT INTO probe VALUES (:x)"), {"x": value})
+            if fail:
+                raise RuntimeError("the call's block failed")
+        return member
+
+    with pytest.raises(RuntimeError):
+        insert(1, fail=True)  # a batch's first call
+    first = insert(2, fail=False)  # the first call of a new batch
+    with pytest.raises(RuntimeError):
+        insert(3, fail=True)  # the second call of that batch, in a savepoint
+    first.wait()
+    with store.sql.read() as session:
+        assert session.execute(text("SELECT x FROM probe")).scalars().all() == [2]
