@@ -13,10 +13,10 @@ batch. So the busier the store, the more calls share an fsync, while a lone call
 one.
 
 Who commits: the call that finds the batch ready when it asks for durability commits it in
-its own thread (:meth:`Member.wait`), so a lone client pays no hand-off between threads (a
-committer thread cost a lone SQLite client about half of its 4.5 ms suggest over gRPC, issue
-16). A committer thread commits the batches that become ready while every member is already
-waiting (the last call expected to join gave up before writing).
+its own thread (:meth:`Member.wait`), so a lone client pays no hand-off between threads
+(about 5% of a lone call's time in process; docs/benchmarks.md, issue 16). A committer thread
+commits the batches that become ready while every member is already waiting (the last call
+expected to join gave up before writing).
 
 A call is acknowledged only once its batch committed (:meth:`Member.wait`), so durability is
 what it was: nothing is answered before it is on disk. If a batch fails to commit, every call

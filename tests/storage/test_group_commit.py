@@ -137,8 +137,7 @@ class CommitThreads:
 
 
 def test_a_lone_call_commits_its_batch_in_its_own_thread(service: StudyService) -> None:
-    """No hand-off to the committer thread when no other call is around (issue 16: it cost a
-    lone client about a third of its suggest latency over gRPC)."""
+    """No hand-off to the committer thread when no other call is around."""
     commits = CommitThreads()
     event.listen(service.store.engine, "commit", commits)
     try:
