@@ -105,8 +105,9 @@ class GroupCommit:
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Session, Member]]:
-        """The connection's session for one call's block, inside a savepoint of the open
-        batch; the block's writes are durable once the returned member's ``wait`` returns."""
+        """The connection's session for one call's block, in the open batch (inside a
+        savepoint, unless the call is the batch's first); the block's writes are durable once
+        the returned member's ``wait`` returns."""
         batch = self._take_connection()
         member = Member(self)
         try:
