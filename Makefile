@@ -12,11 +12,14 @@ TORCH ?= torch==2.13.0
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stages: the coordinator and the demo (extra `server`), then what the tests add (`dev`,
+# which compiles llama-cpp-python), so that a first `make demo` installs only the first.
+SERVER_INSTALLED := $(VENV)/.installed-server
 INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test bench bench-quality lint proto vendor-js clean
 
-demo: $(INSTALLED)  ## run a real study on SQLite with 4 worker processes
+demo: $(SERVER_INSTALLED)  ## run a real study on SQLite with 4 worker processes
 	$(BIN)/hpo demo
 
 test: $(INSTALLED)  ## run the test suite (PostgreSQL tests skip unless a server answers)
@@ -37,10 +40,14 @@ proto: $(INSTALLED)  ## regenerate hpo/v1 after editing proto/hpo/v1/hpo.proto
 vendor-js:  ## refetch the dashboard's charting libraries (pinned in tools/vendor_js.py) with npm
 	python3 tools/vendor_js.py
 
-$(INSTALLED): pyproject.toml
+$(SERVER_INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[server]'
+	touch $@
+
+$(INSTALLED): $(SERVER_INSTALLED) pyproject.toml
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[server,dev]'
 	touch $@
 
