@@ -139,7 +139,8 @@ class HpoWorker:
 
     def report(self) -> None:
         resource = self._trial.resource
-        self._trial.report(resource, objective(self._trial.config, resource))
+        # Held, so that the release stays in the "finish" phase it is timed in.
+        self._trial.report(resource, objective(self._trial.config, resource), hold=True)
 
     def finish(self) -> None:
         self._trial.complete()

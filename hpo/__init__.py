@@ -4,7 +4,17 @@ The light core (this package without ``hpo.storage`` and the coordinator)
 is what training code and workers import.
 """
 
-from hpo.client import BestTrial, Client, Decision, Study, Trial
+from hpo.aio_client import AsyncClient, AsyncStudy, AsyncTrial
+from hpo.client import (
+    BestTrial,
+    Client,
+    Decision,
+    DecisionAction,
+    Finished,
+    Study,
+    Trial,
+    Wait,
+)
 from hpo.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -21,11 +31,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExistsError",
+    "AsyncClient",
+    "AsyncStudy",
+    "AsyncTrial",
     "BestTrial",
     "Categorical",
     "Client",
     "Decision",
+    "DecisionAction",
     "FailedPreconditionError",
+    "Finished",
     "Float",
     "HpoError",
     "Int",
@@ -37,6 +52,7 @@ __all__ = [
     "Trial",
     "TrialContext",
     "TrialRecord",
+    "Wait",
     "current_trial",
     "report",
 ]

@@ -13,24 +13,31 @@ Every report carries a fresh idempotency key, and the channel retries calls
 that fail with UNAVAILABLE, so a report that reached the coordinator before
 the connection dropped is stored once. Errors come back as the exceptions of
 :mod:`hpo.errors`.
+
+An event-driven caller (a scheduler, a simulator) uses :meth:`Study.try_suggest`, which makes
+one Suggest call and returns a :class:`Trial`, a :class:`Wait` or :class:`Finished` without
+sleeping; :mod:`hpo.aio_client` is the same client on asyncio. The pieces both clients share
+(the channel, the requests, the decoding of answers) are the module-level functions and base
+classes here.
 """
 
 from __future__ import annotations
 
+import enum
+import functools
 import hashlib
 import json
 import logging
 import os
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 import grpc
 
@@ -58,6 +65,16 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 MAX_RECONNECT_BACKOFF_MS = 5000
 ENV_TOKEN = "HPO_TOKEN"
 ENV_TLS_CA = "HPO_TLS_CA"
+
+# The deadline of a Suggest on a deterministic study. Its coordinator answers only after the
+# model fit that is due: it waits up to 300 s for it
+# (hpo.coordinator.fit_process.DETERMINISTIC_WAIT_SECONDS), after up to 15 s for the study's
+# turn (hpo.decider.STUDY_LOCK_TIMEOUT_SECONDS); the rest is margin for the transaction and the
+# network. A shorter deadline gave up while the coordinator was still deciding, and a retry
+# waited for the same fit again. tests/integration/test_client_forms.py keeps it above them.
+DETERMINISTIC_SUGGEST_TIMEOUT = 360.0
+
+T = TypeVar("T")
 
 # Retry calls that never reached the service (or lost their connection): every
 # mutating call carries a request id, so a retry cannot write twice.
@@ -96,18 +113,88 @@ def _request_id() -> str:
 # ---------------------------------------------------------------- records
 
 
+class DecisionAction(str, enum.Enum):
+    """What a report's answer asks of the worker, and what becomes of the trial.
+
+    Every action but CONTINUE ends the assignment; they differ in what follows, which
+    ``should_stop`` alone did not say: keep a checkpoint the trial may resume from (PAUSE), or
+    drop it (STOP, DONE)."""
+
+    # Train on toward ``Decision.next_resource``.
+    CONTINUE = "continue"
+    # Paused at a rung: end the assignment and keep the checkpoint. The trial can be promoted
+    # once its assignment is released (``Trial.report`` releases it unless held).
+    PAUSE = "pause"
+    # Stopped (or failed) for good: it will not run again.
+    STOP = "stop"
+    # Reached r_max: the trial is completed.
+    DONE = "done"
+
+
+def decision_action(stops: bool, state: TrialState) -> DecisionAction:
+    """The action of a report's answer from the two things the wire says: stop or continue
+    (``ReportResponse.action``) and the trial's state now (``trial_state``).
+
+    A stop leaves the trial completed (r_max reached), stopped or failed (for good), or paused.
+    A repeated report is answered with the trial's state at the time of the repeat, so a pause
+    answered again after the trial was promoted reads running (or pending): it is a pause too,
+    since the trial runs again."""
+    if not stops:
+        return DecisionAction.CONTINUE
+    if state is TrialState.COMPLETED:
+        return DecisionAction.DONE
+    if state in (TrialState.STOPPED, TrialState.FAILED):
+        return DecisionAction.STOP
+    return DecisionAction.PAUSE
+
+
 @dataclass(frozen=True)
 class Decision:
     """The coordinator's answer to a report."""
 
-    should_stop: bool
-    # With should_stop False: the resource of the next decision.
+    action: DecisionAction
+    # With CONTINUE: the resource of the next decision.
     next_resource: float | None
     state: TrialState
     reason: str
     # True when the worker could not reach the coordinator: the report is buffered and will
     # be delivered later; training goes on meanwhile.
     buffered: bool = False
+
+    def __post_init__(self) -> None:
+        # Also takes the action's text ("pause"), and refuses the bool that the first field
+        # held before it was the action: Decision(True, ...) must not mean something else.
+        object.__setattr__(self, "action", DecisionAction(self.action))
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the assignment ends here (any action but CONTINUE)."""
+        return self.action is not DecisionAction.CONTINUE
+
+    @classmethod
+    def from_proto(cls, response: pb.ReportResponse) -> Decision:
+        stops = response.action != pb.CONTINUE
+        state = wire.decode_trial_state(response.trial_state, "trial_state")
+        return cls(
+            action=decision_action(stops, state),
+            next_resource=None if stops else response.next_resource,
+            state=state,
+            reason=response.reason,
+        )
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to hand out now, but running trials may still create work: ask again in
+    ``retry_after_seconds``."""
+
+    retry_after_seconds: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The study hands out no more work: its budget is spent, or an admin stopped it
+    (``study.refresh().state`` is ``finished`` or ``stopped``)."""
 
 
 @dataclass(frozen=True)
@@ -205,19 +292,127 @@ def _token_from_proto(message: pb.Token) -> TokenRecord:
     )
 
 
-# ---------------------------------------------------------------- trial
+# ---------------------------------------------------------------- shared by both clients
 
 
-class Trial:
-    """A configuration this client holds: train it from ``resume_from`` to ``resource``.
+class ClientBase:
+    """A connection to a coordinator, shared by :class:`Client` and
+    :class:`hpo.aio_client.AsyncClient`, which differ in ``transport`` (``grpc`` or
+    ``grpc.aio``: their channel factories take the same arguments) and in how they wait.
 
-    Used as a context manager, the trial is heartbeated every ``heartbeat_seconds`` while
-    the block runs (so its lease outlives long silent stretches), completed when the block
-    ends and failed (with the exception's message) when it raises.
+    ``token`` (default: the ``HPO_TOKEN`` environment variable) is sent as a bearer token
+    with every call; ``tls_ca`` (default: ``HPO_TLS_CA``), a PEM file of the certificate
+    authority that signed the coordinator's certificate, makes the connection use TLS.
+    ``timeout`` is every call's deadline, except a Suggest on a deterministic study
+    (:func:`suggest_timeout`).
     """
 
-    def __init__(self, client: Client, assignment: pb.Assignment) -> None:
-        self._client = client
+    transport: ModuleType = grpc
+
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = 30.0,
+        worker_id: str | None = None,
+        wait_for_ready: bool = False,
+        token: str | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.worker_id = worker_id or default_worker_id()
+        self._wait_for_ready = wait_for_ready
+        token = token if token is not None else os.environ.get(ENV_TOKEN, "")
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        tls_ca = tls_ca if tls_ca is not None else os.environ.get(ENV_TLS_CA) or None
+        options = [
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", _SERVICE_CONFIG),
+            # gRPC's default lets reconnection attempts drift to 2 minutes apart; a worker
+            # should notice a restarted coordinator within seconds.
+            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+        ]
+        if tls_ca is None:
+            self._channel = self.transport.insecure_channel(address, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
+            self._channel = self.transport.secure_channel(address, credentials, options=options)
+        self._stub = hpo_pb2_grpc.CoordinatorStub(self._channel)
+
+    def _call_options(self, timeout: float | None) -> dict[str, Any]:
+        """The keyword arguments of a call: its deadline (the client's unless given), the
+        token and whether to wait for the channel."""
+        return {
+            "timeout": self.timeout if timeout is None else timeout,
+            "wait_for_ready": self._wait_for_ready,
+            "metadata": self._metadata,
+        }
+
+
+def remote_error(error: grpc.RpcError) -> errors.HpoError:
+    """hpo's exception for a failed call (both clients raise these, never gRPC's)."""
+    return errors.from_status(error.code(), error.details() or "")
+
+
+def suggest_timeout(timeout: float, deterministic: bool) -> float:
+    """The deadline of a Suggest call: the client's timeout, or longer for a deterministic
+    study, whose coordinator may wait for a model fit before it answers
+    (:data:`DETERMINISTIC_SUGGEST_TIMEOUT`)."""
+    return max(timeout, DETERMINISTIC_SUGGEST_TIMEOUT) if deterministic else timeout
+
+
+def suggest_request(study: str, worker_id: str, request_id: str | None) -> pb.SuggestRequest:
+    return pb.SuggestRequest(
+        study=study, worker_id=worker_id, request_id=request_id or _request_id()
+    )
+
+
+def suggest_answer(
+    response: pb.SuggestResponse, trial: Callable[[pb.Assignment], T]
+) -> T | Wait | Finished:
+    """A Suggest answer as ``trial(assignment)``, a :class:`Wait` or :class:`Finished`."""
+    kind = response.WhichOneof("result")
+    if kind == "assignment":
+        return trial(response.assignment)
+    if kind == "wait":
+        return Wait(response.wait.retry_after_seconds)
+    return Finished()
+
+
+def create_study_request(spec: StudySpec, exist_ok: bool) -> pb.CreateStudyRequest:
+    return pb.CreateStudyRequest(
+        spec=wire.spec_to_proto(spec), exist_ok=exist_ok, request_id=_request_id()
+    )
+
+
+def heartbeat_request(worker_id: str, trial_ids: Sequence[int]) -> pb.HeartbeatRequest:
+    return pb.HeartbeatRequest(worker_id=worker_id, trial_ids=list(trial_ids))
+
+
+def leases_answer(response: pb.HeartbeatResponse) -> dict[int, bool]:
+    """Which of the heartbeated trials this worker still holds."""
+    return {lease.trial_id: lease.active for lease in response.leases}
+
+
+def best_answer(response: pb.GetBestResponse) -> BestTrial | None:
+    if not response.HasField("trial"):
+        return None
+    return BestTrial(wire.trial_from_proto(response.trial), response.value, response.resource)
+
+
+class TrialBase:
+    """An assignment: train ``config`` from ``resume_from`` to ``resource``; the requests its
+    trial sends, and what it remembers of its end. :class:`Trial` and
+    :class:`hpo.aio_client.AsyncTrial` add the calls.
+
+    ``hold`` (default False) is what a report does when its answer ends the assignment (any
+    action but CONTINUE): release the assignment at once (False: the trial sends Complete, so
+    a paused trial can be promoted without the caller remembering to), or keep it until
+    ``complete()`` (True: for a worker whose process may still write the trial's checkpoint).
+    """
+
+    def __init__(self, assignment: pb.Assignment, worker_id: str, hold: bool = False) -> None:
         self.record = wire.trial_from_proto(assignment.trial)
         self.id = self.record.id
         self.number = self.record.number
@@ -227,64 +422,169 @@ class Trial:
         self.resume_from = assignment.resume_from
         self.r_max = assignment.r_max
         self.heartbeat_seconds = assignment.heartbeat_seconds
-        self.done = False
+        self.hold = hold
+        self._worker_id = worker_id
+        # The trial as its Complete or Fail left it: the assignment is over.
+        self._ended: TrialRecord | None = None
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}({self.study!r}, number={self.number}, config={self.config!r})"
+
+    @property
+    def done(self) -> bool:
+        """Whether the assignment is over (completed, released or failed by this client)."""
+        return self._ended is not None
+
+    def _releases_after(self, decision: Decision, hold: bool | None) -> bool:
+        return decision.should_stop and not (self.hold if hold is None else hold)
+
+    def _report_request(
+        self, resource: float, value: float, request_id: str | None
+    ) -> pb.ReportRequest:
+        return pb.ReportRequest(
+            trial_id=self.id,
+            resource=float(resource),
+            value=float(value),
+            request_id=request_id or _request_id(),
+            worker_id=self._worker_id,
+        )
+
+    def _complete_request(self, request_id: str | None) -> pb.CompleteRequest:
+        return pb.CompleteRequest(
+            trial_id=self.id, request_id=request_id or _request_id(), worker_id=self._worker_id
+        )
+
+    def _fail_request(self, reason: str, request_id: str | None) -> pb.FailRequest:
+        return pb.FailRequest(
+            trial_id=self.id,
+            reason=reason,
+            request_id=request_id or _request_id(),
+            worker_id=self._worker_id,
+        )
+
+    def _end(self, message: pb.Trial) -> TrialRecord:
+        self._ended = wire.trial_from_proto(message)
+        return self._ended
+
+    def _release_failed(self, decision: Decision, error: errors.HpoError) -> None:
+        log.warning(
+            "trial %d: not released after its %s (complete() retries): %s",
+            self.number,
+            decision.action.value,
+            error,
+        )
+
+    def _heartbeat_failed(self, error: errors.HpoError) -> None:
+        log.warning("trial %d: heartbeat failed: %s", self.number, error)
+
+    def _still_held(self, leases: Mapping[int, bool]) -> bool:
+        """Whether a heartbeat's answer still grants this trial's lease; if not, heartbeats
+        end, and the next report or complete is refused with the reason."""
+        if leases.get(self.id, False):
+            return True
+        log.warning("trial %d: the coordinator no longer grants its lease", self.number)
+        return False
+
+    def _ending(
+        self, error: object, complete: Callable[[], T], fail: Callable[[str], T]
+    ) -> Callable[[], T] | None:
+        """What the end of a ``with`` block calls, given the exception it raised (or None):
+        nothing once the assignment is over, else ``complete``, or ``fail`` with the
+        exception."""
+        if self.done:
+            return None
+        if isinstance(error, BaseException):
+            return functools.partial(fail, f"{type(error).__name__}: {error}")
+        return complete
+
+
+class StudyBase:
+    """A study on the coordinator, as last fetched (both clients' :class:`Study`)."""
+
+    def __init__(self, message: pb.Study) -> None:
+        self.id = message.id
+        self.spec = wire.spec_from_proto(message.spec)
+        self.name = self.spec.name
+        self.state = {state: name for name, state in wire.STUDY_STATES.items()}.get(
+            message.state, "unknown"
+        )
+        self.counts = {
+            "running": message.counts.running,
+            "paused": message.counts.paused,
+            "completed": message.counts.completed,
+            "stopped": message.counts.stopped,
+            "failed": message.counts.failed,
+            "pending": message.counts.pending,
+        }
+        self.created_at = wire.from_timestamp(message.created_at)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, state={self.state!r}, counts={self.counts!r})"
+
+
+# ---------------------------------------------------------------- trial
+
+
+class Trial(TrialBase):
+    """A configuration this client holds: train it from ``resume_from`` to ``resource``.
+
+    :meth:`Study.try_suggest` and :meth:`Study.suggest` hand trials out. A caller that made
+    the Suggest call itself (``client.call("Suggest", ...)``) builds one with
+    ``Trial(client, response.assignment)``.
+
+    A report whose answer ends the assignment releases it (sends Complete) unless the trial
+    is held (``hold``, see :class:`TrialBase`); ``complete()`` afterwards returns the record
+    that release got and sends nothing. Used as a context manager, the trial is heartbeated
+    every ``heartbeat_seconds`` while the block runs (so its lease outlives long silent
+    stretches), completed when the block ends and failed (with the exception's message) when
+    it raises.
+    """
+
+    def __init__(self, client: Client, assignment: pb.Assignment, *, hold: bool = False) -> None:
+        super().__init__(assignment, client.worker_id, hold)
+        self._client = client
         # Set while a ``with`` block runs: ends the thread that keeps the lease.
         self._left: threading.Event | None = None
         self._lease_keeper: threading.Thread | None = None
 
-    def __repr__(self) -> str:
-        return f"Trial({self.study!r}, number={self.number}, config={self.config!r})"
+    def report(
+        self,
+        resource: float,
+        value: float,
+        request_id: str | None = None,
+        *,
+        hold: bool | None = None,
+    ) -> Decision:
+        """Record ``value`` at ``resource``; the answer's ``action`` says what to do next.
 
-    def report(self, resource: float, value: float, request_id: str | None = None) -> Decision:
-        """Record ``value`` at ``resource``; the answer says whether to keep training.
-
-        Sending the same ``request_id`` again (a retry after a lost connection) stores the
-        report once and returns the first answer."""
-        response = self._client.call(
-            "Report",
-            pb.ReportRequest(
-                trial_id=self.id,
-                resource=float(resource),
-                value=float(value),
-                request_id=request_id or _request_id(),
-                worker_id=self._client.worker_id,
-            ),
+        An answer other than CONTINUE also releases the assignment, unless ``hold`` (default:
+        the trial's ``hold``) is true. A release that fails is logged and left to
+        ``complete()`` or the end of the ``with`` block, which try it again; the answer is
+        returned either way, since the report is stored. Sending the same ``request_id``
+        again (a retry after a lost connection) stores the report once and returns the first
+        answer."""
+        decision = Decision.from_proto(
+            self._client.call("Report", self._report_request(resource, value, request_id))
         )
-        should_stop = response.action != pb.CONTINUE
-        return Decision(
-            should_stop=should_stop,
-            next_resource=None if should_stop else response.next_resource,
-            state=wire.decode_trial_state(response.trial_state, "trial_state"),
-            reason=response.reason,
-        )
+        if self._releases_after(decision, hold):
+            try:
+                self.complete()
+            except errors.HpoError as error:
+                self._release_failed(decision, error)
+        return decision
 
     def complete(self, request_id: str | None = None) -> TrialRecord:
-        """This assignment is done (a paused or stopped trial keeps its state)."""
+        """This assignment is done (a paused or stopped trial keeps its state). Once it is
+        over, the record its end got is returned and nothing is sent."""
+        if self._ended is not None:
+            return self._ended
         self._stop_heartbeats()
-        message = self._client.call(
-            "Complete",
-            pb.CompleteRequest(
-                trial_id=self.id,
-                request_id=request_id or _request_id(),
-                worker_id=self._client.worker_id,
-            ),
-        )
-        self.done = True
-        return wire.trial_from_proto(message)
+        return self._end(self._client.call("Complete", self._complete_request(request_id)))
 
     def fail(self, reason: str, request_id: str | None = None) -> TrialRecord:
         self._stop_heartbeats()
-        message = self._client.call(
-            "Fail",
-            pb.FailRequest(
-                trial_id=self.id,
-                reason=reason,
-                request_id=request_id or _request_id(),
-                worker_id=self._client.worker_id,
-            ),
-        )
-        self.done = True
-        return wire.trial_from_proto(message)
+        return self._end(self._client.call("Fail", self._fail_request(reason, request_id)))
 
     def __enter__(self) -> Trial:
         """Heartbeat the trial until the block ends: an epoch longer than the lease must not
@@ -304,11 +604,9 @@ class Trial:
             try:
                 held = self._client.heartbeat([self.id])
             except errors.HpoError as error:
-                log.warning("trial %d: heartbeat failed: %s", self.number, error)
+                self._heartbeat_failed(error)
                 continue
-            if not held.get(self.id, False):
-                # The next report or complete is refused with the reason.
-                log.warning("trial %d: the coordinator no longer grants its lease", self.number)
+            if not self._still_held(held):
                 return
 
     def _stop_heartbeats(self) -> None:
@@ -317,46 +615,21 @@ class Trial:
             self._left.set()
             self._lease_keeper.join()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.done:
-            return
-        if error is None:
-            self.complete()
-        else:
-            self.fail(f"{kind.__name__ if kind else 'error'}: {error}")
+    def __exit__(self, *exc_info: object) -> None:
+        end = self._ending(exc_info[1], self.complete, self.fail)
+        if end is not None:
+            end()
 
 
 # ---------------------------------------------------------------- study
 
 
-class Study:
+class Study(StudyBase):
     """A study on the coordinator, as last fetched."""
 
     def __init__(self, client: Client, message: pb.Study) -> None:
+        super().__init__(message)
         self._client = client
-        self.id = message.id
-        self.spec = wire.spec_from_proto(message.spec)
-        self.name = self.spec.name
-        self.state = {state: name for name, state in wire.STUDY_STATES.items()}.get(
-            message.state, "unknown"
-        )
-        self.counts = {
-            "running": message.counts.running,
-            "paused": message.counts.paused,
-            "completed": message.counts.completed,
-            "stopped": message.counts.stopped,
-            "failed": message.counts.failed,
-            "pending": message.counts.pending,
-        }
-        self.created_at = wire.from_timestamp(message.created_at)
-
-    def __repr__(self) -> str:
-        return f"Study({self.name!r}, state={self.state!r}, counts={self.counts!r})"
 
     def refresh(self) -> Study:
         return self._client.get_study(self.name)
@@ -396,34 +669,40 @@ class Study:
             self._client.call("GetPriors", pb.GetPriorsRequest(study=self.name))
         )
 
+    def try_suggest(self, request_id: str | None = None) -> Trial | Wait | Finished:
+        """One Suggest call, which never waits on the caller's side: the next assignment, a
+        :class:`Wait` (ask again after its delay) or :class:`Finished`.
+
+        For callers that wait their own way (an event loop, a scheduler of many workers, a
+        simulator). A caller that retries after a lost connection passes the ``request_id``
+        of its first attempt, so an assignment the coordinator made but could not deliver is
+        handed to it then. On a deterministic study the call may take minutes (the
+        coordinator fits its model first), and its deadline is long enough for that
+        (:func:`suggest_timeout`)."""
+        response = self._client.call(
+            "Suggest",
+            suggest_request(self.name, self._client.worker_id, request_id),
+            timeout=suggest_timeout(self._client.timeout, self.spec.deterministic),
+        )
+        return suggest_answer(response, lambda assignment: Trial(self._client, assignment))
+
     def suggest(
         self, cancel: threading.Event | None = None, request_id: str | None = None
     ) -> Trial | None:
         """The next assignment, waiting while running trials may still create work.
 
-        Returns None when the study is finished, or when ``cancel`` is set while waiting.
-        A caller that retries after a lost connection passes the ``request_id`` of its first
-        attempt, so an assignment the coordinator made but could not deliver is not lost.
+        Returns None when the study hands out no more work (``study.refresh().state`` tells
+        whether it finished or was stopped), or when ``cancel`` is set while waiting (then
+        ``cancel.is_set()``); :meth:`try_suggest` tells them apart itself. ``request_id`` is
+        that of a first attempt being retried, as for :meth:`try_suggest`.
         """
+        cancelled = cancel or threading.Event()
         while True:
-            response = self._client.call(
-                "Suggest",
-                pb.SuggestRequest(
-                    study=self.name,
-                    worker_id=self._client.worker_id,
-                    request_id=request_id or _request_id(),
-                ),
-            )
+            answer = self.try_suggest(request_id)
             request_id = None  # after a wait, the next call is a new request
-            kind = response.WhichOneof("result")
-            if kind == "assignment":
-                return Trial(self._client, response.assignment)
-            if kind == "finished":
-                return None
-            delay = response.wait.retry_after_seconds
-            if cancel is None:
-                time.sleep(delay)
-            elif cancel.wait(delay):
+            if not isinstance(answer, Wait):
+                return answer if isinstance(answer, Trial) else None
+            if cancelled.wait(answer.retry_after_seconds):
                 return None
 
     def trials(
@@ -449,53 +728,15 @@ class Study:
 
     def best(self) -> BestTrial | None:
         """The best value at the highest rung reached so far, or None before any rung."""
-        response = self._client.call("GetBest", pb.GetBestRequest(study=self.name))
-        if not response.HasField("trial"):
-            return None
-        return BestTrial(wire.trial_from_proto(response.trial), response.value, response.resource)
+        return best_answer(self._client.call("GetBest", pb.GetBestRequest(study=self.name)))
 
 
 # ---------------------------------------------------------------- client
 
 
-class Client:
-    """A connection to a coordinator. Thread-safe; close it (or use ``with``) when done.
-
-    ``token`` (default: the ``HPO_TOKEN`` environment variable) is sent as a bearer token
-    with every call; ``tls_ca`` (default: ``HPO_TLS_CA``), a PEM file of the certificate
-    authority that signed the coordinator's certificate, makes the connection use TLS.
-    """
-
-    def __init__(
-        self,
-        address: str = DEFAULT_ADDRESS,
-        *,
-        timeout: float = 30.0,
-        worker_id: str | None = None,
-        wait_for_ready: bool = False,
-        token: str | None = None,
-        tls_ca: str | os.PathLike[str] | None = None,
-    ) -> None:
-        self.address = address
-        self.timeout = timeout
-        self.worker_id = worker_id or default_worker_id()
-        self._wait_for_ready = wait_for_ready
-        token = token if token is not None else os.environ.get(ENV_TOKEN, "")
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
-        tls_ca = tls_ca if tls_ca is not None else os.environ.get(ENV_TLS_CA) or None
-        options = [
-            ("grpc.enable_retries", 1),
-            ("grpc.service_config", _SERVICE_CONFIG),
-            # gRPC's default lets reconnection attempts drift to 2 minutes apart; a worker
-            # should notice a restarted coordinator within seconds.
-            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
-        ]
-        if tls_ca is None:
-            self._channel = grpc.insecure_channel(address, options=options)
-        else:
-            credentials = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
-            self._channel = grpc.secure_channel(address, credentials, options=options)
-        self._stub = hpo_pb2_grpc.CoordinatorStub(self._channel)
+class Client(ClientBase):
+    """A connection to a coordinator (the options: :class:`ClientBase`). Thread-safe; close
+    it (or use ``with``) when done."""
 
     def close(self) -> None:
         self._channel.close()
@@ -506,17 +747,13 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def call(self, method: str, request: Any) -> Any:
-        """Call an RPC of the Coordinator service, raising hpo's errors instead of gRPC's."""
+    def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """Call an RPC of the Coordinator service, raising hpo's errors instead of gRPC's;
+        ``timeout`` replaces the client's for this call."""
         try:
-            return getattr(self._stub, method)(
-                request,
-                timeout=self.timeout,
-                wait_for_ready=self._wait_for_ready,
-                metadata=self._metadata,
-            )
+            return getattr(self._stub, method)(request, **self._call_options(timeout))
         except grpc.RpcError as error:
-            raise errors.from_status(error.code(), error.details() or "") from None
+            raise remote_error(error) from None
 
     # ------------------------------------------------------------ studies
 
@@ -563,13 +800,7 @@ class Client:
         return self.create_study_from_spec(spec, exist_ok=exist_ok)
 
     def create_study_from_spec(self, spec: StudySpec, exist_ok: bool = False) -> Study:
-        message = self.call(
-            "CreateStudy",
-            pb.CreateStudyRequest(
-                spec=wire.spec_to_proto(spec), exist_ok=exist_ok, request_id=_request_id()
-            ),
-        )
-        return Study(self, message)
+        return Study(self, self.call("CreateStudy", create_study_request(spec, exist_ok)))
 
     def get_study(self, name: str) -> Study:
         return Study(self, self.call("GetStudy", pb.GetStudyRequest(name=name)))
@@ -580,10 +811,7 @@ class Client:
 
     def heartbeat(self, trial_ids: Sequence[int]) -> dict[int, bool]:
         """Extend the leases of ``trial_ids``; the answer says which this worker still holds."""
-        response = self.call(
-            "Heartbeat", pb.HeartbeatRequest(worker_id=self.worker_id, trial_ids=list(trial_ids))
-        )
-        return {lease.trial_id: lease.active for lease in response.leases}
+        return leases_answer(self.call("Heartbeat", heartbeat_request(self.worker_id, trial_ids)))
 
     # ------------------------------------------------------------ tokens (admin)
 

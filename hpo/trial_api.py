@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from hpo.client import Decision
+from hpo.client import Decision, DecisionAction, decision_action
 from hpo.space import Config
 from hpo.vocabulary import TrialState
 
@@ -212,9 +212,13 @@ def parse_stdout_report(line: str) -> tuple[float, float] | None:
 
 
 def encode_decision(decision: Decision) -> str:
+    """A decision as one line of the decision pipe. ``should_stop`` stays beside ``action``
+    for trial code of an hpo version that reads only it (a command may run in another
+    environment than its worker)."""
     return (
         json.dumps(
             {
+                "action": decision.action.value,
                 "should_stop": decision.should_stop,
                 "next_resource": decision.next_resource,
                 "state": decision.state.value,
@@ -227,11 +231,19 @@ def encode_decision(decision: Decision) -> str:
 
 
 def decode_decision(line: str) -> Decision:
+    """A decision line; one from a worker older than ``action`` gets it derived, as the client
+    derives it from the wire (:func:`hpo.client.decision_action`)."""
     data = json.loads(line)
+    state = TrialState(data["state"])
+    action = data.get("action")
     return Decision(
-        should_stop=bool(data["should_stop"]),
+        action=(
+            DecisionAction(action)
+            if action is not None
+            else decision_action(bool(data["should_stop"]), state)
+        ),
         next_resource=data["next_resource"],
-        state=TrialState(data["state"]),
+        state=state,
         reason=data["reason"],
         buffered=bool(data.get("buffered", False)),
     )

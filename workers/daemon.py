@@ -28,11 +28,11 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from hpo.client import Client, Decision, Study, Trial
+from hpo.client import Client, Decision, DecisionAction, Study, Trial
 from hpo.errors import FailedPreconditionError, HpoError, RemoteError
 from hpo.trial_api import TrialContext, parse_stdout_report, running
 from hpo.vocabulary import TrialState
@@ -78,8 +78,8 @@ class _Running:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Set when the trial must stop for a reason of this worker's: lease lost, shutdown.
     lost_reason: str | None = None
-    # The coordinator answered a report with stop (pause, prune or r_max).
-    stop_decided: bool = False
+    # The coordinator's answer that ended the assignment (pause, stop or r_max).
+    stop_decision: Decision | None = None
     # A report the coordinator refused (e.g. a NaN value): the trial fails with it.
     rejected: str | None = None
     # Reports waiting for the coordinator, oldest first; ``drained`` is set while it is empty.
@@ -90,11 +90,27 @@ class _Running:
         self.drained.set()
 
     @property
-    def told_to_stop(self) -> str | None:
-        """Why reports of this trial are no longer forwarded, or None while they are."""
-        if self.stop_decided:
-            return "already told to stop"
-        return self.lost_reason or self.rejected
+    def told_to_stop(self) -> Decision | None:
+        """The answer to reports of this trial once they are no longer forwarded, or None
+        while they are."""
+        if self.stop_decision is not None:
+            return replace(self.stop_decision, reason="already told to stop")
+        if self.lost_reason is not None:
+            return _lost(self.lost_reason)
+        if self.rejected is not None:
+            return _refused(self.rejected)
+        return None
+
+
+def _lost(reason: str) -> Decision:
+    """The answer to a report of a trial this worker no longer holds: end the assignment and
+    keep the checkpoint, since another assignment may resume the trial (PAUSE)."""
+    return Decision(DecisionAction.PAUSE, None, TrialState.RUNNING, reason)
+
+
+def _refused(reason: str) -> Decision:
+    """The answer to a report the coordinator refused: the trial fails (STOP)."""
+    return Decision(DecisionAction.STOP, None, TrialState.RUNNING, reason)
 
 
 @dataclass(frozen=True)
@@ -344,10 +360,10 @@ class Worker:
         while the coordinator cannot be reached."""
         report = _BufferedReport(resource, value, uuid.uuid4().hex)
         with state.lock:
-            reason = state.told_to_stop
-            if reason is not None:
+            halted = state.told_to_stop
+            if halted is not None:
                 # Reports a command prints after it was told to stop are not forwarded.
-                return Decision(True, None, TrialState.RUNNING, reason)
+                return halted
             if not state.backlog:
                 try:
                     return self._send(state, report)
@@ -365,15 +381,22 @@ class Worker:
                 ).start()
         if resource >= state.trial.resource:
             # The assignment ends here whatever the coordinator decides (pause, stop or
-            # complete): stop training instead of running past it unsupervised.
-            return Decision(True, None, TrialState.RUNNING, _BUFFERED_AT_TARGET, buffered=True)
-        return Decision(False, None, TrialState.RUNNING, _BUFFERED, buffered=True)
+            # complete): stop training instead of running past it unsupervised, and keep the
+            # checkpoint, which a pause or a later promotion needs (PAUSE).
+            return Decision(
+                DecisionAction.PAUSE, None, TrialState.RUNNING, _BUFFERED_AT_TARGET, buffered=True
+            )
+        return Decision(DecisionAction.CONTINUE, None, TrialState.RUNNING, _BUFFERED, buffered=True)
 
     def _send(self, state: _Running, report: _BufferedReport) -> Decision:
         """Report to the coordinator (the caller holds ``state.lock``) and act on the answer.
         Raises RemoteError when the coordinator cannot be reached."""
         try:
-            decision = state.trial.report(report.resource, report.value, report.request_id)
+            # Held: the assignment is released by _settle once the training process exited,
+            # so a checkpoint still being written is not handed to another worker.
+            decision = state.trial.report(
+                report.resource, report.value, report.request_id, hold=True
+            )
         except RemoteError:
             raise
         except FailedPreconditionError as error:
@@ -382,13 +405,13 @@ class Worker:
             log.warning("trial %d: %s", state.trial.number, state.lost_reason)
             if state.process is not None:
                 self._terminate_later(state.process, 0.0)
-            return Decision(True, None, TrialState.RUNNING, state.lost_reason)
+            return _lost(state.lost_reason)
         except HpoError as error:
             state.rejected = f"report ({report.resource:g}, {report.value!r}) rejected: {error}"
             log.error("trial %d: %s", state.trial.number, state.rejected)
-            return Decision(True, None, TrialState.RUNNING, state.rejected)
+            return _refused(state.rejected)
         if decision.should_stop:
-            state.stop_decided = True
+            state.stop_decision = decision
             log.info(
                 "trial %d: %s at %g (%s)",
                 state.trial.number,
@@ -422,7 +445,7 @@ class Worker:
                             len(state.backlog),
                         )
                         state.backlog.clear()
-                    if state.stop_decided and state.process is not None:
+                    if state.stop_decision is not None and state.process is not None:
                         self._terminate_later(state.process, self.grace_seconds)
                     continue
             self._wait_to_retry(delay, stopping)
@@ -457,7 +480,7 @@ class Worker:
         trial = state.trial
         if state.rejected is not None:
             reason: str | None = state.rejected
-        elif state.stop_decided:
+        elif state.stop_decision is not None:
             reason = None
         elif state.lost_reason is not None:
             reason = state.lost_reason

@@ -31,6 +31,20 @@ def test_client_loop(coordinator: Coordinator, client: Client) -> None:
     assert study.state == "finished" and study.counts["completed"] >= 1
 
 
+def test_async_driver(coordinator: Coordinator, client: Client) -> None:
+    command = [sys.executable, str(EXAMPLES / "async_driver.py"), coordinator.address]
+    output = run(*command, "--concurrency", "6").stdout.splitlines()
+    assert output[0].startswith("best value")
+    study = client.get_study("async-driver-example")
+    assert study.state == "finished" and sum(study.counts.values()) == 40
+    assert study.counts["running"] == study.counts["pending"] == study.counts["failed"] == 0
+    # Every one of the 40 trials paused at rung 0 (promotion type), and the best reached r_max.
+    actions = dict(item.split() for item in output[1].removeprefix("actions: ").split(", "))
+    assert int(actions["pause"]) >= 40 and int(actions["done"]) >= 1
+    # The driver kept the checkpoints of exactly the trials left paused.
+    assert output[2] == f"checkpoints kept for {study.counts['paused']} paused trials"
+
+
 def test_study_spec_and_gbm_command(
     coordinator: Coordinator, client: Client, tmp_path: Path
 ) -> None:

@@ -109,7 +109,7 @@ def drive(address: str, n_main: int = 32) -> None:
             assert trial is not None
             with trial:
                 if trial.number == 4:
-                    trial.report(1, 5.0)
+                    trial.report(1, 5.0, hold=True)  # held: its failure comes after
                     trial.fail("boom: CUDA out of memory")
                     continue
                 train(trial)

@@ -76,7 +76,8 @@ def test_heartbeats_and_reports_renew_a_lease_and_a_lapsed_paused_trial_is_relea
         clock.advance(20)
         assert first.heartbeat([paused.id]) == {paused.id: True}  # renewed until +50
         clock.advance(25)  # +45: only the heartbeat kept it alive
-        assert paused.report(1, 0.3).state is TrialState.PAUSED  # renewed until +75
+        # Held: only the lapse of the lease may release it. Renewed until +75.
+        assert paused.report(1, 0.3, hold=True).state is TrialState.PAUSED
         clock.advance(35)  # +80: lapsed
         coordinator.service.expire_leases()
         trial = records(study)[paused.number]

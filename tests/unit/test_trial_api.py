@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 import hpo
-from hpo.client import Decision
+from hpo.client import Decision, DecisionAction
 from hpo.trial_api import (
     TrialContext,
     decode_decision,
@@ -19,10 +20,51 @@ from hpo.trial_api import (
 from hpo.vocabulary import TrialState
 
 
-def test_report_and_decision_lines_round_trip() -> None:
+@pytest.mark.parametrize(
+    "decision",
+    [
+        Decision(DecisionAction.CONTINUE, 9.0, TrialState.RUNNING, "ranks 1 of 3"),
+        Decision(DecisionAction.PAUSE, None, TrialState.PAUSED, "paused at rung 0"),
+        Decision(DecisionAction.STOP, None, TrialState.STOPPED, "ranks 3 of 3"),
+        Decision(DecisionAction.DONE, None, TrialState.COMPLETED, "reached r_max (9)"),
+        Decision(DecisionAction.PAUSE, None, TrialState.RUNNING, "buffered", buffered=True),
+    ],
+)
+def test_report_and_decision_lines_round_trip(decision: Decision) -> None:
     assert decode_report(encode_report(3.0, 0.25)) == (3.0, 0.25)
-    decision = Decision(False, 9.0, TrialState.RUNNING, "ranks 1 of 3")
-    assert decode_decision(encode_decision(decision)) == decision
+    line = encode_decision(decision)
+    assert decode_decision(line) == decision
+    # Trial code of an older hpo reads only should_stop: it stays on the line.
+    assert json.loads(line)["should_stop"] is (decision.action is not DecisionAction.CONTINUE)
+
+
+@pytest.mark.parametrize(
+    ("should_stop", "state", "action"),
+    [
+        (False, "running", DecisionAction.CONTINUE),
+        (True, "paused", DecisionAction.PAUSE),
+        (True, "stopped", DecisionAction.STOP),
+        (True, "failed", DecisionAction.STOP),
+        (True, "completed", DecisionAction.DONE),
+        # A worker's own answer (lease lost, buffered at the target) before actions existed.
+        (True, "running", DecisionAction.PAUSE),
+    ],
+)
+def test_a_decision_line_without_an_action_gets_it_derived(
+    should_stop: bool, state: str, action: DecisionAction
+) -> None:
+    line = json.dumps(
+        {"should_stop": should_stop, "next_resource": None, "state": state, "reason": "r"}
+    )
+    decision = decode_decision(line)
+    assert decision.action is action and decision.should_stop is should_stop
+
+
+def test_a_decision_refuses_the_old_positional_should_stop() -> None:
+    # Decision(True, ...) was "should stop"; now the first field is the action, and a bool
+    # there is refused rather than read as something else.
+    with pytest.raises(ValueError, match="DecisionAction"):
+        Decision(True, None, TrialState.PAUSED, "paused")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
