@@ -14,10 +14,12 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -102,12 +104,47 @@ TlsKey = Annotated[
 ]
 
 
-def _configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+class LogFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        help="text: one readable line per record; json: one JSON object per line (time, level, "
+        "logger, message and any extra fields), for log collectors (docs/operations.md)."
+    ),
+]
+
+
+def _configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Log records of ``level`` and above to stderr, as text or as JSON lines."""
+    if not isinstance(logging.getLevelName(level.upper()), int):
+        raise typer.BadParameter(
+            f"{level!r} is not a log level; use DEBUG, INFO, WARNING, ERROR or CRITICAL",
+            param_hint="--log-level",
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format is LogFormat.JSON:
+        # Imported here: only JSON logging needs it.
+        from pythonjsonlogger.json import JsonFormatter
+
+        formatter: logging.Formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+        # ISO 8601 in UTC with milliseconds (2026-12-03T21:05:11.123Z), which collectors
+        # parse without being told the machine's time zone.
+        formatter.converter = time.gmtime
+        formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
+        formatter.default_msec_format = "%s.%03dZ"
+        # The warnings module writes to stderr itself: route its lines through the records.
+        logging.captureWarnings(True)
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def _on_signals(handler: Any) -> None:
@@ -193,8 +230,30 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "INFO",
+    log_format: LogFormatOption = LogFormat.TEXT,
+    reflection: Annotated[
+        bool,
+        typer.Option(
+            help="Serve gRPC server reflection (for grpcurl and similar tools), without a token."
+        ),
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics over HTTP at /metrics on this port (0 picks a free "
+            "one); off without it.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Address of the metrics port (default: --host)."),
+    ] = None,
 ) -> None:
-    """Run the coordinator until SIGTERM or Ctrl-C, then finish in-flight calls and exit."""
+    """Run the coordinator until SIGTERM or Ctrl-C, then finish in-flight calls and exit.
+
+    The port also serves the gRPC health service (no token needed); see docs/operations.md."""
     from hpo.coordinator.server import start_coordinator
     from hpo.priors.endpoints import LLMEndpoints
     from hpo.token_checks import resolve_anonymous
@@ -209,7 +268,14 @@ def serve(
         llm_endpoints = LLMEndpoints.from_options(llm_key_env or [], llm_base_url or [])
     except InvalidArgumentError as error:
         raise typer.BadParameter(str(error), param_hint="--llm-key-env") from None
-    _configure_logging(log_level)
+    if metrics_host is not None and metrics_port is None:
+        raise typer.BadParameter("needs --metrics-port", param_hint="--metrics-host")
+    if metrics_port and metrics_port == port and (metrics_host is None or metrics_host == host):
+        raise typer.BadParameter(
+            f"{metrics_port} is the gRPC --port too; give the metrics a port of their own",
+            param_hint="--metrics-port",
+        )
+    _configure_logging(log_level, log_format)
     # A call holding its study's turn lost the GIL to the other RPC threads for up to the
     # default 5 ms whenever it released it for SQLite; a shorter interval gives the turn back
     # sooner (docs/benchmarks.md: +15% loops/s at 32 clients, two interleaved pairs).
@@ -227,6 +293,9 @@ def serve(
             tls_key=tls_key,
             anonymous=anonymous,
             llm_endpoints=llm_endpoints,
+            reflection=reflection,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
     except (ValueError, OSError) as error:  # a bad key pair, an address it cannot listen on
         typer.echo(f"hpo serve: {error}", err=True)
@@ -235,9 +304,11 @@ def serve(
     _on_signals(lambda signum, frame: stop.set())
     # The first line is the contract with scripts (and tests) that started us on port 0.
     auth = "tokens, anonymous calls as admin" if coordinator.anonymous else "tokens"
+    endpoint = coordinator.metrics_endpoint
+    metrics = f"; metrics: {endpoint.url}" if endpoint is not None else ""
     print(
         f"hpo coordinator listening on {coordinator.address} (store: {coordinator.store.url}; "
-        f"auth: {auth}; TLS: {'on' if coordinator.tls else 'off'})"
+        f"auth: {auth}; TLS: {'on' if coordinator.tls else 'off'}{metrics})"
     )
     sys.stdout.flush()
     while not stop.wait(1.0):
@@ -284,6 +355,7 @@ def worker(
     ] = None,
     quiet: Annotated[bool, typer.Option(help="Do not echo the trials' output.")] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING...")] = "INFO",
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run trials of a study: `hpo worker --study NAME -- python train.py`."""
     from hpo.workers import Worker
@@ -297,7 +369,7 @@ def worker(
             "with CUDA_VISIBLE_DEVICES set",
             param_hint="--gpus",
         )
-    _configure_logging(log_level)
+    _configure_logging(log_level, log_format)
     gpu_slots: list[str | None] = (
         [gpu.strip() for gpu in gpus.split(",")] if gpus else [None] * slots
     )

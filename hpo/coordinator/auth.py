@@ -10,6 +10,10 @@ token's role).
 The check runs inside the RPC's handler thread (the interceptor only wraps the handler):
 gRPC calls ``intercept_service`` on the thread that polls the completion queue, which must
 never wait for the database.
+
+The health and reflection services (:data:`PUBLIC_SERVICES`) are served without a token:
+Kubernetes' probes and ``grpc_health_probe`` carry none, and what they answer (whether the
+coordinator serves; the schema of the public proto) is no secret (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,10 +25,19 @@ from typing import Any
 
 import grpc
 
+from hpo.auth import method_name
 from hpo.errors import HpoError, StoreUnavailableError
 from hpo.token_checks import Caller, TokenChecker
 
 log = logging.getLogger(__name__)
+# Services any caller may use, token or not: grpc.health.v1 and server reflection.
+PUBLIC_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
 _current: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("hpo_caller", default=None)
 
 
@@ -34,10 +47,15 @@ def current_caller() -> Caller | None:
 
 
 class TokenInterceptor(grpc.ServerInterceptor):
-    """Checks every call's bearer token and role (with ``checker``) before its handler runs."""
+    """Checks every call's bearer token and role (with ``checker``) before its handler runs,
+    but for the :data:`PUBLIC_SERVICES`. ``on_store_error`` is told the method whose token
+    lookup found the store unavailable (the coordinator counts it and checks its health)."""
 
-    def __init__(self, checker: TokenChecker) -> None:
+    def __init__(
+        self, checker: TokenChecker, on_store_error: Callable[[str], None] = lambda method: None
+    ) -> None:
         self.checker = checker
+        self.on_store_error = on_store_error
 
     def intercept_service(
         self,
@@ -47,7 +65,11 @@ class TokenInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None  # an unknown method: gRPC answers UNIMPLEMENTED
-        return _guarded(handler, self._guard(handler_call_details.method))  # type: ignore[attr-defined]
+        full_method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if full_method.lstrip("/").rpartition("/")[0] in PUBLIC_SERVICES:
+            # Unwrapped: the health service's Watch keeps its non-blocking mode.
+            return handler
+        return _guarded(handler, self._guard(full_method))
 
     def _guard(self, full_method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def wrap(behavior: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,6 +99,7 @@ class TokenInterceptor(grpc.ServerInterceptor):
             return caller
         except StoreUnavailableError as error:
             log.exception("%s: token lookup failed: database unavailable", full_method)
+            self.on_store_error(method_name(full_method))
             context.abort(error.code, str(error))
         except HpoError as denied:
             log.info("%s refused (%s): %s", full_method, denied.code.name, denied)

@@ -91,7 +91,10 @@ class ModelManager:
         fit: Fit = _fit_in_process,
         executor_factory: Callable[[], Executor] = model_process,
         refit_fraction: float = 0.0,
+        on_fit: Callable[[float], None] = lambda seconds: None,
     ) -> None:
+        # Told the duration of each fit that succeeds (the coordinator's metrics observe it).
+        self._on_fit = on_fit
         self._fit = fit
         self._executor_factory = executor_factory
         self._executor: Executor | None = None
@@ -189,6 +192,7 @@ class ModelManager:
                 slot.fail(data)
             else:
                 slot.install(data, result)
+                self._on_fit(result.seconds)
                 log.debug(
                     "study %s: fit %d on %d results took %.2f s",
                     name,

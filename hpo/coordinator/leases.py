@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from hpo.service import StudyService
 
@@ -24,11 +25,18 @@ AFTER_EXPIRY_SECONDS = 0.01
 
 
 class LeaseSweeper:
-    """A daemon thread that calls ``service.expire_leases`` when a lease runs out."""
+    """A daemon thread that calls ``service.expire_leases`` when a lease runs out, and tells
+    ``on_expired`` how many trials it settled (the coordinator's metrics count them)."""
 
-    def __init__(self, service: StudyService, max_wait: float = MAX_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        service: StudyService,
+        max_wait: float = MAX_WAIT_SECONDS,
+        on_expired: Callable[[int], None] = lambda trials: None,
+    ) -> None:
         self.service = service
         self.max_wait = max_wait
+        self.on_expired = on_expired
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hpo-lease-sweeper", daemon=True)
 
@@ -50,6 +58,7 @@ class LeaseSweeper:
             changed = self.service.expire_leases()
             if changed:
                 log.info("settled %d trial(s) whose lease expired", changed)
+                self.on_expired(changed)
             expiry = self.service.next_lease_expiry()
         except Exception:
             # The store may be briefly unreachable; the next look retries.

@@ -13,11 +13,17 @@ from datetime import datetime
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health as health_service
+from grpc_health.v1 import health_pb2_grpc
+from grpc_reflection.v1alpha import reflection as server_reflection
 
+from hpo.auth import SERVICE
 from hpo.coordinator.auth import TokenInterceptor
 from hpo.coordinator.decoding import RejectUndecodable
 from hpo.coordinator.fit_process import ModelManager
+from hpo.coordinator.health import CHECK_SECONDS, CoordinatorHealth, StartupGate
 from hpo.coordinator.leases import LeaseSweeper
+from hpo.coordinator.metrics import CoordinatorMetrics, MetricsEndpoint, RpcMetrics
 from hpo.coordinator.servicer import CoordinatorServicer
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.priors.endpoints import LLMEndpoints
@@ -44,11 +50,16 @@ class Coordinator:
     service: StudyService
     models: ModelManager
     sweeper: LeaseSweeper
+    health: CoordinatorHealth
+    metrics: CoordinatorMetrics
     host: str
     port: int
     # Calls without a token are served as admin (loopback only, see hpo.token_checks).
     anonymous: bool = False
     tls: bool = False
+    reflection: bool = False
+    # The HTTP server of the metrics (None without a metrics port).
+    metrics_endpoint: MetricsEndpoint | None = None
 
     @property
     def address(self) -> str:
@@ -58,14 +69,17 @@ class Coordinator:
         self.server.wait_for_termination()
 
     def stop(self, grace: float = 10.0) -> None:
-        """Refuse new calls, let running ones finish within ``grace`` seconds, stop the model
-        process and close the store."""
+        """Report NOT_SERVING, refuse new calls, let running ones finish within ``grace``
+        seconds, stop the model process and close the store."""
+        self.health.stop()
         self.server.stop(grace).wait()
         if not self.service.wait_idle(grace):
             log.warning("calls still in progress after %g s; closing the store anyway", grace)
         self.sweeper.stop()
         self.models.close()
         self.service.close()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
         self.store.close()
 
 
@@ -84,8 +98,13 @@ def start_coordinator(
     anonymous: bool | None = None,
     token_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     llm_endpoints: LLMEndpoints | None = None,
+    reflection: bool = False,
+    metrics_port: int | None = None,
+    metrics_host: str | None = None,
+    health_check_seconds: float = CHECK_SECONDS,
 ) -> Coordinator:
-    """Start serving ``db`` on ``host:port`` (port 0 picks a free port) and return at once.
+    """Start serving ``db`` on ``host:port`` (port 0 picks a free port); return once it
+    serves.
 
     Callers authenticate with bearer tokens (docs/security.md). ``anonymous`` lets calls
     without a token in as admin: ``None`` (the default) turns it on for a loopback ``host``
@@ -94,13 +113,20 @@ def start_coordinator(
     how long a token revoked elsewhere keeps working here. ``llm_endpoints`` says which LLM
     endpoints studies' priors may call and which of this process's variables they may send as
     API keys (none by default).
+
+    Operations (docs/operations.md): the port also serves the gRPC health service, which
+    reports NOT_SERVING until the store is migrated (the port opens before the migration, and
+    the Coordinator's calls are answered UNAVAILABLE until it is done) and whenever the store
+    stops answering the query run every ``health_check_seconds``. ``reflection`` adds gRPC
+    server reflection. ``metrics_port`` serves Prometheus metrics over HTTP on
+    ``metrics_host`` (default: ``host``); 0 picks a free port.
     """
     anonymous = resolve_anonymous(host, anonymous)
     credentials = _server_credentials(tls_cert, tls_key)
     store = SqlStudyStore(db)
-    if migrate:
-        upgrade(store.engine)
-    models = ModelManager()
+    health = CoordinatorHealth(store.next_lease_expiry, check_seconds=health_check_seconds)
+    metrics = CoordinatorMetrics(store, lambda: health.ready)
+    models = ModelManager(on_fit=metrics.model_fit_seconds.observe)
     service = StudyService(
         store,
         lease_seconds=lease_seconds,
@@ -114,6 +140,11 @@ def start_coordinator(
     )
     tokens = TokenService(store.sql, clock=clock)
     checker = TokenChecker(tokens, anonymous=anonymous, cache_seconds=token_cache_seconds)
+
+    def store_failed(method: str) -> None:
+        metrics.store_error(method)
+        health.check_soon()
+
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hpo-rpc"),
         options=[
@@ -121,9 +152,22 @@ def start_coordinator(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
-        interceptors=[TokenInterceptor(checker), RejectUndecodable()],
+        # Metrics first, to count the later interceptors' refusals; the gate before the token
+        # check, whose table may not exist yet.
+        interceptors=[
+            RpcMetrics(metrics),
+            StartupGate(health),
+            TokenInterceptor(checker, store_failed),
+            RejectUndecodable(),
+        ],
     )
-    hpo_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service, tokens), server)
+    hpo_pb2_grpc.add_CoordinatorServicer_to_server(
+        CoordinatorServicer(service, tokens, store_failed), server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    if reflection:
+        services = (SERVICE, health_service.SERVICE_NAME, server_reflection.SERVICE_NAME)
+        server_reflection.enable_server_reflection(services, server)
     try:
         if credentials is None:
             bound = server.add_insecure_port(host_port(host, port))
@@ -137,17 +181,35 @@ def start_coordinator(
             f"cannot listen on {host_port(host, port)}: the port is in use, or the address is "
             "not one of this machine's"
         )
-    renewed = service.renew_held_leases()
+    endpoint = None
+    try:
+        if metrics_port is not None:
+            endpoint = metrics.serve(metrics_host or host, metrics_port)
+        server.start()
+        # Probes reach the port from here on and hear NOT_SERVING until the end.
+        if migrate:
+            upgrade(store.engine)
+        renewed = service.renew_held_leases()
+    except BaseException:  # a store that cannot be migrated, a metrics port in use
+        health.stop()
+        server.stop(None)
+        service.close()
+        if endpoint is not None:
+            endpoint.close()
+        store.close()
+        raise
     if renewed:
         log.info("renewed %d lease(s) held when this coordinator started", renewed)
-    server.start()
-    sweeper = LeaseSweeper(service).start()
+    sweeper = LeaseSweeper(service, on_expired=metrics.lease_expiries.inc).start()
+    health.start()
     log.info(
-        "coordinator listening on %s, store %s, auth: %s, TLS: %s",
+        "coordinator listening on %s, store %s, auth: %s, TLS: %s, reflection: %s, metrics: %s",
         host_port(host, bound),
         store.url,
         "bearer tokens, anonymous calls as admin (loopback)" if anonymous else "bearer tokens",
         "on" if credentials is not None else "off",
+        "on" if reflection else "off",
+        endpoint.url if endpoint is not None else "off",
     )
     if not anonymous and not any(token.active for token in tokens.list_tokens()):
         log.warning(
@@ -160,10 +222,14 @@ def start_coordinator(
         service,
         models,
         sweeper,
+        health,
+        metrics,
         host,
         bound,
         anonymous=anonymous,
         tls=credentials is not None,
+        reflection=reflection,
+        metrics_endpoint=endpoint,
     )
 
 

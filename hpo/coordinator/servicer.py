@@ -61,6 +61,7 @@ def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
             return method(self, request, context)
         except StoreUnavailableError as error:
             log.exception("%s: database unavailable", method.__name__)
+            self.on_store_error(method.__name__)
             context.abort(error.code, str(error))
         except HpoError as error:
             context.abort(error.code, str(error))
@@ -73,9 +74,18 @@ def _rpc(method: Method[Request, Response]) -> Method[Request, Response]:
 
 
 class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
-    def __init__(self, service: StudyService, tokens: TokenService) -> None:
+    """``on_store_error`` is told the method of each call answered UNAVAILABLE because the
+    store failed (the coordinator counts it and checks its health at once)."""
+
+    def __init__(
+        self,
+        service: StudyService,
+        tokens: TokenService,
+        on_store_error: Callable[[str], None] = lambda method: None,
+    ) -> None:
         self.service = service
         self.tokens = tokens
+        self.on_store_error = on_store_error
 
     @_rpc
     def CreateStudy(self, request: pb.CreateStudyRequest, context: Any) -> pb.Study:

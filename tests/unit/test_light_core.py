@@ -1,5 +1,6 @@
-"""A GPU node installs only the light core (grpcio, protobuf, numpy, typer, rich): the client,
-the in-trial API and the worker daemon must not import the coordinator's dependencies."""
+"""A GPU node installs only the light core (grpcio, protobuf, numpy, typer, rich,
+python-json-logger): the client, the in-trial API and the worker daemon must not import the
+coordinator's dependencies."""
 
 from __future__ import annotations
 
