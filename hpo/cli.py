@@ -31,6 +31,7 @@ from hpo.auth import Role, generate_secret, is_well_formed
 from hpo.client import DEFAULT_ADDRESS, ENV_TLS_CA, ENV_TOKEN, Client, seed_for
 from hpo.dashboard.export import ExportFormat, ExportTable
 from hpo.errors import HpoError, InvalidArgumentError
+from hpo.launch.cli import launch_app
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.spec import StudySpec
 from hpo.storage.types import utcnow
@@ -51,6 +52,7 @@ token_app = typer.Typer(
 app.add_typer(study_app, name="study")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
+app.add_typer(launch_app, name="launch")
 
 console = Console()
 errors = Console(stderr=True)
