@@ -16,6 +16,10 @@ BIN := $(VENV)/bin
 # which compiles llama-cpp-python), so that a first `make demo` installs only the first.
 SERVER_INSTALLED := $(VENV)/.installed-server
 INSTALLED := $(VENV)/.installed
+# setuptools prints an informational notice ("Editable installation. Please be careful with
+# folders ... with the same name as your package") on every editable install of a project with a
+# package-dir mapping like ours; it is not a problem of this project, so pip hides it.
+EDITABLE_INSTALL := $(BIN)/python -W "ignore:Editable installation" -m pip install --quiet -e
 
 .PHONY: demo test bench bench-quality lint proto vendor-js clean
 
@@ -44,11 +48,11 @@ $(SERVER_INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[server]'
+	$(EDITABLE_INSTALL) '.[server]'
 	touch $@
 
 $(INSTALLED): $(SERVER_INSTALLED) pyproject.toml
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[server,dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(EDITABLE_INSTALL) '.[server,dev]'
 	touch $@
 
 clean:
