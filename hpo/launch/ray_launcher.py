@@ -30,7 +30,8 @@ from hpo.launch.common import hpo_command, merged_environment
 
 # Ray's default for tasks: a worker whose process or node died is started again this often.
 DEFAULT_MAX_RETRIES = 3
-# How long a cancelled task may take to notice it (see run_worker).
+# How long a cancelled task, or the interrupted launcher, may take to notice it (see
+# run_worker and launch).
 CANCEL_CHECK_SECONDS = 1.0
 
 
@@ -159,7 +160,10 @@ def launch(
         pending = list(indices)
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                # With a timeout: a wait without one can block in Ray's C++ core until a task
+                # ends, and Python runs the SIGINT/SIGTERM handler only between bytecodes, so
+                # an interrupt waited for a worker that might never end (seen in a CI run).
+                done, pending = ray.wait(pending, num_returns=1, timeout=CANCEL_CHECK_SECONDS)
                 for ref in done:
                     results.append(result(ref))
                     on_result(results[-1])
