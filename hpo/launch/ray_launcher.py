@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -87,6 +88,11 @@ def run_worker(arguments: Sequence[str], environment: dict[str, str]) -> WorkerE
     """
     import ray
 
+    if threading.current_thread() is threading.main_thread():
+        # ray.cancel interrupts the task with _thread.interrupt_main(), which does nothing
+        # while SIGINT is ignored, as it is in every process started from a shell's background
+        # job (nohup CMD &, a CI runner), Ray's workers included: the task then never ended.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     child = merged_environment(os.environ, environment)
     if not ray.get_gpu_ids():
         # Ray leaves CUDA_VISIBLE_DEVICES alone for a task without GPUs (2.60 does), which
@@ -128,7 +134,12 @@ def launch(
     from ray.exceptions import RayError
 
     ray.init(address=address)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Both interrupt the launcher (and cancel the workers), also where the launcher was
+    # started with SIGINT ignored (from a background job).
+    previous = {
+        signum: signal.signal(signum, signal.default_int_handler)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         available = ray.cluster_resources().get("GPU", 0.0)
         if gpus_per_worker > available:
@@ -176,5 +187,6 @@ def launch(
             raise
         return sorted(results, key=lambda outcome: outcome.index)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         ray.shutdown()
