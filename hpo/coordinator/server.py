@@ -152,10 +152,11 @@ def start_coordinator(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
-        # Metrics first, to count the later interceptors' refusals; the gate before the token
-        # check, whose table may not exist yet.
+        # Metrics first (only when they are served: they wrap every call), to count the later
+        # interceptors' refusals; the gate before the token check, whose table may not exist
+        # yet.
         interceptors=[
-            RpcMetrics(metrics),
+            *([RpcMetrics(metrics)] if metrics_port is not None else []),
             StartupGate(health),
             TokenInterceptor(checker, store_failed),
             RejectUndecodable(),
