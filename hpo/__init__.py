@@ -11,6 +11,7 @@ from hpo.client import (
     Decision,
     DecisionAction,
     Finished,
+    ParetoTrial,
     Study,
     Trial,
     Wait,
@@ -22,6 +23,7 @@ from hpo.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from hpo.outcomes import Constraint, Cost, Objective
 from hpo.records import TrialRecord
 from hpo.space import Categorical, Float, Int, Space
 from hpo.spec import StudySpec
@@ -37,6 +39,8 @@ __all__ = [
     "BestTrial",
     "Categorical",
     "Client",
+    "Constraint",
+    "Cost",
     "Decision",
     "DecisionAction",
     "FailedPreconditionError",
@@ -46,6 +50,8 @@ __all__ = [
     "Int",
     "InvalidArgumentError",
     "NotFoundError",
+    "Objective",
+    "ParetoTrial",
     "Space",
     "Study",
     "StudySpec",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -32,13 +32,17 @@ from hpo.client import (
     ClientBase,
     Decision,
     Finished,
+    ParetoTrial,
     StudyBase,
     TrialBase,
     Wait,
     best_answer,
+    best_request,
     create_study_request,
     heartbeat_request,
     leases_answer,
+    pareto_answer,
+    pareto_request,
     remote_error,
     suggest_answer,
     suggest_request,
@@ -65,7 +69,7 @@ class AsyncTrial(TrialBase):
     async def report(
         self,
         resource: float,
-        value: float,
+        value: float | Mapping[str, float],
         request_id: str | None = None,
         *,
         hold: bool | None = None,
@@ -162,9 +166,15 @@ class AsyncStudy(StudyBase):
                 continue
             return None
 
-    async def best(self) -> BestTrial | None:
-        """The best value at the highest rung reached so far, or None before any rung."""
-        return best_answer(await self._client.call("GetBest", pb.GetBestRequest(study=self.name)))
+    async def best(self, max_cost: float | None = None) -> BestTrial | None:
+        """The best value at the highest rung reached so far (see :meth:`hpo.Study.best`)."""
+        return best_answer(await self._client.call("GetBest", best_request(self.name, max_cost)))
+
+    async def pareto_front(self, max_cost: float | None = None) -> list[ParetoTrial]:
+        """The non-dominated trials at the highest rung with a feasible result."""
+        return pareto_answer(
+            await self._client.call("GetParetoFront", pareto_request(self.name, max_cost))
+        )
 
 
 class AsyncClient(ClientBase):

@@ -75,6 +75,7 @@ METHOD_ROLES: Mapping[str, Role] = {
     "ListStudies": Role.READER,
     "ListTrials": Role.READER,
     "GetBest": Role.READER,
+    "GetParetoFront": Role.READER,
     "GetPriors": Role.READER,
     # Running trials.
     "Suggest": Role.WORKER,

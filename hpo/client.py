@@ -43,6 +43,7 @@ import grpc
 
 from hpo import errors, wire
 from hpo.auth import Role, TokenRecord, role_from_proto, role_to_proto
+from hpo.outcomes import Constraint, Cost
 from hpo.priors.sources import PriorSource
 from hpo.records import TrialRecord
 from hpo.space import Config, Parameter, Space
@@ -202,6 +203,21 @@ class BestTrial:
     trial: TrialRecord
     value: float
     resource: float
+
+    @property
+    def config(self) -> Config:
+        return self.trial.config
+
+
+@dataclass(frozen=True)
+class ParetoTrial:
+    """A trial of a study's Pareto front: its metrics at ``resource``, and whether every
+    outcome constraint holds there."""
+
+    trial: TrialRecord
+    metrics: Mapping[str, float]
+    resource: float
+    feasible: bool
 
     @property
     def config(self) -> Config:
@@ -401,6 +417,29 @@ def best_answer(response: pb.GetBestResponse) -> BestTrial | None:
     return BestTrial(wire.trial_from_proto(response.trial), response.value, response.resource)
 
 
+def best_request(study: str, max_cost: float | None) -> pb.GetBestRequest:
+    request = pb.GetBestRequest(study=study)
+    if max_cost is not None:
+        request.max_cost = max_cost
+    return request
+
+
+def pareto_request(study: str, max_cost: float | None) -> pb.GetParetoFrontRequest:
+    request = pb.GetParetoFrontRequest(study=study)
+    if max_cost is not None:
+        request.max_cost = max_cost
+    return request
+
+
+def pareto_answer(response: pb.GetParetoFrontResponse) -> list[ParetoTrial]:
+    return [
+        ParetoTrial(
+            wire.trial_from_proto(entry.trial), dict(entry.metrics), entry.resource, entry.feasible
+        )
+        for entry in response.trials
+    ]
+
+
 class TrialBase:
     """An assignment: train ``config`` from ``resume_from`` to ``resource``; the requests its
     trial sends, and what it remembers of its end. :class:`Trial` and
@@ -440,12 +479,16 @@ class TrialBase:
         return decision.should_stop and not (self.hold if hold is None else hold)
 
     def _report_request(
-        self, resource: float, value: float, request_id: str | None
+        self, resource: float, value: float | Mapping[str, float], request_id: str | None
     ) -> pb.ReportRequest:
+        """A number travels as ``value`` (what a v1 coordinator reads); a mapping as
+        ``metrics``, every metric of the study by name."""
+        metrics = value if isinstance(value, Mapping) else None
         return pb.ReportRequest(
             trial_id=self.id,
             resource=float(resource),
-            value=float(value),
+            value=0.0 if metrics is not None else float(value),  # type: ignore[arg-type]
+            metrics={name: float(metric) for name, metric in (metrics or {}).items()},
             request_id=request_id or _request_id(),
             worker_id=self._worker_id,
         )
@@ -551,12 +594,14 @@ class Trial(TrialBase):
     def report(
         self,
         resource: float,
-        value: float,
+        value: float | Mapping[str, float],
         request_id: str | None = None,
         *,
         hold: bool | None = None,
     ) -> Decision:
         """Record ``value`` at ``resource``; the answer's ``action`` says what to do next.
+        ``value`` is a number for a study with one objective and no other metric, otherwise
+        a mapping naming every metric of the study (``{"loss": 0.3, "latency_ms": 12}``).
 
         An answer other than CONTINUE also releases the assignment, unless ``hold`` (default:
         the trial's ``hold``) is true. A release that fails is logged and left to
@@ -726,9 +771,17 @@ class Study(StudyBase):
                 return records
             start = page.next_start_number
 
-    def best(self) -> BestTrial | None:
-        """The best value at the highest rung reached so far, or None before any rung."""
-        return best_answer(self._client.call("GetBest", pb.GetBestRequest(study=self.name)))
+    def best(self, max_cost: float | None = None) -> BestTrial | None:
+        """The best value at the highest rung reached so far, or None before any rung; with
+        several objectives the front's best in the first, feasible if any trial is; with
+        ``max_cost`` among results that cost at most that (docs/study-spec.md)."""
+        return best_answer(self._client.call("GetBest", best_request(self.name, max_cost)))
+
+    def pareto_front(self, max_cost: float | None = None) -> list[ParetoTrial]:
+        """The non-dominated trials at the highest rung with a feasible result."""
+        return pareto_answer(
+            self._client.call("GetParetoFront", pareto_request(self.name, max_cost))
+        )
 
 
 # ---------------------------------------------------------------- client
@@ -777,11 +830,17 @@ class Client(ClientBase):
         description: str = "",
         priors: Sequence[PriorSource | Mapping[str, Any]] = (),
         enqueue: Sequence[Mapping[str, Any]] = (),
+        objectives: Sequence[Objective | Mapping[str, str]] = (),
+        metrics: Sequence[str] = (),
+        constraints: Sequence[Constraint | Mapping[str, Any]] = (),
+        cost: Cost | Mapping[str, str] | None = None,
         exist_ok: bool = False,
     ) -> Study:
         """Create a study (see docs/algorithms.md for the options, docs/priors.md for
-        ``priors`` and ``enqueue``). Without ``seed``, the seed is derived from the name, so the
-        same call with ``exist_ok`` finds the same study."""
+        ``priors`` and ``enqueue``, docs/study-spec.md for ``objectives``, ``metrics``,
+        ``constraints`` and ``cost``, which replace ``metric`` and ``direction`` when given).
+        Without ``seed``, the seed is derived from the name, so the same call with
+        ``exist_ok`` finds the same study."""
         spec = StudySpec(
             name=name,
             space=space if isinstance(space, Space) else Space(space),
@@ -796,6 +855,10 @@ class Client(ClientBase):
             description=description,
             priors=tuple(priors),
             enqueue=tuple(dict(config) for config in enqueue),
+            objectives=list(objectives),  # type: ignore[arg-type]
+            metrics=list(metrics),  # type: ignore[arg-type]
+            constraints=list(constraints),  # type: ignore[arg-type]
+            cost=cost,  # type: ignore[arg-type]
         )
         return self.create_study_from_spec(spec, exist_ok=exist_ok)
 

@@ -16,7 +16,7 @@ drift apart (docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hpo.priors.proposals import Proposal
@@ -65,6 +65,8 @@ class ResultRecorded:
     resource: float
     value: float
     rung: int | None
+    # Every metric of the report (None for a one-value report).
+    metrics: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,15 @@ def reassignment(job: Promote | Resume, worker_id: str) -> TrialAssigned:
 
 
 def report_effects(
-    decision: ReportDecision, number: int, resource: float, value: float
+    decision: ReportDecision,
+    number: int,
+    resource: float,
+    value: float,
+    metrics: Mapping[str, float] | None = None,
 ) -> list[Effect]:
     """A settled report: its result, and the state it leaves the trial in (a trial told to
     continue stays running)."""
-    effects: list[Effect] = [ResultRecorded(number, resource, value, decision.rung)]
+    effects: list[Effect] = [ResultRecorded(number, resource, value, decision.rung, metrics)]
     next_state = STATE_AFTER.get(decision.action)
     if next_state is not None:
         effects.append(StateChanged(number, next_state))
@@ -233,7 +239,7 @@ def _apply(state: StudyState, effect: Effect) -> None:
     elif isinstance(effect, ResultRecorded):
         state.trials[effect.number].last_resource = effect.resource
         if effect.rung is not None:
-            state.record_rung(effect.number, effect.rung, effect.value)
+            state.record_rung(effect.number, effect.rung, effect.value, effect.metrics)
     elif isinstance(effect, StateChanged):
         state.set_state(effect.number, effect.state)
     elif isinstance(effect, Released):

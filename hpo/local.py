@@ -10,10 +10,12 @@ rows written, reloaded and decided from) and through this class makes the same d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hpo import engine
 from hpo.algorithms import make_sampler, make_scheduler, uses_model
+from hpo.outcomes import outcome_of
 from hpo.priors.proposals import Proposal
 from hpo.samplers import InlineModels, ModelSource
 from hpo.schedulers import (
@@ -92,9 +94,19 @@ class LocalStudy:
             source=trial.source,
         )
 
-    def report(self, number: int, resource: float, value: float) -> ReportDecision:
-        decision = self.scheduler.on_report(self.state, number, resource, value)
-        effects = engine.report_effects(decision, number, resource, value)
+    def report(
+        self, number: int, resource: float, value: float | Mapping[str, float]
+    ) -> ReportDecision:
+        """Record a result: a number (one objective, no other metric) or every metric of the
+        study by name, checked as the coordinator checks them."""
+        metrics = value if isinstance(value, Mapping) else None
+        spec = self.spec
+        outcome = outcome_of(
+            spec.objectives, spec.reported_metrics, None if metrics else value, metrics
+        )
+        reported = outcome.metrics or None
+        decision = self.scheduler.on_report(self.state, number, resource, outcome.value, reported)
+        effects = engine.report_effects(decision, number, resource, outcome.value, reported)
         self._apply(effects, observe=decision.rung is not None)
         return decision
 

@@ -10,7 +10,8 @@ light client can use the same record (docs/architecture.md). The store builds th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,8 @@ class ReportRecord:
     # The rung the report settled, None between rungs.
     rung: int | None
     created_at: datetime
+    # Every metric of the report; empty for a one-value report (``value`` is the objective).
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class TrialRecord:
     created_at: datetime
     updated_at: datetime
     reports: tuple[ReportRecord, ...] = ()
+    # The metrics of the latest report (empty for one-value reports).
+    last_metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

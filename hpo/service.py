@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from hpo import engine
+from hpo.algorithms import make_scheduler
 from hpo.decider import DEFAULT_MAX_CALLS_PER_STUDY, Deciding, StudyDecider
 from hpo.errors import (
     AlreadyExistsError,
@@ -33,6 +34,7 @@ from hpo.errors import (
 )
 from hpo.lease_service import LeaseService, LeaseStatus
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
+from hpo.pareto_front import pareto_front
 from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
@@ -102,6 +104,24 @@ class Best:
     trial: TrialRecord
     value: float
     resource: float
+
+
+@dataclass(frozen=True)
+class ParetoEntry:
+    trial: TrialRecord
+    # Every metric of the trial's result at ``resource``.
+    metrics: Mapping[str, float]
+    resource: float
+    feasible: bool
+
+
+@dataclass(frozen=True)
+class ParetoAnswer:
+    """A study's front: its non-dominated trials at ``rung`` (docs/study-spec.md)."""
+
+    study_name: str
+    rung: int
+    entries: tuple[ParetoEntry, ...]
 
 
 @dataclass(frozen=True)
@@ -402,9 +422,15 @@ class StudyService:
         return self.trials.suggest(study_id, worker_id, request_id, caller_waiting)
 
     def report(
-        self, trial_id: int, resource: float, value: float, request_id: str, worker_id: str
+        self,
+        trial_id: int,
+        resource: float,
+        value: float | None,
+        request_id: str,
+        worker_id: str,
+        metrics: Mapping[str, float] | None = None,
     ) -> ReportOutcome:
-        return self.trials.report(trial_id, resource, value, request_id, worker_id)
+        return self.trials.report(trial_id, resource, value, request_id, worker_id, metrics)
 
     def complete(self, trial_id: int, worker_id: str, request_id: str = "") -> TrialRecord:
         return self.trials.complete(trial_id, worker_id, request_id)
@@ -446,11 +472,42 @@ class StudyService:
         )
         return TrialPage(study.name, trials, more, trials[-1].number + 1 if more else 0)
 
-    def best(self, study_name: str) -> Best | None:
-        """Best value at the highest rung that has results (rungs are comparable across trials)."""
+    def best(self, study_name: str, max_cost: float | None = None) -> Best | None:
+        """Best value at the highest rung that has results (rungs are comparable across trials).
+        With several objectives or constraints: the front's member best in the primary
+        objective, feasible if any is; with ``max_cost``: among results that cost at most it."""
         study = self._study(study_name)
-        best = self.store.best(study)
-        return None if best is None else Best(study.name, best.trial, best.value, best.resource)
+        spec = StudySpec.from_json(study.spec_json)
+        if not spec.is_vector and max_cost is None:
+            best = self.store.best(study)
+            return None if best is None else Best(study.name, best.trial, best.value, best.resource)
+        answer = self.pareto_front(study_name, max_cost)
+        if not answer.entries:
+            return None
+        sign = spec.objective.sign
+        entry = min(
+            answer.entries,
+            key=lambda entry: (sign * entry.metrics[spec.objective.metric], entry.trial.number),
+        )
+        return Best(study.name, entry.trial, entry.metrics[spec.objective.metric], entry.resource)
+
+    def pareto_front(self, study_name: str, max_cost: float | None = None) -> ParetoAnswer:
+        """The study's non-dominated trials at the highest rung with a feasible result (within
+        ``max_cost``, for a study with a cost metric); empty before any result."""
+        study = self._study(study_name)
+        with self.store.read() as store:
+            contents = store.study_contents(study.id)
+            front = pareto_front(contents.spec, contents.rung_results, max_cost)
+            if front is None:
+                return ParetoAnswer(study.name, -1, ())
+            resource = make_scheduler(contents.spec).levels[front.rung]
+            entries = tuple(
+                ParetoEntry(
+                    store.trial(study.id, member.number), member.metrics, resource, member.feasible
+                )
+                for member in front.members
+            )
+        return ParetoAnswer(study.name, front.rung, entries)
 
     # ------------------------------------------------------------ plumbing
 

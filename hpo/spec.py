@@ -17,6 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpo.errors import InvalidArgumentError
+from hpo.outcomes import (
+    MAX_CONSTRAINTS,
+    MAX_METRICS,
+    MAX_OBJECTIVES,
+    Constraint,
+    Cost,
+    Objective,
+)
+from hpo.outcomes import (
+    Direction as Direction,
+)
 from hpo.priors.sources import PriorSource, enqueued_from_json, priors_from_json
 from hpo.space import Config, Space
 from hpo.validation import (
@@ -36,11 +47,6 @@ from hpo.validation import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class Direction(str, enum.Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
 
 
 class Algorithm(str, enum.Enum):
@@ -63,23 +69,6 @@ class BracketSplit(str, enum.Enum):
 class AshaMode(str, enum.Enum):
     PROMOTION = "promotion"
     STOPPING = "stopping"
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str = "value"
-    direction: Direction = Direction.MINIMIZE
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "direction", enum_member(Direction, "objective.direction", self.direction)
-        )
-        check_text("objective.metric", self.metric, MAX_NAME_LENGTH, required=True)
-
-    @property
-    def sign(self) -> float:
-        """Multiply a value by this to turn the objective into a minimisation."""
-        return 1.0 if self.direction is Direction.MINIMIZE else -1.0
 
 
 @dataclass(frozen=True)
@@ -167,9 +156,17 @@ class StudySpec:
     # What is believed before the study starts, and configurations to run first (docs/priors.md).
     priors: tuple[PriorSource, ...] = ()
     enqueue: tuple[Config, ...] = ()
+    # Several objectives (the first is the primary one, also ``objective``), further metrics
+    # every report carries, outcome constraints on them, and the cost metric
+    # (docs/study-spec.md). Left empty, the study has the one ``objective``.
+    objectives: tuple[Objective, ...] = ()
+    metrics: tuple[str, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    cost: Cost | None = None
 
     def __post_init__(self) -> None:
         check_study_name(self.name)
+        self._check_outcomes()
         if not isinstance(self.space, Space):
             raise InvalidArgumentError("space", "must be a Space")
         object.__setattr__(self, "algorithm", enum_member(Algorithm, "algorithm", self.algorithm))
@@ -190,15 +187,91 @@ class StudySpec:
         object.__setattr__(self, "enqueue", enqueued_from_json(self.space, _listed(self.enqueue)))
         check_text("description", self.description, MAX_DESCRIPTION_LENGTH)
 
+    def _check_outcomes(self) -> None:
+        """Validate and normalise objectives, metrics, constraints and cost: ``objectives``
+        always lists every objective and ``objective`` is its first."""
+        listed = _listed(self.objectives)
+        if not isinstance(listed, list):
+            raise InvalidArgumentError("objectives", "must be a list of objectives")
+        check_count("objectives", listed, MAX_OBJECTIVES)
+        objectives = tuple(
+            _entry(f"objectives[{index}]", Objective, entry) for index, entry in enumerate(listed)
+        )
+        objective = _entry("objective", Objective, self.objective)
+        if not objectives:
+            objectives = (objective,)
+        elif objective not in (Objective(), objectives[0]):
+            raise InvalidArgumentError(
+                "objective", "differs from objectives[0]; give objectives alone"
+            )
+        names = [entry.metric for entry in objectives]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise InvalidArgumentError(f"objectives[{index}].metric", f"{name!r} is repeated")
+        metrics = _listed(self.metrics)
+        if not isinstance(metrics, list):
+            raise InvalidArgumentError("metrics", "must be a list of metric names")
+        check_count("metrics", metrics, MAX_METRICS)
+        for index, name in enumerate(metrics):
+            field_name = f"metrics[{index}]"
+            check_text(field_name, name, MAX_NAME_LENGTH, required=True)
+            if name in names:
+                raise InvalidArgumentError(field_name, f"{name!r} is declared already")
+            names.append(name)
+        cost = None if self.cost is None else _entry("cost", Cost, self.cost)
+        if cost is not None and cost.metric in names[: len(objectives)]:
+            raise InvalidArgumentError("cost.metric", f"{cost.metric!r} is an objective")
+        declared = set(names) | ({cost.metric} if cost is not None else set())
+        constraints = _listed(self.constraints)
+        if not isinstance(constraints, list):
+            raise InvalidArgumentError("constraints", "must be a list of constraints")
+        check_count("constraints", constraints, MAX_CONSTRAINTS)
+        checked = []
+        for index, entry in enumerate(constraints):
+            constraint = _entry(f"constraints[{index}]", Constraint, entry)
+            if constraint.metric not in declared:
+                raise InvalidArgumentError(
+                    f"constraints[{index}].metric",
+                    f"{constraint.metric!r} is not declared: list it in metrics",
+                )
+            checked.append(constraint)
+        object.__setattr__(self, "objectives", objectives)
+        object.__setattr__(self, "objective", objectives[0])
+        object.__setattr__(self, "metrics", tuple(metrics))
+        object.__setattr__(self, "constraints", tuple(checked))
+        object.__setattr__(self, "cost", cost)
+
+    @property
+    def reported_metrics(self) -> tuple[str, ...]:
+        """The metrics every report names: objectives, declared metrics, a reported cost."""
+        names = [objective.metric for objective in self.objectives] + list(self.metrics)
+        if self.cost is not None and self.cost.reported and self.cost.metric not in names:
+            names.append(self.cost.metric)
+        return tuple(names)
+
+    @property
+    def is_vector(self) -> bool:
+        """Whether results rank by more than one number: several objectives, or constraints."""
+        return len(self.objectives) > 1 or bool(self.constraints)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.description,
             "space": self.space.to_json(),
-            "objective": {
-                "metric": self.objective.metric,
-                "direction": self.objective.direction.value,
-            },
+            # One objective keeps the form stored before several were possible.
+            **(
+                {"objective": self.objective.to_json()}
+                if len(self.objectives) == 1
+                else {"objectives": [objective.to_json() for objective in self.objectives]}
+            ),
+            **({"metrics": list(self.metrics)} if self.metrics else {}),
+            **(
+                {"constraints": [constraint.to_json() for constraint in self.constraints]}
+                if self.constraints
+                else {}
+            ),
+            **({"cost": self.cost.to_json()} if self.cost is not None else {}),
             "resource": {
                 "name": self.resource.name,
                 "r_min": self.resource.r_min,
@@ -252,7 +325,7 @@ class StudySpec:
         known = {
             "name", "description", "space", "objective", "resource", "algorithm",
             "asha_mode", "bracket_split", "deterministic", "max_trials", "seed",
-            "priors", "enqueue",
+            "priors", "enqueue", "objectives", "metrics", "constraints", "cost",
         }  # fmt: skip
         unknown = sorted(map(str, set(data) - known))
         if unknown:
@@ -267,6 +340,10 @@ class StudySpec:
             objective=Objective(
                 **_sub_object("objective", data.get("objective", {}), {"metric", "direction"})
             ),
+            objectives=_json_list("objectives", data.get("objectives", [])),
+            metrics=_json_list("metrics", data.get("metrics", [])),
+            constraints=_json_list("constraints", data.get("constraints", [])),
+            cost=data.get("cost"),
             resource=Resource(
                 **_sub_object(
                     "resource",
@@ -304,6 +381,34 @@ def listable_spec(name: str, stored: object) -> StudySpec | None:
 def _listed(entries: object) -> object:
     """A tuple as a list (the validators want lists; anything else they reject by name)."""
     return list(entries) if isinstance(entries, tuple) else entries
+
+
+def _json_list(name: str, data: object) -> list[Any]:
+    if not isinstance(data, list):
+        raise InvalidArgumentError(name, "must be a list")
+    return data
+
+
+def _entry(name: str, kind: type[Any], entry: object) -> Any:
+    """``entry`` as a ``kind`` (given as one, or as its JSON fields), with any error's field
+    named from ``name`` (``constraints[2].bound``)."""
+    if isinstance(entry, kind):
+        return entry
+    if not isinstance(entry, Mapping):
+        raise InvalidArgumentError(name, "must be an object")
+    fields = dataclasses.fields(kind)
+    required = {
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    try:
+        return kind(**_sub_object(name, entry, {f.name for f in fields}, required))
+    except InvalidArgumentError as error:
+        suffix = error.field.partition(".")[2]
+        raise InvalidArgumentError(
+            f"{name}.{suffix}" if suffix else name, str(error).partition(": ")[2]
+        ) from None
 
 
 def _sub_object(

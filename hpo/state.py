@@ -13,17 +13,27 @@ brackets), and the trials that could be promoted from it (paused there and
 released by their worker) in a second sorted list, so finding the best
 promotion costs a bisection per rung however large the study grows. Change
 trials only through the methods below, which keep those indexes right.
+
+A *vector* study (several objectives, or constraints: :attr:`StudySpec.is_vector`) ranks a
+rung by non-dominated sorting with crowding and feasibility (MO-ASHA,
+:func:`hpo.pareto.rung_order`): one new result can move every other one, so its
+rungs are re-ranked lazily, on the first read after a change, and a result's ``signed_value``
+there is its position in the rung's order. The metrics themselves stay readable
+(:meth:`StudyState.metrics`) for the samplers.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Hashable, Iterator
+import math
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hpo.outcomes import constraint_values, signed_objectives
+from hpo.pareto import rung_order, violation
 from hpo.priors.density import Prior
 from hpo.priors.proposals import Proposal, study_prior
 from hpo.priors.sources import PriorKind
@@ -98,6 +108,11 @@ class StudyState:
     llm_answered: frozenset[int] = frozenset()
     # Figures derived from the results (rank correlations between rungs), kept until the next.
     _derived: dict[Hashable, Any] = field(default_factory=dict)
+    # (number, rung) -> the metrics of the trial's report there, for reports that had several.
+    _metrics: dict[tuple[int, int], Mapping[str, float]] = field(default_factory=dict)
+    # Vector studies: rung -> trial numbers with a result there, and the rungs to re-rank.
+    _members: dict[int, list[int]] = field(default_factory=dict)
+    _stale: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.prior = study_prior(self.spec, self.proposals)
@@ -111,20 +126,40 @@ class StudyState:
         return self._next_number
 
     def rung_results(self, bracket: int, rung: int) -> list[RungResult]:
+        self._settle(rung)
         return self.rungs.get((bracket, rung), [])
 
     def results_at(self, rung: int) -> list[RungResult]:
         """The results at ``rung`` in every bracket, best first."""
+        self._settle(rung)
         return self._pooled.get(rung, [])
 
     def result(self, number: int, rung: int) -> RungResult | None:
         """Trial ``number``'s result at ``rung``, if it reached it."""
+        self._settle(rung)
         return self._results.get((number, rung))
 
     def all_results(self) -> Iterator[tuple[int, RungResult]]:
         """Every rung result as ``(rung, result)``, in the order they were recorded."""
+        for rung in list(self._stale):
+            self._settle(rung)
         for (_, rung), result in self._results.items():
             yield rung, result
+
+    def metrics(self, number: int, rung: int) -> Mapping[str, float] | None:
+        """The metrics of trial ``number``'s report at ``rung``, if it carried several."""
+        return self._metrics.get((number, rung))
+
+    def rank_new(
+        self, rung: int, number: int, value: float, metrics: Mapping[str, float] | None
+    ) -> int:
+        """The 0-based rank a result not recorded yet would take at ``rung``."""
+        if not self.spec.is_vector:
+            return self.rank(rung, RungResult(value * self.spec.objective.sign, number))
+        members = [*self._members.get(rung, []), number]
+        outcomes = [*(self._metrics[(member, rung)] for member in members[:-1]), metrics or {}]
+        order = self._order(outcomes, members)
+        return int(np.flatnonzero(order == len(members) - 1)[0])
 
     @property
     def n_results(self) -> int:
@@ -143,6 +178,7 @@ class StudyState:
 
     def best_promotable(self, rung: int) -> RungResult | None:
         """The best result at ``rung`` (any bracket) whose trial could be promoted now."""
+        self._settle(rung)
         candidates = self._promotable.get(rung)
         return candidates[0] if candidates else None
 
@@ -193,18 +229,64 @@ class StudyState:
         self._next_number = max(self._next_number, trial.number + 1)
         self._reindex(trial)
 
-    def record_rung(self, number: int, rung: int, value: float) -> RungResult:
-        """Record ``value`` (unsigned) as trial ``number``'s result at ``rung``."""
+    def record_rung(
+        self, number: int, rung: int, value: float, metrics: Mapping[str, float] | None = None
+    ) -> None:
+        """Record ``value`` (unsigned; the primary objective) and the report's ``metrics`` as
+        trial ``number``'s result at ``rung``."""
         trial = self.trials[number]
         self._observed.add(number)
         self._derived.clear()
+        if metrics:
+            self._metrics[(number, rung)] = metrics
+        if self.spec.is_vector:
+            # Ranked on the next read of the rung (_settle); until then it sorts last.
+            self._members.setdefault(rung, []).append(number)
+            self._stale.add(rung)
+            self._results[(number, rung)] = RungResult(math.inf, number)
+            trial.rung = max(trial.rung, rung)
+            self._reindex(trial)
+            return
         result = RungResult(value * self.spec.objective.sign, number)
         bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
         bisect.insort(self._pooled.setdefault(rung, []), result)
         self._results[(number, rung)] = result
         trial.rung = max(trial.rung, rung)
         self._reindex(trial)
-        return result
+
+    def _order(self, outcomes: list[Mapping[str, float]], numbers: list[int]) -> np.ndarray:
+        """The MO-ASHA order of results with ``outcomes`` (metrics) of trials ``numbers``."""
+        spec = self.spec
+        objectives = np.array([signed_objectives(spec.objectives, m) for m in outcomes])
+        values = np.array([constraint_values(spec.constraints, m) for m in outcomes])
+        bounds = np.array([constraint.bound for constraint in spec.constraints])
+        upper = np.array([constraint.upper for constraint in spec.constraints], dtype=bool)
+        violations = violation(values.reshape(len(outcomes), -1), bounds, upper)
+        return rung_order(objectives, violations, np.array(numbers))
+
+    def _settle(self, rung: int) -> None:
+        """Re-rank a vector study's ``rung`` after new results: each result's signed value
+        becomes its position, and the rung's indexes are rebuilt."""
+        if rung not in self._stale:
+            return
+        self._stale.discard(rung)
+        members = self._members[rung]
+        order = self._order([self._metrics[(number, rung)] for number in members], members)
+        pooled = [
+            RungResult(float(position), members[index]) for position, index in enumerate(order)
+        ]
+        self._pooled[rung] = pooled
+        for key in [key for key in self.rungs if key[1] == rung]:
+            del self.rungs[key]
+        promotable = []
+        for result in pooled:
+            self._results[(result.number, rung)] = result
+            trial = self.trials[result.number]
+            self.rungs.setdefault((trial.bracket, rung), []).append(result)
+            if trial.promotable and trial.rung == rung:
+                promotable.append(result)
+                self._promotable_at[result.number] = (rung, result)
+        self._promotable[rung] = promotable
 
     def set_state(self, number: int, state: TrialState) -> None:
         trial = self.trials[number]
@@ -238,12 +320,13 @@ class StudyState:
             self._pending.add(trial.number)
         else:
             self._pending.discard(trial.number)
+        # A stale rung's promotable list is rebuilt whole when it is next read (_settle).
         previous = self._promotable_at.pop(trial.number, None)
-        if previous is not None:
+        if previous is not None and previous[0] not in self._stale:
             key, result = previous
             candidates = self._promotable[key]
             del candidates[bisect.bisect_left(candidates, result)]
         result = self._results.get((trial.number, trial.rung))
-        if trial.promotable and result is not None:
+        if trial.promotable and result is not None and trial.rung not in self._stale:
             bisect.insort(self._promotable.setdefault(trial.rung, []), result)
             self._promotable_at[trial.number] = (trial.rung, result)

@@ -21,7 +21,7 @@ so two coordinators sharing a store never decide on one study at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +133,8 @@ class NewReport:
     request_id: str
     worker_id: str
     created_at: datetime
+    # Every metric of the report (None for a one-value report).
+    metrics: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ class StudyContents:
     # In number order.
     trials: list[TrialSnapshot]
     # (trial number, rung, value) of every report that settled a rung, in the order stored.
-    rung_results: list[tuple[int, int, float]]
+    # (trial number, rung, value, metrics) of every report that settled a rung, in the order
+    # stored; metrics is None for a one-value report.
+    rung_results: list[tuple[int, int, float, Mapping[str, float] | None]]
     proposals: list[Proposal]
     # The priors entries whose LLM has answered (an exchange is stored).
     llm_answered: frozenset[int]
@@ -170,8 +174,8 @@ def state_of(contents: StudyContents) -> StudyState:
     state = StudyState(contents.spec)
     for trial in contents.trials:
         state.add_trial(trial)
-    for number, rung, value in contents.rung_results:
-        state.record_rung(number, rung, value)
+    for number, rung, value, metrics in contents.rung_results:
+        state.record_rung(number, rung, value, metrics)
     state.set_proposals(contents.proposals)
     state.llm_answered = contents.llm_answered
     return state

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ from hpo.errors import (
     NotFoundError,
 )
 from hpo.leases import HEARTBEATS_PER_LEASE
+from hpo.outcomes import WALL_TIME_METRIC, outcome_of
 from hpo.records import TrialRecord
 from hpo.request_ids import DecisionScope, earlier_decision, earlier_report
 from hpo.samplers import ModelSource
@@ -285,14 +286,26 @@ class TrialService:
     # ------------------------------------------------------------ report
 
     def report(
-        self, trial_id: int, resource: float, value: float, request_id: str, worker_id: str
+        self,
+        trial_id: int,
+        resource: float,
+        value: float | None,
+        request_id: str,
+        worker_id: str,
+        metrics: Mapping[str, float] | None = None,
     ) -> ReportOutcome:
+        """Record a result: ``value`` (a study with one objective and no further metric) or
+        ``metrics`` (every metric of the study, by name), checked before anything is written."""
         _check_finite("resource", resource)
-        _check_finite("value", value)
+        if value is not None:
+            _check_finite("value", value)
         check_id("request_id", request_id, required=True)
         check_id("worker_id", worker_id, required=True)
         study_id, number = self.trial_key(trial_id)
         with self.decider.decide(study_id, self.now()) as tx:
+            spec = tx.state.spec
+            outcome = outcome_of(spec.objectives, spec.reported_metrics, value, metrics)
+            value = outcome.value
             earlier = earlier_report(tx.store, request_id, trial_id, resource, value, worker_id)
             if earlier is not None:
                 action = Action(earlier.action)
@@ -313,7 +326,10 @@ class TrialService:
                     f"resource must grow: trial {number} "
                     f"already reported at {snapshot.last_resource:g}"
                 )
-            decision = tx.scheduler.on_report(tx.state, number, resource, value)
+            reported = dict(outcome.metrics)
+            if spec.cost is not None and not spec.cost.reported:
+                reported[WALL_TIME_METRIC] = self._wall_time(tx, number)
+            decision = tx.scheduler.on_report(tx.state, number, resource, value, reported or None)
             if tx.status == StudyStatus.STOPPED and decision.action in (
                 Action.CONTINUE,
                 Action.PAUSE,
@@ -331,6 +347,7 @@ class TrialService:
                     request_id=request_id,
                     worker_id=worker_id,
                     created_at=tx.now,
+                    metrics=reported or None,
                 )
             )
             changes: dict[str, object] = {
@@ -338,7 +355,9 @@ class TrialService:
                 "last_value": value,
                 "lease_expires_at": tx.now + self.lease,
             }
-            effects = engine.report_effects(decision, number, resource, value)
+            if reported:
+                changes["last_metrics"] = reported
+            effects = engine.report_effects(decision, number, resource, value, reported or None)
             if decision.rung is not None:
                 changes["rung"] = decision.rung
                 tx.log(
@@ -359,6 +378,15 @@ class TrialService:
                 trial_state=engine.state_after(tx.state, number, effects),
                 reason=decision.reason,
             )
+
+    @staticmethod
+    def _wall_time(tx: Deciding, number: int) -> float:
+        """Trial ``number``'s wall time so far, in seconds: what it had at its last report, plus
+        the time since the trial row last changed (its assignment or its last report: leases
+        are renewed without touching it)."""
+        trial = tx.trial(number)
+        since = max(0.0, (tx.now - trial.updated_at).total_seconds())
+        return trial.last_metrics.get(WALL_TIME_METRIC, 0.0) + since
 
     # ------------------------------------------------------------ complete / fail
 

@@ -21,6 +21,14 @@ from typing import Any, TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hpo.errors import InvalidArgumentError
+from hpo.outcomes import (
+    MAX_CONSTRAINTS,
+    MAX_METRICS,
+    MAX_OBJECTIVES,
+    ConstraintOp,
+    Cost,
+    CostSource,
+)
 from hpo.priors.sources import Confidence, PriorKind, PriorSource
 from hpo.records import ReportRecord, TrialRecord
 from hpo.space import Categorical, Config, Float, Int, Parameter, ParamValue, Space
@@ -54,6 +62,15 @@ DIRECTIONS = {
     pb.DIRECTION_UNSPECIFIED: Direction.MINIMIZE,
     pb.MINIMIZE: Direction.MINIMIZE,
     pb.MAXIMIZE: Direction.MAXIMIZE,
+}
+CONSTRAINT_OPS = {
+    pb.AT_MOST: ConstraintOp.AT_MOST,
+    pb.AT_LEAST: ConstraintOp.AT_LEAST,
+}
+COST_SOURCES = {
+    pb.COST_SOURCE_UNSPECIFIED: CostSource.METRIC,
+    pb.COST_METRIC: CostSource.METRIC,
+    pb.COST_WALL_TIME: CostSource.WALL_TIME,
 }
 ALGORITHMS = {
     pb.ALGORITHM_UNSPECIFIED: Algorithm.GP_HYPERBAND,
@@ -234,10 +251,7 @@ def spec_to_proto(spec: StudySpec) -> pb.StudySpec:
         name=spec.name,
         description=spec.description,
         space=space_to_proto(spec.space),
-        objective=pb.Objective(
-            metric=spec.objective.metric,
-            direction=_encode_enum(DIRECTIONS, spec.objective.direction),
-        ),
+        objective=_objective_to_proto(spec.objective),
         resource=pb.Resource(
             name=spec.resource.name,
             r_min=spec.resource.r_min,
@@ -253,7 +267,54 @@ def spec_to_proto(spec: StudySpec) -> pb.StudySpec:
         deterministic=spec.deterministic,
         priors=[prior_to_proto(prior) for prior in spec.priors],
         enqueue=[pb.Configuration(values=config_to_proto(config)) for config in spec.enqueue],
+        # One objective travels in `objective` alone, as it did before there could be more.
+        objectives=[_objective_to_proto(objective) for objective in spec.objectives]
+        if len(spec.objectives) > 1
+        else [],
+        metrics=spec.metrics,
+        constraints=[
+            pb.Constraint(
+                metric=constraint.metric,
+                op=_encode_enum(CONSTRAINT_OPS, constraint.op),
+                bound=constraint.bound,
+            )
+            for constraint in spec.constraints
+        ],
+        cost=None
+        if spec.cost is None
+        else pb.Cost(metric=spec.cost.metric, source=_encode_enum(COST_SOURCES, spec.cost.source)),
     )
+
+
+def _objective_to_proto(objective: Objective) -> pb.Objective:
+    return pb.Objective(
+        metric=objective.metric, direction=_encode_enum(DIRECTIONS, objective.direction)
+    )
+
+
+def _objective_from_proto(message: pb.Objective, field: str) -> dict[str, Any]:
+    """The objective's fields; the spec validates them and names ``field`` in its errors."""
+    return {
+        "metric": message.metric or "value",
+        "direction": _decode_enum(DIRECTIONS, f"{field}.direction", message.direction),
+    }
+
+
+def _constraint_from_proto(message: pb.Constraint, field: str) -> dict[str, Any]:
+    if message.op == pb.CONSTRAINT_OP_UNSPECIFIED:
+        raise InvalidArgumentError(f"{field}.op", "is required: AT_MOST or AT_LEAST")
+    return {
+        "metric": message.metric,
+        "op": _decode_enum(CONSTRAINT_OPS, f"{field}.op", message.op),
+        "bound": message.bound,
+    }
+
+
+def _cost_from_proto(message: pb.StudySpec) -> Cost | None:
+    if not message.HasField("cost"):
+        return None
+    source = _decode_enum(COST_SOURCES, "cost.source", message.cost.source)
+    return Cost(metric=message.cost.metric, source=source)
 
 
 def spec_from_proto(message: pb.StudySpec) -> StudySpec:
@@ -264,14 +325,24 @@ def spec_from_proto(message: pb.StudySpec) -> StudySpec:
     check_count("resource.earlier_r_max", resource.earlier_r_max, MAX_RUNGS)
     check_count("priors", message.priors, MAX_PRIORS)
     check_count("enqueue", message.enqueue, MAX_ENQUEUED)
+    check_count("objectives", message.objectives, MAX_OBJECTIVES)
+    check_count("metrics", message.metrics, MAX_METRICS)
+    check_count("constraints", message.constraints, MAX_CONSTRAINTS)
     return StudySpec(
         name=message.name,
         description=message.description,
         space=space_from_proto(message.space),
-        objective=Objective(
-            metric=message.objective.metric or "value",
-            direction=_decode_enum(DIRECTIONS, "objective.direction", message.objective.direction),
-        ),
+        objective=Objective(**_objective_from_proto(message.objective, "objective")),
+        objectives=[
+            _objective_from_proto(objective, f"objectives[{index}]")
+            for index, objective in enumerate(message.objectives)
+        ],
+        metrics=list(message.metrics),
+        constraints=[
+            _constraint_from_proto(constraint, f"constraints[{index}]")
+            for index, constraint in enumerate(message.constraints)
+        ],
+        cost=_cost_from_proto(message),
         resource=Resource(
             r_min=resource.r_min,
             r_max=resource.r_max,
@@ -379,9 +450,11 @@ def trial_to_proto(record: TrialRecord) -> pb.Trial:
                 value=report.value,
                 rung=-1 if report.rung is None else report.rung,
                 created_at=timestamp(report.created_at),
+                metrics=report.metrics,
             )
             for report in record.reports
         ],
+        last_metrics=record.last_metrics,
     )
     if record.last_resource is not None:
         message.last_resource = record.last_resource
@@ -414,7 +487,9 @@ def trial_from_proto(message: pb.Trial) -> TrialRecord:
                 value=report.value,
                 rung=None if report.rung < 0 else report.rung,
                 created_at=from_timestamp(report.created_at),
+                metrics=dict(report.metrics),
             )
             for report in message.reports
         ),
+        last_metrics=dict(message.last_metrics),
     )

@@ -194,7 +194,7 @@ class MemoryTransaction:
         numbers = {row.id: row.number for row in rows}
         trials = [trial_snapshot(row) for row in rows]
         rung_results = [
-            (numbers[report.trial_id], report.rung, report.value)
+            (numbers[report.trial_id], report.rung, report.value, report.metrics)
             for report in self.tables.reports.values()  # in id order: dicts keep insertion
             if report.study_id == study_id and report.rung is not None
         ]
@@ -231,6 +231,7 @@ class MemoryTransaction:
                 "rung": -1,
                 "last_resource": None,
                 "last_value": None,
+                "last_metrics": None,
                 "retries": 0,
                 "fail_reason": None,
                 "updated_at": trial.created_at,

@@ -17,7 +17,11 @@ from hpo.vocabulary import StudyStatus, TrialState
 
 def report_record(row: tables.Report) -> ReportRecord:
     return ReportRecord(
-        resource=row.resource, value=row.value, rung=row.rung, created_at=row.created_at
+        resource=row.resource,
+        value=row.value,
+        rung=row.rung,
+        created_at=row.created_at,
+        metrics=dict(row.metrics or {}),
     )
 
 
@@ -43,6 +47,7 @@ def trial_record(
         created_at=row.created_at,
         updated_at=row.updated_at,
         reports=tuple(report_record(report) for report in reports),
+        last_metrics=dict(row.last_metrics or {}),
     )
 
 

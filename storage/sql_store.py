@@ -150,9 +150,14 @@ class SqlTransaction:
             numbers[trial.id] = trial.number
             trials.append(trial_snapshot(trial))
         rung_results = [
-            (numbers[trial_id], rung, value)
-            for trial_id, rung, value in self.session.execute(
-                select(tables.Report.trial_id, tables.Report.rung, tables.Report.value)
+            (numbers[trial_id], rung, value, metrics)
+            for trial_id, rung, value, metrics in self.session.execute(
+                select(
+                    tables.Report.trial_id,
+                    tables.Report.rung,
+                    tables.Report.value,
+                    tables.Report.metrics,
+                )
                 .where(tables.Report.study_id == study_id, tables.Report.rung.is_not(None))
                 .order_by(tables.Report.id)
             )
@@ -195,6 +200,7 @@ class SqlTransaction:
             "rung": -1,
             "last_resource": None,
             "last_value": None,
+            "last_metrics": None,
             "retries": 0,
             "fail_reason": None,
             "updated_at": trial.created_at,

@@ -82,6 +82,8 @@ class Trial(Base):
     target_resource: Mapped[float] = mapped_column(Float)
     last_resource: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Every metric of the latest report: NULL for one-value reports (docs/study-spec.md).
+    last_metrics: Mapped[dict[str, float] | None] = mapped_column(Json, nullable=True)
     # Provenance of the configuration: random, model, prior, llm, transfer, user.
     source: Mapped[str] = mapped_column(String(16))
     # The worker that holds (or last held) the trial; NULL once a paused trial
@@ -109,7 +111,10 @@ class Report(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
     resource: Mapped[float] = mapped_column(Float)
+    # The primary (first) objective's value.
     value: Mapped[float] = mapped_column(Float)
+    # Every metric of the report, by name: NULL for a one-value report.
+    metrics: Mapped[dict[str, float] | None] = mapped_column(Json, nullable=True)
     # The rung this report settled, NULL between rungs.
     rung: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The answer it got: continue | pause | stop | complete; a retried report gets it again.

@@ -145,8 +145,15 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
 
     @_rpc
     def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportResponse:
+        # A report with metrics carries the objective among them; `value` is the v1 form.
+        metrics = dict(request.metrics)
         outcome = self.service.report(
-            request.trial_id, request.resource, request.value, request.request_id, request.worker_id
+            request.trial_id,
+            request.resource,
+            None if metrics else request.value,
+            request.request_id,
+            request.worker_id,
+            metrics,
         )
         return pb.ReportResponse(
             action=pb.CONTINUE if outcome.should_continue else pb.STOP,
@@ -202,13 +209,33 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
 
     @_rpc
     def GetBest(self, request: pb.GetBestRequest, context: Any) -> pb.GetBestResponse:
-        best = self.service.best(request.study)
+        max_cost = request.max_cost if request.HasField("max_cost") else None
+        best = self.service.best(request.study, max_cost)
         if best is None:
             return pb.GetBestResponse()
         return pb.GetBestResponse(
             trial=wire.trial_to_proto(best.trial),
             value=best.value,
             resource=best.resource,
+        )
+
+    @_rpc
+    def GetParetoFront(
+        self, request: pb.GetParetoFrontRequest, context: Any
+    ) -> pb.GetParetoFrontResponse:
+        max_cost = request.max_cost if request.HasField("max_cost") else None
+        answer = self.service.pareto_front(request.study, max_cost)
+        return pb.GetParetoFrontResponse(
+            rung=answer.rung,
+            trials=[
+                pb.ParetoTrial(
+                    trial=wire.trial_to_proto(entry.trial),
+                    metrics=entry.metrics,
+                    resource=entry.resource,
+                    feasible=entry.feasible,
+                )
+                for entry in answer.entries
+            ],
         )
 
     # ------------------------------------------------------------ tokens (admin)

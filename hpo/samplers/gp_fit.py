@@ -30,6 +30,15 @@ Details that matter in practice:
   The gradient refinement sees log EI alone, and its result is scored with the
   prior term like every other point.
 
+* Outcome constraints get a GP each over the same inputs, on the scaled slack
+  (feasible where <= 0); the acquisition adds log P(feasible) for each (log
+  constrained EI, Gardner et al. 2014), and the incumbent is the best *feasible*
+  result at the target (none yet: any improvement counts, so feasibility leads).
+* A cost metric gets a GP on log cost; the acquisition subtracts its predicted
+  log cost (improvement per unit of cost), and the neighbourhoods searched are
+  those of the Pareto front of cost against the objective at the target, so
+  cheap good configurations are refined first (CARBS, Fetterman et al. 2023).
+
 It runs where the caller puts it (the coordinator runs it in a separate
 process with one torch thread) and returns plain numpy.
 """
@@ -42,7 +51,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from botorch.acquisition import LogExpectedImprovement
+from botorch.acquisition import AcquisitionFunction, LogExpectedImprovement
 from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
@@ -53,6 +62,7 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import norm, rankdata
 
+from hpo.pareto import pareto_mask
 from hpo.priors.density import Prior
 from hpo.samplers.gp import FitResult, min_distance
 from hpo.samplers.model_input import ModelInput
@@ -160,16 +170,52 @@ def _raw_points(
     return valid(space, np.concatenate(points))
 
 
+class WeightedLogEI(AcquisitionFunction):
+    """Log EI, plus the log probability that every outcome constraint holds, minus the
+    predicted log cost: EI weighted by feasibility, per unit of cost."""
+
+    def __init__(
+        self,
+        model: SingleTaskGP,
+        best_f: float,
+        constraints: list[SingleTaskGP],
+        cost: SingleTaskGP | None,
+    ) -> None:
+        super().__init__(model)
+        self.log_ei = LogExpectedImprovement(model, best_f=best_f)
+        self.constraints = torch.nn.ModuleList(constraints)
+        self.cost = cost
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:  # noqa: N803 - BoTorch's name
+        value = self.log_ei(X)
+        for constraint in self.constraints:
+            posterior = constraint.posterior(X)
+            mean = posterior.mean.reshape(value.shape)
+            spread = posterior.variance.reshape(value.shape).clamp_min(1e-12).sqrt()
+            value = value + torch.special.log_ndtr(-mean / spread)
+        if self.cost is not None:
+            value = value - self.cost.posterior(X).mean.reshape(value.shape)
+        return value
+
+
 class Chooser:
     """Picks candidates one by one from a fitted model, fantasising each choice."""
 
     def __init__(
-        self, model: SingleTaskGP, data: ModelInput, best_f: float, incumbents: np.ndarray
+        self,
+        model: SingleTaskGP,
+        data: ModelInput,
+        best_f: float,
+        incumbents: np.ndarray,
+        constraints: list[SingleTaskGP] | None = None,
+        cost: SingleTaskGP | None = None,
     ) -> None:
         self.base = model
         self.model = model
         self.data = data
         self.best_f = best_f
+        self.constraint_models = constraints or []
+        self.cost_model = cost
         # The best configurations at the target (unit cube), whose neighbourhoods are searched.
         self.incumbents = incumbents
         self.dims = data.space.dims
@@ -194,8 +240,14 @@ class Chooser:
         self.best_f = max(self.best_f, float(mean.max()))
 
     def acquisition(self) -> FixedFeatureAcquisitionFunction:
+        if self.constraint_models or self.cost_model is not None:
+            base: AcquisitionFunction = WeightedLogEI(
+                self.model, self.best_f, self.constraint_models, self.cost_model
+            )
+        else:
+            base = LogExpectedImprovement(self.model, best_f=self.best_f)
         return FixedFeatureAcquisitionFunction(
-            LogExpectedImprovement(self.model, best_f=self.best_f),
+            base,
             d=self.dims + 1,
             columns=[self.dims],
             values=[self.data.target],
@@ -250,12 +302,33 @@ def fit_chooser(data: ModelInput, warm: dict[str, Any] | None) -> Chooser:
     model = fit_model(x, torch.as_tensor(scores, dtype=_DTYPE).unsqueeze(-1), warm)
     model.eval()
     at_target = np.isclose(data.x[:, -1], data.target)
-    best_f = float(scores[at_target].max() if at_target.any() else scores.max())
-    order = np.argsort(-np.where(at_target, scores, -np.inf), kind="stable")
-    incumbents = data.x[order[: min(N_BEST, int(at_target.sum()))], :-1]
-    chooser = Chooser(model, data, best_f, incumbents)
+    constraints: list[SingleTaskGP] = []
+    feasible = np.ones(len(scores), dtype=bool)
+    if data.constraints is not None:
+        feasible = (data.constraints <= 0).all(axis=1)
+        constraints = [_side_model(x, column) for column in data.constraints.T]
+    cost = None if data.log_cost is None else _side_model(x, data.log_cost)
+    # The incumbent: the best feasible result at the target (with none, any improvement).
+    eligible = at_target & feasible if (at_target & feasible).any() else at_target
+    best_f = float(scores[eligible].max() if eligible.any() else scores.min())
+    order = np.argsort(-np.where(eligible, scores, -np.inf), kind="stable")
+    incumbents = data.x[order[: min(N_BEST, int(eligible.sum()))], :-1]
+    if data.log_cost is not None and eligible.any():
+        # CARBS: search around the cost-against-objective front instead of the best alone.
+        members = np.flatnonzero(eligible)
+        front = members[pareto_mask(np.column_stack([data.log_cost, -scores])[members])]
+        incumbents = data.x[front[np.argsort(-scores[front])][:N_BEST], :-1]
+    chooser = Chooser(model, data, best_f, incumbents, constraints, cost)
     chooser.add_pending(data.pending)
     return chooser
+
+
+def _side_model(x: torch.Tensor, values: np.ndarray) -> SingleTaskGP:
+    """A GP of an outcome constraint's slack or of log cost, on its own values (their scale
+    matters: a constraint's threshold is 0), fitted from the priors."""
+    model = fit_model(x, torch.as_tensor(values, dtype=_DTYPE).unsqueeze(-1), None)
+    model.eval()
+    return model
 
 
 def check_predictions(data: ModelInput, warm: dict[str, Any] | None) -> ModelCheck | None:

@@ -8,7 +8,11 @@ per categorical choice), and the resource is one more coordinate,
 lower is better.
 
 A snapshot is plain numpy (no torch), built under the study's lock in a few
-milliseconds and small enough to send to the model process. Its size is
+milliseconds and small enough to send to the model process. A study with several
+objectives is fitted on a ParEGO scalarisation of them (Knowles 2006): each fit draws its
+own weights, so successive fits aim at different parts of the Pareto front. Outcome
+constraints and the cost metric travel as their own columns, for a GP each (docs/algorithms.md).
+Its size is
 capped, so the cost of a fit stays bounded however long the study runs: rungs
 are taken highest first, each whole while it fits; the first rung that does
 not fit (the target rung itself, in a long single-rung study) gives the room
@@ -18,10 +22,12 @@ left to its most informative results, and lower rungs get nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from hpo.outcomes import constraint_slack, signed_objectives
 from hpo.priors.density import Prior
 from hpo.schedulers.brackets import rank_consistency
 from hpo.space import Space
@@ -63,6 +69,28 @@ class ModelInput:
     # The prior that weights the acquisition (πBO), if any, and the power of its density.
     prior: Prior | None = None
     prior_power: float = 0.0
+    # Outcome constraints: (n, c) scaled slack of each result, feasible where <= 0.
+    constraints: np.ndarray | None = None
+    # The log of each result's cost, for cost-aware search.
+    log_cost: np.ndarray | None = None
+
+
+# A cost is floored here before its log is taken (a reported cost of 0 is "very cheap").
+MIN_COST = 1e-9
+# ParEGO's augmentation: a small weighted sum beside the Chebyshev maximum, so points that tie
+# on the maximum still differ.
+PAREGO_RHO = 0.05
+
+
+def parego(objectives: np.ndarray, seed: int) -> np.ndarray:
+    """Each row's augmented Chebyshev scalarisation (lower is better) under weights drawn
+    uniformly from the simplex by ``seed``, over objectives normalised to [0, 1] by their
+    observed range."""
+    low, high = objectives.min(axis=0), objectives.max(axis=0)
+    scaled = (objectives - low) / np.where(high > low, high - low, 1.0)
+    weights = np.random.default_rng([seed, 7]).dirichlet(np.ones(objectives.shape[1]))
+    weighted = scaled * weights
+    return weighted.max(axis=1) + PAREGO_RHO * weighted.sum(axis=1)
 
 
 def resource_coordinate(levels: tuple[float, ...], rung: int) -> float:
@@ -139,14 +167,22 @@ def model_input(
     prior_power: float = 0.0,
 ) -> ModelInput:
     """The snapshot of ``state`` a fit needs (call under the study's lock)."""
-    space = state.spec.space
+    spec = state.spec
+    space = spec.space
     coordinates = [resource_coordinate(levels, rung) for rung in range(len(levels))]
     rungs = np.empty(state.n_results, dtype=int)
     values = np.empty(state.n_results)
     units = np.empty((state.n_results, space.dims))
+    reported: list[Mapping[str, float]] = []
     for index, (rung, result) in enumerate(state.all_results()):
         rungs[index], values[index] = rung, result.signed_value
         units[index] = state.unit(result.number)
+        if spec.is_vector or spec.cost is not None:
+            reported.append(state.metrics(result.number, rung) or {})
+    if len(spec.objectives) > 1:
+        values = parego(np.array([signed_objectives(spec.objectives, m) for m in reported]), seed)
+    elif spec.constraints:
+        values = np.array([m[spec.objective.metric] * spec.objective.sign for m in reported])
     target = target_rung(state, len(levels) - 1)
     misleading = misleading_rungs(state, target)
     rng = np.random.default_rng([state.spec.seed, state.n_results])
@@ -159,10 +195,18 @@ def model_input(
         if busy
         else np.empty((0, space.dims))
     )
+    constraints = log_cost = None
+    if spec.constraints:
+        constraints = np.array([constraint_slack(spec.constraints, m) for m in reported])[chosen]
+    if spec.cost is not None:
+        costs = np.array([m.get(spec.cost.metric, 0.0) for m in reported])
+        log_cost = np.log(np.maximum(costs, MIN_COST))[chosen]
     return ModelInput(
         space=space,
         x=x,
         y=values[chosen],
+        constraints=constraints,
+        log_cost=log_cost,
         target=coordinates[target],
         target_rung=target,
         pending=pending,

@@ -37,6 +37,8 @@ and applies it to its cached state after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hpo.errors import InvalidArgumentError
 from hpo.schedulers.base import (
     Job,
@@ -56,7 +58,7 @@ from hpo.schedulers.rungs import (
     top_levels,
 )
 from hpo.spec import AshaMode, StudySpec
-from hpo.state import RungResult, StudyState
+from hpo.state import StudyState
 from hpo.vocabulary import Action, TrialState
 
 
@@ -119,7 +121,12 @@ class Asha:
     # ------------------------------------------------------------ reports
 
     def on_report(
-        self, state: StudyState, number: int, resource: float, value: float
+        self,
+        state: StudyState,
+        number: int,
+        resource: float,
+        value: float,
+        metrics: Mapping[str, float] | None = None,
     ) -> ReportDecision:
         trial = state.trials[number]
         assigned = self.levels[trial.target_rung]
@@ -148,7 +155,7 @@ class Asha:
                 f"continues once it ranks in the top 1/{self.eta:g}",
             )
         results = state.results_at(reached)
-        rank = state.rank(reached, RungResult(value * self.spec.objective.sign, number))
+        rank = state.rank_new(reached, number, value, metrics)
         keep = max(1, top_k(len(results) + 1, self.eta))
         summary = f"ranks {rank + 1} of {len(results) + 1} at rung {reached}"
         if rank < keep:

@@ -9,6 +9,7 @@ an entry there.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,8 +76,14 @@ class Scheduler(Protocol):
         ...
 
     def on_report(
-        self, state: StudyState, number: int, resource: float, value: float
+        self,
+        state: StudyState,
+        number: int,
+        resource: float,
+        value: float,
+        metrics: Mapping[str, float] | None = None,
     ) -> ReportDecision:
-        """What trial ``number`` does after reaching ``resource`` with ``value``; raises
+        """What trial ``number`` does after reaching ``resource`` with ``value`` (the primary
+        objective) and ``metrics`` (all of the report's, for a vector study); raises
         InvalidArgumentError for a report the schedule cannot take."""
         ...

@@ -16,6 +16,18 @@ class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MINIMIZE: _ClassVar[Direction]
     MAXIMIZE: _ClassVar[Direction]
 
+class ConstraintOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSTRAINT_OP_UNSPECIFIED: _ClassVar[ConstraintOp]
+    AT_MOST: _ClassVar[ConstraintOp]
+    AT_LEAST: _ClassVar[ConstraintOp]
+
+class CostSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COST_SOURCE_UNSPECIFIED: _ClassVar[CostSource]
+    COST_METRIC: _ClassVar[CostSource]
+    COST_WALL_TIME: _ClassVar[CostSource]
+
 class Algorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ALGORITHM_UNSPECIFIED: _ClassVar[Algorithm]
@@ -75,6 +87,12 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 DIRECTION_UNSPECIFIED: Direction
 MINIMIZE: Direction
 MAXIMIZE: Direction
+CONSTRAINT_OP_UNSPECIFIED: ConstraintOp
+AT_MOST: ConstraintOp
+AT_LEAST: ConstraintOp
+COST_SOURCE_UNSPECIFIED: CostSource
+COST_METRIC: CostSource
+COST_WALL_TIME: CostSource
 ALGORITHM_UNSPECIFIED: Algorithm
 RANDOM: Algorithm
 ASHA: Algorithm
@@ -173,6 +191,24 @@ class Objective(_message.Message):
     direction: Direction
     def __init__(self, metric: _Optional[str] = ..., direction: _Optional[_Union[Direction, str]] = ...) -> None: ...
 
+class Constraint(_message.Message):
+    __slots__ = ("metric", "op", "bound")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    op: ConstraintOp
+    bound: float
+    def __init__(self, metric: _Optional[str] = ..., op: _Optional[_Union[ConstraintOp, str]] = ..., bound: _Optional[float] = ...) -> None: ...
+
+class Cost(_message.Message):
+    __slots__ = ("metric", "source")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    source: CostSource
+    def __init__(self, metric: _Optional[str] = ..., source: _Optional[_Union[CostSource, str]] = ...) -> None: ...
+
 class Resource(_message.Message):
     __slots__ = ("name", "r_min", "r_max", "eta", "earlier_r_max")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -188,7 +224,7 @@ class Resource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., r_min: _Optional[float] = ..., r_max: _Optional[float] = ..., eta: _Optional[float] = ..., earlier_r_max: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic", "priors", "enqueue")
+    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic", "priors", "enqueue", "objectives", "metrics", "constraints", "cost")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +238,10 @@ class StudySpec(_message.Message):
     DETERMINISTIC_FIELD_NUMBER: _ClassVar[int]
     PRIORS_FIELD_NUMBER: _ClassVar[int]
     ENQUEUE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     space: SearchSpace
@@ -215,7 +255,11 @@ class StudySpec(_message.Message):
     deterministic: bool
     priors: _containers.RepeatedCompositeFieldContainer[Prior]
     enqueue: _containers.RepeatedCompositeFieldContainer[Configuration]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ..., priors: _Optional[_Iterable[_Union[Prior, _Mapping]]] = ..., enqueue: _Optional[_Iterable[_Union[Configuration, _Mapping]]] = ...) -> None: ...
+    objectives: _containers.RepeatedCompositeFieldContainer[Objective]
+    metrics: _containers.RepeatedScalarFieldContainer[str]
+    constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
+    cost: Cost
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ..., priors: _Optional[_Iterable[_Union[Prior, _Mapping]]] = ..., enqueue: _Optional[_Iterable[_Union[Configuration, _Mapping]]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., metrics: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ...) -> None: ...
 
 class Configuration(_message.Message):
     __slots__ = ("values",)
@@ -365,19 +409,28 @@ class ListStudiesResponse(_message.Message):
     def __init__(self, studies: _Optional[_Iterable[_Union[Study, _Mapping]]] = ...) -> None: ...
 
 class ReportRecord(_message.Message):
-    __slots__ = ("resource", "value", "rung", "created_at")
+    __slots__ = ("resource", "value", "rung", "created_at", "metrics")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     RUNG_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     resource: float
     value: float
     rung: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, resource: _Optional[float] = ..., value: _Optional[float] = ..., rung: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    metrics: _containers.ScalarMap[str, float]
+    def __init__(self, resource: _Optional[float] = ..., value: _Optional[float] = ..., rung: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("id", "study", "number", "config", "state", "bracket", "rung", "target_resource", "last_resource", "last_value", "source", "worker_id", "fail_reason", "created_at", "updated_at", "reports", "retries")
+    __slots__ = ("id", "study", "number", "config", "state", "bracket", "rung", "target_resource", "last_resource", "last_value", "source", "worker_id", "fail_reason", "created_at", "updated_at", "reports", "retries", "last_metrics")
     class ConfigEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -385,6 +438,13 @@ class Trial(_message.Message):
         key: str
         value: Value
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    class LastMetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     STUDY_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -402,6 +462,7 @@ class Trial(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     REPORTS_FIELD_NUMBER: _ClassVar[int]
     RETRIES_FIELD_NUMBER: _ClassVar[int]
+    LAST_METRICS_FIELD_NUMBER: _ClassVar[int]
     id: int
     study: str
     number: int
@@ -419,7 +480,8 @@ class Trial(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     reports: _containers.RepeatedCompositeFieldContainer[ReportRecord]
     retries: int
-    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., config: _Optional[_Mapping[str, Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., bracket: _Optional[int] = ..., rung: _Optional[int] = ..., target_resource: _Optional[float] = ..., last_resource: _Optional[float] = ..., last_value: _Optional[float] = ..., source: _Optional[str] = ..., worker_id: _Optional[str] = ..., fail_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ReportRecord, _Mapping]]] = ..., retries: _Optional[int] = ...) -> None: ...
+    last_metrics: _containers.ScalarMap[str, float]
+    def __init__(self, id: _Optional[int] = ..., study: _Optional[str] = ..., number: _Optional[int] = ..., config: _Optional[_Mapping[str, Value]] = ..., state: _Optional[_Union[TrialState, str]] = ..., bracket: _Optional[int] = ..., rung: _Optional[int] = ..., target_resource: _Optional[float] = ..., last_resource: _Optional[float] = ..., last_value: _Optional[float] = ..., source: _Optional[str] = ..., worker_id: _Optional[str] = ..., fail_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reports: _Optional[_Iterable[_Union[ReportRecord, _Mapping]]] = ..., retries: _Optional[int] = ..., last_metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SuggestRequest(_message.Message):
     __slots__ = ("study", "worker_id", "request_id")
@@ -466,18 +528,27 @@ class SuggestResponse(_message.Message):
     def __init__(self, assignment: _Optional[_Union[Assignment, _Mapping]] = ..., wait: _Optional[_Union[Wait, _Mapping]] = ..., finished: _Optional[_Union[Finished, _Mapping]] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
-    __slots__ = ("trial_id", "resource", "value", "request_id", "worker_id")
+    __slots__ = ("trial_id", "resource", "value", "request_id", "worker_id", "metrics")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TRIAL_ID_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     trial_id: int
     resource: float
     value: float
     request_id: str
     worker_id: str
-    def __init__(self, trial_id: _Optional[int] = ..., resource: _Optional[float] = ..., value: _Optional[float] = ..., request_id: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+    metrics: _containers.ScalarMap[str, float]
+    def __init__(self, trial_id: _Optional[int] = ..., resource: _Optional[float] = ..., value: _Optional[float] = ..., request_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ReportResponse(_message.Message):
     __slots__ = ("action", "next_resource", "trial_state", "reason")
@@ -652,10 +723,12 @@ class ListTrialsResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., more: _Optional[bool] = ..., next_start_number: _Optional[int] = ...) -> None: ...
 
 class GetBestRequest(_message.Message):
-    __slots__ = ("study",)
+    __slots__ = ("study", "max_cost")
     STUDY_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_FIELD_NUMBER: _ClassVar[int]
     study: str
-    def __init__(self, study: _Optional[str] = ...) -> None: ...
+    max_cost: float
+    def __init__(self, study: _Optional[str] = ..., max_cost: _Optional[float] = ...) -> None: ...
 
 class GetBestResponse(_message.Message):
     __slots__ = ("trial", "value", "resource")
@@ -666,6 +739,41 @@ class GetBestResponse(_message.Message):
     value: float
     resource: float
     def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., value: _Optional[float] = ..., resource: _Optional[float] = ...) -> None: ...
+
+class GetParetoFrontRequest(_message.Message):
+    __slots__ = ("study", "max_cost")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    max_cost: float
+    def __init__(self, study: _Optional[str] = ..., max_cost: _Optional[float] = ...) -> None: ...
+
+class ParetoTrial(_message.Message):
+    __slots__ = ("trial", "metrics", "resource", "feasible")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    FEASIBLE_FIELD_NUMBER: _ClassVar[int]
+    trial: Trial
+    metrics: _containers.ScalarMap[str, float]
+    resource: float
+    feasible: bool
+    def __init__(self, trial: _Optional[_Union[Trial, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., resource: _Optional[float] = ..., feasible: _Optional[bool] = ...) -> None: ...
+
+class GetParetoFrontResponse(_message.Message):
+    __slots__ = ("trials", "rung")
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    RUNG_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[ParetoTrial]
+    rung: int
+    def __init__(self, trials: _Optional[_Iterable[_Union[ParetoTrial, _Mapping]]] = ..., rung: _Optional[int] = ...) -> None: ...
 
 class Token(_message.Message):
     __slots__ = ("id", "name", "role", "created_at", "revoked_at", "expires_at")

@@ -104,6 +104,11 @@ class CoordinatorStub:
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.GetBestRequest.SerializeToString,
                 response_deserializer=hpo_dot_v1_dot_hpo__pb2.GetBestResponse.FromString,
                 _registered_method=True)
+        self.GetParetoFront = channel.unary_unary(
+                '/hpo.v1.Coordinator/GetParetoFront',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontResponse.FromString,
+                _registered_method=True)
         self.CreateToken = channel.unary_unary(
                 '/hpo.v1.Coordinator/CreateToken',
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.CreateTokenRequest.SerializeToString,
@@ -223,6 +228,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetParetoFront(self, request, context):
+        """The non-dominated trials of a study with several objectives (or one), at
+        the highest rung with results, feasible and infeasible ones marked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateToken(self, request, context):
         """Bearer tokens (admin only). The caller chooses the secret; the store
         keeps only its SHA-256, so a retried CreateToken is answered from it.
@@ -315,6 +328,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetBest,
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.GetBestRequest.FromString,
                     response_serializer=hpo_dot_v1_dot_hpo__pb2.GetBestResponse.SerializeToString,
+            ),
+            'GetParetoFront': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetParetoFront,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontResponse.SerializeToString,
             ),
             'CreateToken': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateToken,
@@ -710,6 +728,33 @@ class Coordinator:
             '/hpo.v1.Coordinator/GetBest',
             hpo_dot_v1_dot_hpo__pb2.GetBestRequest.SerializeToString,
             hpo_dot_v1_dot_hpo__pb2.GetBestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetParetoFront(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/GetParetoFront',
+            hpo_dot_v1_dot_hpo__pb2.GetParetoFrontRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.GetParetoFrontResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -376,7 +376,10 @@ def plan_of(message: Message) -> dict[str, Any]:
     plan: dict[str, Any] = {}
     for descriptor, value in message.ListFields():
         if descriptor.message_type is not None and descriptor.message_type.GetOptions().map_entry:
-            plan[descriptor.name] = {key: plan_of(entry) for key, entry in value.items()}
+            plan[descriptor.name] = {
+                key: plan_of(entry) if isinstance(entry, Message) else entry
+                for key, entry in value.items()
+            }
         elif descriptor.is_repeated:
             plan[descriptor.name] = [
                 plan_of(entry) if isinstance(entry, Message) else entry for entry in value
@@ -393,7 +396,10 @@ def build(message: Message, plan: Mapping[str, Any], world: World) -> Message:
         target = getattr(message, name)
         if descriptor.message_type is not None and descriptor.message_type.GetOptions().map_entry:
             for key, entry in value.items():
-                build(target[world.resolve(key)], entry, world)
+                if isinstance(entry, Mapping):
+                    build(target[world.resolve(key)], entry, world)
+                else:  # a map of scalars (a report's metrics)
+                    target[world.resolve(key)] = world.resolve(entry)
         elif descriptor.is_repeated:
             for entry in value:
                 if descriptor.message_type is not None:
@@ -782,8 +788,11 @@ def _entry_again(request: Message, path: tuple[str, ...]) -> bytes:
     field = source.DESCRIPTOR.fields_by_name[path[-1]]
     entries, copies = getattr(source, path[-1]), getattr(target, path[-1])
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
-        key = next(iter(entries))  # a map's values are messages in this API
-        copies[key].CopyFrom(entries[key])
+        key = next(iter(entries), "")
+        if field.message_type.fields_by_name["value"].message_type is not None:
+            copies[key].CopyFrom(entries[key])
+        else:  # a map of scalars: the entry (or a zero one) again
+            copies[key] = entries[key] if key in entries else 0
     elif field.message_type is not None:
         if entries:
             copies.add().CopyFrom(entries[0])
