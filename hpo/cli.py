@@ -6,7 +6,9 @@ commands that need them, so ``hpo worker`` runs on a node with the light core.
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import json
 import logging
 import os
@@ -15,26 +17,29 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from hpo.auth import Role, generate_secret, is_well_formed
-from hpo.client import DEFAULT_ADDRESS, ENV_TLS_CA, ENV_TOKEN, Client, seed_for
+from hpo.client import DEFAULT_ADDRESS, ENV_TLS_CA, ENV_TOKEN, Client, ParetoTrial, seed_for
 from hpo.dashboard.export import ExportFormat, ExportTable
 from hpo.errors import HpoError, InvalidArgumentError
 from hpo.launch.cli import launch_app
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.spec import StudySpec
 from hpo.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(
     help="hpo: asynchronous Hyperband as a service. See README.md and docs/.",
@@ -527,20 +532,37 @@ def study_priors(
         console.print(priors_view(name, client.get_study(name).priors()))
 
 
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        help="Only results that cost at most this much (the study's cost metric: as the "
+        "workers report it, or wall_time in seconds).",
+    ),
+]
+
+
+def _no_result(name: str, max_cost: float | None) -> typer.Exit:
+    """Say that the study has nothing to show yet (within the budget); the exit to raise."""
+    within = "" if max_cost is None else f" within --max-cost {max_cost:g}"
+    errors.print(f"study {name!r} has no result at any rung{within} yet")
+    return typer.Exit(1)
+
+
 @study_app.command("best")
 def study_best(
     name: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    max_cost: MaxCost = None,
     coordinator: Coordinator = DEFAULT_ADDRESS,
     token_file: TokenFile = None,
     tls_ca: TlsCa = None,
 ) -> None:
-    """Print the best configuration found so far."""
+    """Print the best configuration found so far (with several objectives: the Pareto set's
+    best in the first; `hpo study front` prints the whole set)."""
     with _client(coordinator, token_file, tls_ca) as client:
-        best = client.get_study(name).best()
+        best = client.get_study(name).best(max_cost)
     if best is None:
-        errors.print(f"study {name!r} has no result at any rung yet")
-        raise typer.Exit(1)
+        raise _no_result(name, max_cost)
     result = {
         "trial": best.trial.number,
         "value": best.value,
@@ -551,6 +573,113 @@ def study_best(
         print(json.dumps(result))
     else:
         console.print_json(data=result)
+
+
+class FrontFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+@study_app.command("front")
+def study_front(
+    name: str,
+    max_cost: MaxCost = None,
+    output_format: Annotated[
+        FrontFormat, typer.Option("--format", help="table, json (a list) or csv.")
+    ] = FrontFormat.TABLE,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Print the Pareto set: the non-dominated trials at the highest rung with a feasible
+    result, best-ranked first, with every metric there (docs/dashboard.md)."""
+    from hpo.dashboard.metrics import metric_names
+
+    with _client(coordinator, token_file, tls_ca) as client:
+        study = client.get_study(name)
+        front = study.pareto_front(max_cost)
+    if not front:
+        raise _no_result(name, max_cost)
+    spec = study.spec
+    metrics = metric_names(spec) or (spec.objective.metric,)
+    rows = [_front_row(entry, metrics, list(spec.space)) for entry in front]
+    if output_format is FrontFormat.JSON:
+        print(json.dumps(rows, allow_nan=False))
+    elif output_format is FrontFormat.CSV:
+        sys.stdout.write(_front_csv(rows, metrics, list(spec.space)))
+    else:
+        console.print(_front_table(name, rows, metrics, spec.resource.name))
+
+
+def _front_row(
+    entry: ParetoTrial, metrics: Sequence[str], parameters: Sequence[str]
+) -> dict[str, Any]:
+    """A trial of the front as one JSON object: metrics in the study's order and the
+    configuration in the space's, as the exports write them."""
+    return {
+        "trial": entry.trial.number,
+        "state": entry.trial.state.value,
+        "resource": entry.resource,
+        "metrics": {metric: entry.metrics.get(metric) for metric in metrics},
+        "feasible": entry.feasible,
+        "config": {parameter: entry.config[parameter] for parameter in parameters},
+    }
+
+
+def _front_csv(
+    rows: Sequence[dict[str, Any]], metrics: Sequence[str], parameters: Sequence[str]
+) -> str:
+    """The front as CSV, one column per metric and per parameter (named as the exports name
+    them: ``metrics.<metric>``, ``config.<parameter>``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "trial",
+            "state",
+            "resource",
+            *(f"metrics.{metric}" for metric in metrics),
+            "feasible",
+            *(f"config.{parameter}" for parameter in parameters),
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                row["trial"],
+                row["state"],
+                row["resource"],
+                *row["metrics"].values(),
+                row["feasible"],
+                *row["config"].values(),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _front_table(
+    name: str, rows: Sequence[dict[str, Any]], metrics: Sequence[str], resource: str
+) -> Table:
+    """The front as a table for people: numbers to 6 significant digits."""
+    from rich.table import Table
+
+    table = Table(title=f"Pareto front of {name}")
+    for column in ("#", "state", resource, *metrics, "feasible", "config"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["trial"]),
+            row["state"],
+            f"{row['resource']:g}",
+            *(f"{value:.6g}" for value in row["metrics"].values()),
+            "yes" if row["feasible"] else "no",
+            ", ".join(
+                f"{parameter}={value:.4g}" if isinstance(value, float) else f"{parameter}={value}"
+                for parameter, value in row["config"].items()
+            ),
+        )
+    return table
 
 
 # ---------------------------------------------------------------- token
@@ -876,12 +1005,14 @@ def study_export(
 ) -> None:
     """Export a study's trials or reports as CSV or JSON (the dashboard's download format)."""
     from hpo.dashboard.export import render, rows_from_records
+    from hpo.dashboard.metrics import metric_names
 
     with _client(coordinator, token_file, tls_ca) as client:
         study = client.get_study(name)
         records = study.trials(include_reports=table is ExportTable.REPORTS)
-    rows = rows_from_records(table, records)
-    text = render(table, rows, export_format, list(study.spec.space))
+    metrics = metric_names(study.spec)
+    rows = rows_from_records(table, records, metrics)
+    text = render(table, rows, export_format, list(study.spec.space), metrics)
     if output is None:
         sys.stdout.write(text)
         return

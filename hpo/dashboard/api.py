@@ -83,6 +83,7 @@ FIGURES: dict[str, Callable[..., views.Document]] = {
     "history": views.history,
     "curves": views.curves,
     "rungs": views.rungs,
+    "pareto": views.pareto,
     "params": views.parameters,
     "importance": views.importance,
 }
@@ -189,12 +190,20 @@ def history(request: Request) -> Response:
 
 
 def curves(request: Request) -> Response:
-    parameters = Parameters(request.query_params, ("limit", "stale"))
-    return _figure(request, parameters, "curves", parameters.integer("limit", CURVES, 1, 1000))
+    parameters = Parameters(request.query_params, ("limit", "metric", "stale"))
+    limit = parameters.integer("limit", CURVES, 1, 1000)
+    metric = parameters.text("metric")
+    # Without a metric, the figure's key is the one the warm-up prepares.
+    arguments = (limit, metric) if metric else (limit,)
+    return _figure(request, parameters, "curves", *arguments)
 
 
 def rungs(request: Request) -> Response:
     return _figure(request, Parameters(request.query_params, ("stale",)), "rungs")
+
+
+def pareto(request: Request) -> Response:
+    return _figure(request, Parameters(request.query_params, ("stale",)), "pareto")
 
 
 def params(request: Request) -> Response:
@@ -237,6 +246,7 @@ routes = [
     Route("/studies/{name}/history", history),
     Route("/studies/{name}/curves", curves),
     Route("/studies/{name}/rungs", rungs),
+    Route("/studies/{name}/pareto", pareto),
     Route("/studies/{name}/params", params),
     Route("/studies/{name}/importance", importance),
     Route("/studies/{name}/priors", priors),

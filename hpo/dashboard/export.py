@@ -10,6 +10,12 @@ This module needs neither SQLAlchemy nor a web server: the CLI imports it on any
 - ``reports``: one row per report, the columns of :data:`REPORT_FIELDS` (``trial`` is the
   trial's number; ``rung`` is empty between rungs), by trial number and resource.
 
+A study whose results carry several metrics (several objectives, declared metrics, a cost:
+:func:`hpo.dashboard.metrics.metric_names`) adds them to both tables: a trial's last
+report's metrics and each report's own, nested under ``metrics`` in JSON (``null`` where
+there are none) and one ``metrics.<metric>`` column per metric in CSV. A study of one value
+has neither, so its files are as they always were.
+
 JSON is an array with one object per line; CSV has a header row. Empty values (no worker,
 no report yet) are ``null`` in JSON and empty cells in CSV; times are ISO 8601 in UTC.
 """
@@ -20,7 +26,7 @@ import csv
 import enum
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,39 +74,62 @@ def _plain(value: object) -> object:
     return value
 
 
-def trial_row(trial: Any) -> Row:
+def _metrics(values: Mapping[str, float] | None, metrics: Sequence[str]) -> Row | None:
+    """A result's metrics in the study's order (the same text from any store and through the
+    coordinator), or None when it has none: no report yet, or a one-value report (the store
+    says so with NULL, the coordinator's records with an empty mapping)."""
+    if not values:
+        return None
+    return {name: values.get(name) for name in metrics}
+
+
+def trial_row(trial: Any, metrics: Sequence[str] = ()) -> Row:
     """A trial's export row, from a store row or a :class:`hpo.client.TrialRecord` (anything
-    with the attributes of :data:`TRIAL_FIELDS` and ``config``)."""
+    with the attributes of :data:`TRIAL_FIELDS`, ``config`` and ``last_metrics``); with
+    ``metrics`` (the study's metric names), its last report's metrics too."""
     row = {field: _plain(getattr(trial, field)) for field in TRIAL_FIELDS}
     row["config"] = dict(trial.config)
+    if metrics:
+        row["metrics"] = _metrics(trial.last_metrics, metrics)
     return row
 
 
-def report_row(trial_number: int, report: Any) -> Row:
-    """A report's export row, from a store row or a :class:`hpo.client.ReportRecord`."""
-    return {"trial": trial_number} | {
+def report_row(trial_number: int, report: Any, metrics: Sequence[str] = ()) -> Row:
+    """A report's export row, from a store row or a :class:`hpo.client.ReportRecord`; with
+    ``metrics``, the report's metrics too."""
+    row = {"trial": trial_number} | {
         field: _plain(getattr(report, field)) for field in REPORT_FIELDS[1:]
     }
+    if metrics:
+        row["metrics"] = _metrics(report.metrics, metrics)
+    return row
 
 
-def rows_from_records(table: ExportTable, records: Iterable[Any]) -> list[Row]:
+def rows_from_records(
+    table: ExportTable, records: Iterable[Any], metrics: Sequence[str] = ()
+) -> list[Row]:
     """Export rows from the client's trial records (fetched with their reports for
     ``reports``), in trial number order."""
     records = sorted(records, key=lambda record: record.number)
     if table is ExportTable.TRIALS:
-        return [trial_row(record) for record in records]
+        return [trial_row(record, metrics) for record in records]
     return [
-        report_row(record.number, report)
+        report_row(record.number, report, metrics)
         for record in records
         for report in sorted(record.reports, key=lambda report: report.resource)
     ]
 
 
 def render(
-    table: ExportTable, rows: Sequence[Row], export_format: ExportFormat, parameters: Sequence[str]
+    table: ExportTable,
+    rows: Sequence[Row],
+    export_format: ExportFormat,
+    parameters: Sequence[str],
+    metrics: Sequence[str] = (),
 ) -> str:
     """The file's text. ``parameters``: the space's parameter names, in order (the CSV
-    columns of a trial's configuration)."""
+    columns of a trial's configuration); ``metrics``: the study's metric names, in order (the
+    CSV columns of a result's metrics, none for a study of one value)."""
     if export_format is ExportFormat.JSON:
         if not rows:
             return "[]\n"
@@ -117,17 +146,27 @@ def render(
             [
                 *(row[field] for field in TRIAL_FIELDS),
                 *(row["config"].get(name) for name in parameters),
+                *_metric_cells(row, metrics),
             ]
             for row in rows
         )
     else:
         header = list(REPORT_FIELDS)
-        lines = ([row[field] for field in REPORT_FIELDS] for row in rows)
+        lines = (
+            [*(row[field] for field in REPORT_FIELDS), *_metric_cells(row, metrics)] for row in rows
+        )
+    header += [f"metrics.{name}" for name in metrics]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(lines)
     return buffer.getvalue()
+
+
+def _metric_cells(row: Row, metrics: Sequence[str]) -> list[object]:
+    """A row's CSV cells of its metrics: empty where it has none."""
+    values = row.get("metrics") or {}
+    return [values.get(name) for name in metrics]
 
 
 def filename(study: str, table: ExportTable, export_format: ExportFormat) -> str:

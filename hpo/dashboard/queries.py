@@ -4,8 +4,9 @@ A big study holds 10,000 trials and 100,000 reports, so nothing here loads a stu
 reports into Python to count, rank or accumulate them: counts are ``GROUP BY``, best-so-far
 curves are running ``MIN`` windows, resource increments are ``LAG`` windows, and the answers
 are cut to what a page draws (``LIMIT``, downsampling in SQL) before they leave the
-database. Window functions need SQLite 3.25 or PostgreSQL. Each function takes an open
-connection, so one route's queries read one snapshot.
+database. The one exception is the Pareto front, which ranks a study's settled results in
+Python (:func:`settled_results`). Window functions need SQLite 3.25 or PostgreSQL. Each
+function takes an open connection, so one route's queries read one snapshot.
 
 Values are compared *signed* (``value * sign``, ``sign`` = -1 for a maximised metric), as
 in :mod:`hpo.state`, so "best" is always the smallest. The indexes these queries rely on
@@ -34,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from hpo.pareto_front import RungResultRow
 from hpo.priors.proposals import Proposal
 from hpo.storage import tables
 from hpo.storage.sql_store import load_proposals
@@ -67,6 +69,7 @@ TRIAL_COLUMNS = (
     trials.c.worker_id,
     trials.c.last_resource,
     trials.c.last_value,
+    trials.c.last_metrics,
     trials.c.retries,
     trials.c.fail_reason,
     trials.c.created_at,
@@ -249,8 +252,8 @@ def all_trials(connection: Connection, study_id: int) -> Sequence[Row[Any]]:
 
 
 def all_reports(connection: Connection, study_id: int) -> Sequence[Row[Any]]:
-    """Every report of the study as (trial number, resource, value, rung, created_at), by
-    trial number and resource (the export)."""
+    """Every report of the study as (trial number, resource, value, rung, created_at,
+    metrics), by trial number and resource (the export)."""
     return connection.execute(
         select(
             trials.c.number.label("trial"),
@@ -258,6 +261,7 @@ def all_reports(connection: Connection, study_id: int) -> Sequence[Row[Any]]:
             reports.c.value,
             reports.c.rung,
             reports.c.created_at,
+            reports.c.metrics,
         )
         .join(trials, trials.c.id == reports.c.trial_id)
         .where(reports.c.study_id == study_id)
@@ -408,20 +412,29 @@ def recent_trials(connection: Connection, study_id: int, limit: int) -> Sequence
 
 
 def curve_points(
-    connection: Connection, study_id: int, numbers: Collection[int]
+    connection: Connection, study_id: int, numbers: Collection[int], metric: str | None = None
 ) -> dict[int, list[tuple[float, float]]]:
-    """trial number -> its reports as (resource, value), by resource."""
+    """trial number -> its reports as (resource, value), by resource; with ``metric``, that
+    metric of each report (from ``reports.metrics``) instead of the primary objective's
+    ``value``. The metric is picked in Python: a JSON path in SQL cannot name every metric
+    (SQLite's breaks on a name with a quote). A report without the metric has no point."""
     points: dict[int, list[tuple[float, float]]] = {number: [] for number in numbers}
     if not numbers:
         return points
     rows = connection.execute(
-        select(trials.c.number, reports.c.resource, reports.c.value)
+        select(
+            trials.c.number,
+            reports.c.resource,
+            reports.c.value if metric is None else reports.c.metrics,
+        )
         .join(reports, reports.c.trial_id == trials.c.id)
         .where(trials.c.study_id == study_id, trials.c.number.in_(_integers(numbers)))
         .order_by(trials.c.number, reports.c.resource)
     ).all()
-    for number, resource, value in rows:
-        points[number].append((resource, value))
+    for number, resource, shown in rows:
+        value = shown if metric is None else (shown or {}).get(metric)
+        if value is not None:
+            points[number].append((resource, value))
     return points
 
 
@@ -514,6 +527,21 @@ def rung_results(
         .order_by((reports.c.value * sign).asc(), trials.c.number)
         .limit(limit)
     ).all()
+
+
+def settled_results(connection: Connection, study_id: int) -> list[RungResultRow]:
+    """Every result that settled a rung as (trial number, rung, value, metrics), in report
+    order: what :func:`hpo.pareto_front.pareto_front` ranks, read as the coordinator reads it
+    for GetParetoFront (``ix_reports_study_id_rung``). Unlike the figures above, these come
+    into Python whole: a non-dominated sort is no SQL, and the front must be the
+    coordinator's own."""
+    rows = connection.execute(
+        select(trials.c.number, reports.c.rung, reports.c.value, reports.c.metrics)
+        .join(trials, trials.c.id == reports.c.trial_id)
+        .where(reports.c.study_id == study_id, reports.c.rung.is_not(None))
+        .order_by(reports.c.id)
+    )
+    return [(number, rung, value, metrics) for number, rung, value, metrics in rows]
 
 
 # ---------------------------------------------------------------- priors

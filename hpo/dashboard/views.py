@@ -17,10 +17,20 @@ from hpo.algorithms import make_scheduler
 from hpo.dashboard import queries
 from hpo.dashboard.export import ExportFormat, ExportTable, render, report_row, trial_row
 from hpo.dashboard.importance import MIN_RESULTS, parameter_importance
-from hpo.errors import NotFoundError
+from hpo.dashboard.metrics import (
+    broken,
+    default_axes,
+    has_front,
+    metric_choices,
+    metric_names,
+    violated,
+)
+from hpo.errors import InvalidArgumentError, NotFoundError
+from hpo.pareto_front import RungResultRow, pareto_front
 from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Categorical, Float
 from hpo.spec import AshaMode, StudySpec, check_study_name, listable_spec
+from hpo.validation import describe
 from hpo.vocabulary import TrialState
 
 Document = dict[str, Any]
@@ -75,11 +85,26 @@ def iso(moment: datetime | None) -> str | None:
 # ---------------------------------------------------------------- studies
 
 
+def _best(connection: Connection, study: StudyContext) -> Document | None:
+    """The study's best result, as the coordinator's GetBest gives it: the best value at the
+    highest rung with results; with several objectives or constraints, the front's member
+    best in the primary objective (feasible if any result is)."""
+    if not study.spec.is_vector:
+        row = queries.best_result(connection, study.id, study.sign)
+        if row is None:
+            return None
+        return {"value": row.value, "resource": row.resource, "trial": row.number}
+    front = pareto_front(study.spec, queries.settled_results(connection, study.id))
+    if front is None:
+        return None
+    member = front.best(study.spec)
+    return {"value": member.value, "resource": study.levels[front.rung], "trial": member.number}
+
+
 def _summary(
     connection: Connection, study: StudyContext, counts: dict[str, int], workers: int
 ) -> Document:
     spec = study.spec
-    best = queries.best_result(connection, study.id, study.sign)
     return {
         "name": spec.name,
         "state": study.row.state,
@@ -96,9 +121,7 @@ def _summary(
         "last_activity": iso(queries.last_activity(connection, study.row)),
         "counts": {state.value: counts.get(state.value, 0) for state in TrialState},
         "n_trials": sum(counts.values()),
-        "best": None
-        if best is None
-        else {"value": best.value, "resource": best.resource, "trial": best.number},
+        "best": _best(connection, study),
         "running_workers": workers,
     }
 
@@ -129,6 +152,10 @@ def study_detail(connection: Connection, study: StudyContext) -> Document:
             "levels": list(study.levels),
             "version": study.row.version,
             "description": study.spec.description,
+            # What the page shows beyond the one value (docs/dashboard.md): the metrics it
+            # may plot (none for a study of one value), and whether it draws a Pareto front.
+            "metrics": metric_choices(study.spec),
+            "has_front": has_front(study.spec),
         }
     }
 
@@ -143,7 +170,7 @@ def version(connection: Connection, study: StudyContext) -> Document:
 # ---------------------------------------------------------------- trials
 
 
-def _trial(row: Row[Any]) -> Document:
+def _trial(spec: StudySpec, row: Row[Any]) -> Document:
     return {
         "number": row.number,
         "state": row.state,
@@ -155,6 +182,9 @@ def _trial(row: Row[Any]) -> Document:
         "target_resource": row.target_resource,
         "last_resource": row.last_resource,
         "last_value": row.last_value,
+        "last_metrics": row.last_metrics,
+        # The constraints its last report breaks (the table marks it infeasible).
+        "violated": violated(spec, row.last_metrics),
         "retries": row.retries,
         "fail_reason": row.fail_reason,
         "created_at": iso(row.created_at),
@@ -172,7 +202,7 @@ def trial_table(
     offset: int,
 ) -> Document:
     total, rows = queries.trial_page(connection, study.id, where, sort, descending, limit, offset)
-    return {"total": total, "trials": [_trial(row) for row in rows]}
+    return {"total": total, "trials": [_trial(study.spec, row) for row in rows]}
 
 
 # ---------------------------------------------------------------- figures
@@ -215,13 +245,29 @@ def _outcome(study: StudyContext, row: Row[Any]) -> str:
     return "promoted" if beyond else str(row.state)
 
 
-def curves(connection: Connection, study: StudyContext, limit: int) -> Document:
+def check_metric(study: StudyContext, metric: str) -> None:
+    """Refuse (a 400 naming the ``metric`` parameter) a metric the study's results lack."""
+    names = metric_names(study.spec)
+    if metric not in names:
+        known = ", ".join(names) if names else "none: its results are one value"
+        raise InvalidArgumentError(
+            "metric", f"the study's metrics are {known}; got {describe(metric)}"
+        )
+
+
+def curves(
+    connection: Connection, study: StudyContext, limit: int, metric: str | None = None
+) -> Document:
+    """The leading and the latest trials' reports, of the primary objective's value or, with
+    ``metric``, of that metric (the trials are the same either way)."""
+    if metric is not None:
+        check_metric(study, metric)
     chosen: dict[int, Row[Any]] = {}
     for row in queries.leading_trials(connection, study.id, study.sign, limit):
         chosen[row.number] = row
     for row in queries.recent_trials(connection, study.id, max(1, limit // RECENT_CURVES_SHARE)):
         chosen.setdefault(row.number, row)
-    points = queries.curve_points(connection, study.id, chosen)
+    points = queries.curve_points(connection, study.id, chosen, metric)
     return {
         "curves": [
             {
@@ -276,6 +322,53 @@ def rungs(connection: Connection, study: StudyContext) -> Document:
             for bracket, rung in keys
         ]
     }
+
+
+def pareto(connection: Connection, study: StudyContext) -> Document:
+    """The Pareto plot and the constraint counts: every result at the front's rung (the
+    coordinator's GetParetoFront, :func:`hpo.pareto_front.pareto_front`), each marked on the
+    front or not and feasible or not, and per constraint how many results break it."""
+    spec = study.spec
+    results = queries.settled_results(connection, study.id)
+    front = pareto_front(spec, results)
+    rung = None if front is None else front.rung
+    metrics = [_result_metrics(spec, row) for row in results]
+    breaks = [set(broken(spec, values)) for values in metrics]
+    at_rung = [index for index, row in enumerate(results) if row[1] == rung]
+    members = set() if front is None else {member.number for member in front.members}
+    return {
+        "rung": rung,
+        "resource": None if rung is None else study.levels[rung],
+        "axes": default_axes(spec),
+        "feasible": front is not None and all(member.feasible for member in front.members),
+        "front": [] if front is None else [member.number for member in front.members],
+        "points": [
+            {
+                "number": results[index][0],
+                "metrics": metrics[index],
+                "feasible": not breaks[index],
+                "front": results[index][0] in members,
+            }
+            for index in at_rung
+        ],
+        "n_results": len(results),
+        "n_at_rung": len(at_rung),
+        "constraints": [
+            constraint.to_json()
+            | {
+                "violated": sum(position in found for found in breaks),
+                "violated_at_rung": sum(position in breaks[index] for index in at_rung),
+            }
+            for position, constraint in enumerate(spec.constraints)
+        ],
+    }
+
+
+def _result_metrics(spec: StudySpec, row: RungResultRow) -> dict[str, float]:
+    """A settled result's metrics; a one-value report's is its primary objective's value (as
+    :func:`hpo.pareto_front.pareto_front` reads it)."""
+    _, _, value, metrics = row
+    return dict(metrics or {spec.objective.metric: value})
 
 
 def _parameter(name: str, parameter: Any) -> Document:
@@ -379,8 +472,11 @@ def export(
     table: ExportTable,
     export_format: ExportFormat,
 ) -> str:
+    metrics = metric_names(study.spec)
     if table is ExportTable.TRIALS:
-        rows = [trial_row(row) for row in queries.all_trials(connection, study.id)]
+        rows = [trial_row(row, metrics) for row in queries.all_trials(connection, study.id)]
     else:
-        rows = [report_row(row.trial, row) for row in queries.all_reports(connection, study.id)]
-    return render(table, rows, export_format, list(study.spec.space))
+        rows = [
+            report_row(row.trial, row, metrics) for row in queries.all_reports(connection, study.id)
+        ]
+    return render(table, rows, export_format, list(study.spec.space), metrics)

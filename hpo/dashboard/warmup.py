@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, Row
 from hpo.dashboard import queries, views
 from hpo.dashboard.api import CURVES, HISTORY_POINTS, PARAM_TRIALS, figure_body, reading
 from hpo.dashboard.cache import VersionCache
+from hpo.dashboard.metrics import has_front
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,13 @@ PAGE_FIGURES: tuple[tuple[object, ...], ...] = (
     ("params", PARAM_TRIALS),
     ("importance",),
 )
+# The figures only the page of a study with a Pareto front asks for.
+FRONT_FIGURES: tuple[tuple[object, ...], ...] = (("pareto",),)
+
+
+def page_figures(study: views.StudyContext) -> tuple[tuple[object, ...], ...]:
+    """The figures the study's page asks for, with the arguments of its requests."""
+    return PAGE_FIGURES + (FRONT_FIGURES if has_front(study.spec) else ())
 
 
 class Preparer:
@@ -109,7 +117,7 @@ class Preparer:
 
     def _prepare(self, connection: Connection, row: Row[Any]) -> None:
         study = views.StudyContext.of(row)
-        for name, *arguments in PAGE_FIGURES:
+        for name, *arguments in page_figures(study):
             if self._stopping.is_set():
                 return
             figure_body(self.cache, connection, study, str(name), *arguments)

@@ -117,8 +117,9 @@ const curveLines = {
 };
 
 /** One dataset per outcome: the curves' last points, as markers that name their trial when
- * hovered (so a curve of a single report shows too); the lines are drawn by curveLines. */
-export function drawCurves(study, data) {
+ * hovered (so a curve of a single report shows too); the lines are drawn by curveLines.
+ * `label`: the y axis's title when the curves show another metric than the objective. */
+export function drawCurves(study, data, label = "") {
   const groups = new Map();
   let points = 0;
   let [low, high] = [Infinity, -Infinity];
@@ -163,7 +164,7 @@ export function drawCurves(study, data) {
           ? logAxis(x, first, last, study.levels)
           : linearAxis(x, { suggestedMin: first, suggestedMax: last }),
         // The markers are only the ends: the axis must also span the lines.
-        y: linearAxis(metricName(study), { suggestedMin: low, suggestedMax: high }),
+        y: linearAxis(label || metricName(study), { suggestedMin: low, suggestedMax: high }),
       },
       plugins: {
         legend: groupLegend(),

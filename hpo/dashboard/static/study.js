@@ -10,6 +10,7 @@ import { setLiveStatus, watch } from "./live.js";
 import { MAX_PARAMETERS, drawParams } from "./params.js";
 import { chartsLoaded, drawError } from "./charts.js";
 import { drawCurves, drawHistory, drawImportance, drawRungs } from "./plots.js";
+import { drawPareto, metricLabel } from "./pareto.js";
 import { renderPriors } from "./priors.js";
 import { TrialTable } from "./table.js";
 
@@ -41,7 +42,7 @@ function renderHeader() {
     ["algorithm", s.algorithm],
     ["mode", `${spec.asha_mode || "promotion"}, brackets ${spec.bracket_split || "hyperband"}`],
     ["budget", spec.max_trials ? `${s.n_trials} / ${spec.max_trials} trials` : "no limit"],
-    ["objective", `${s.direction} ${s.metric}`],
+    ...objectiveFacts(s),
     ["resource", `${r.name} ${fmtNumber(r.r_min)} \u2192 ${fmtNumber(r.r_max)}, \u03b7 = ${fmtNumber(r.eta)}`],
     ["rungs", (s.levels || []).map((l) => fmtNumber(l)).join(" \u00b7 ") || DASH],
     ["created", fmtTime(s.created_at)],
@@ -80,6 +81,21 @@ function renderHeader() {
   replace(description, s.description || "");
   description.hidden = !s.description;
   replace(document.getElementById("study-spec"), JSON.stringify(s.spec, null, 2));
+}
+
+/** What the study optimises, for the header: its objective; or, for a study with several
+ * objectives, outcome constraints or a cost, each of them. */
+function objectiveFacts(s) {
+  const spec = s.spec || {};
+  const objectives = spec.objectives || [{ direction: s.direction, metric: s.metric }];
+  const facts = [[objectives.length > 1 ? "objectives" : "objective",
+    objectives.map((o) => `${o.direction} ${o.metric}`).join(" \u00b7 ")]];
+  if (spec.constraints) {
+    facts.push(["constraints",
+      spec.constraints.map((c) => `${c.metric} ${c.op} ${fmtNumber(c.bound)}`).join(" \u00b7 ")]);
+  }
+  if (spec.cost) facts.push(["cost", spec.cost.metric || `${spec.cost.source} (measured)`]);
+  return facts;
 }
 
 function renderActivity(lastActivity) {
@@ -141,11 +157,21 @@ const PANELS = [
     render: (data) => drawHistory(study, data),
   },
   {
+    name: "pareto",
+    plots: ["plot-pareto"],
+    shown: () => study.has_front,
+    // Asked once the study says it has a front: a study of one value never asks.
+    fetch: (known) => known.then((s) => (s.has_front ? figure("/pareto") : null)),
+    note: (data) => note("pareto-note", paretoNote(data)),
+    render: (data) => drawPareto(study, data),
+  },
+  {
     name: "curves",
     plots: ["plot-curves"],
-    fetch: () => figure("/curves"),
+    fetch: () => figure("/curves", { metric: curvesMetric() }),
+    variant: () => curvesMetric(),
     note: (data) => note("curves-note", `${data.curves.length} trials: the leading ones and the latest`),
-    render: (data) => drawCurves(study, data),
+    render: (data) => drawCurves(study, data, curvesLabel()),
   },
   {
     name: "rungs",
@@ -193,8 +219,51 @@ const PANELS = [
 ];
 
 /** A figure of the study (its answer carries the study `version` it shows). */
-function figure(suffix) {
-  return api(studyPath(name, suffix), { stale: STALE_SECONDS });
+function figure(suffix, params = {}) {
+  return api(studyPath(name, suffix), { stale: STALE_SECONDS, ...params });
+}
+
+/** The metric the learning curves show: "" for the primary objective's value (the default,
+ * and the only one of a study of one value). */
+function curvesMetric() {
+  const chosen = document.getElementById("curves-metric").value;
+  return chosen && chosen !== study.metric ? chosen : "";
+}
+
+/** The learning curves' axis title for the metric they show ("" for the objective's). */
+function curvesLabel() {
+  const chosen = study.metrics.find((choice) => choice.name === curvesMetric());
+  return chosen ? metricLabel(chosen) : "";
+}
+
+function paretoNote(data) {
+  if (data.rung === null || data.rung === undefined) return "no result at a rung yet";
+  const rung = `results at rung ${data.rung} (${study.resource.name} ${fmtNumber(data.resource)})`;
+  const front = data.feasible
+    ? `${data.front.length} on the front`
+    : `no feasible result yet: the ${data.front.length} least infeasible joined`;
+  return `${rung}: ${data.n_at_rung} results, ${front}`;
+}
+
+/** The parts of the page only a study with several metrics has: the Pareto panel (from its
+ * template, after the best-so-far panel) and the learning curves' choice of metric. */
+function mountOutcomes() {
+  if (study.has_front) {
+    const template = document.getElementById("pareto-template");
+    document.getElementById("panel-history").after(template.content.cloneNode(true));
+    document.querySelector('nav.sections button[data-target="panel-pareto"]').hidden = false;
+  }
+  if (study.metrics.length) {
+    // The objectives come first: the primary one, what the curves show by default.
+    const select = document.getElementById("curves-metric");
+    replace(select, study.metrics.map((choice) =>
+      el("option", { value: choice.name }, metricLabel(choice))));
+    select.addEventListener("change", () => {
+      const panel = PANELS.find((p) => p.name === "curves");
+      drawPanel(panel, answerOf(panel.fetch()));
+    });
+    document.getElementById("curves-metric-choice").hidden = false;
+  }
 }
 
 /** The study version the page shows: the study's, or the oldest figure's if one lags. */
@@ -206,53 +275,60 @@ async function shownVersion(answers) {
   return shown;
 }
 
-/** Ask every panel's endpoint at once; each answer is {data} or {error}. */
-function fetchPanels() {
-  return PANELS.map((panel) => panel.fetch().then(
-    (data) => ({ data }),
-    (error) => ({ error }),
-  ));
+/** A panel's answer as {data} or {error}. */
+function answerOf(request) {
+  return request.then((data) => ({ data }), (error) => ({ error }));
+}
+
+/** Ask every panel's endpoint at once (`known`: the study, once it is known). */
+function fetchPanels(known) {
+  return PANELS.map((panel) => answerOf(panel.fetch(known)));
 }
 
 /** Draw the panels once every answer (and the trial table) is in: all in one task, so the
  * browser lays out and paints the page once (each paint of the page costs 0.1-0.2 s on a
  * machine without a GPU), not once per answer. */
 async function drawPanels(answers, tableLoaded) {
-  const [chartsError] = await Promise.all([
-    chartsLoaded.then(() => null, (error) => error), ...answers, tableLoaded,
-  ]);
+  await Promise.all([chartsLoaded.catch(() => null), ...answers, tableLoaded]);
   for (const [index, panel] of PANELS.entries()) {
-    try {
-      const { data, error } = await answers[index];
-      if (error) throw error;
-      if (panel.plots.length && chartsError) throw chartsError;
-      if (panel.note) panel.note(data);
-      const { levels, direction, metric, resource } = study;
-      // Not the figure's version: a figure that did not change is not drawn again.
-      const { version, ...content } = data;
-      const key = JSON.stringify([content, levels, direction, metric, resource]);
-      if (drawn.get(panel.name) !== key) {
-        const started = performance.now();
-        await panel.render(data);
-        drawn.set(panel.name, key); // only once drawn: a failed draw is retried next time
-        // Each panel's drawing time, for DevTools' performance panel and the benchmark.
-        performance.measure(`draw:${panel.name}`, { start: started, end: performance.now() });
-      }
-    } catch (error) {
-      console.error(error);
-      for (const id of panel.plots) drawError(id, error);
-      drawn.delete(panel.name); // the error replaced the plot: redraw once it works
-      if (panel.fail) panel.fail(error);
+    if (panel.shown && !panel.shown()) continue;
+    await drawPanel(panel, answers[index]);
+  }
+}
+
+/** Draw one panel from its answer, unless it shows that already; or show its error. */
+async function drawPanel(panel, answer) {
+  try {
+    const { data, error } = await answer;
+    if (error) throw error;
+    if (panel.plots.length) await chartsLoaded;
+    if (panel.note) panel.note(data);
+    const { levels, direction, metric, resource } = study;
+    // Not the figure's version: a figure that did not change is not drawn again.
+    const { version, ...content } = data;
+    const variant = panel.variant ? panel.variant() : null;
+    const key = JSON.stringify([content, levels, direction, metric, resource, variant]);
+    if (drawn.get(panel.name) !== key) {
+      const started = performance.now();
+      await panel.render(data);
+      drawn.set(panel.name, key); // only once drawn: a failed draw is retried next time
+      // Each panel's drawing time, for DevTools' performance panel and the benchmark.
+      performance.measure(`draw:${panel.name}`, { start: started, end: performance.now() });
     }
+  } catch (error) {
+    console.error(error);
+    for (const id of panel.plots) drawError(id, error);
+    drawn.delete(panel.name); // the error replaced the plot: redraw once it works
+    if (panel.fail) panel.fail(error);
   }
 }
 
 /** Fetch the study (header, levels, best) and every panel, and redraw what changed; returns
  * the version shown. */
 async function refresh() {
-  const studyAnswer = api(studyPath(name));
-  const answers = fetchPanels();
-  study = (await studyAnswer).study;
+  const studyAnswer = api(studyPath(name)).then((answer) => answer.study);
+  const answers = fetchPanels(studyAnswer);
+  study = await studyAnswer;
   table.study = study;
   renderHeader();
   await drawPanels(answers, table.load());
@@ -264,7 +340,7 @@ async function main() {
   // The panels' requests go out right behind the study's (first: the header and every panel
   // need it): they need only the name, and the server answers them while the header is drawn.
   const studyAnswer = api(studyPath(name)).then((answer) => answer.study);
-  const answers = fetchPanels();
+  const answers = fetchPanels(studyAnswer);
   // The table's first page too: it needs the study only to render (the best trial's row).
   table = new TrialTable(name, studyAnswer);
   const tableLoaded = table.load();
@@ -283,6 +359,7 @@ async function main() {
   }
   renderHeader();
   renderExports();
+  mountOutcomes();
   await drawPanels(answers, tableLoaded);
   const shown = await shownVersion(answers);
   document.body.dataset.version = String(shown);

@@ -204,11 +204,14 @@ export class TrialTable {
   }
 
   row(trial, isBest) {
-    const cell = (field, value, text, attrs = {}) =>
-      el("td", { "data-field": field, "data-value": value ?? "", ...attrs }, text);
+    const cell = (field, value, text, attrs = {}, ...more) =>
+      el("td", { "data-field": field, "data-value": value ?? "", ...attrs }, text, ...more);
+    // A trial whose last report breaks an outcome constraint is marked infeasible.
+    const broken = trial.violated?.length ? trial.violated : null;
+    const classes = [isBest ? "best" : "", broken ? "infeasible" : ""].filter(Boolean);
     const tr = el("tr", {
       "data-number": trial.number,
-      class: isBest ? "best" : null,
+      class: classes.join(" ") || null,
       title: isBest ? "best trial" : null,
       onclick: (event) => {
         if (event.target.closest("a, button")) return;
@@ -219,7 +222,9 @@ export class TrialTable {
         else tr.after(this.detail(trial));
       },
     },
-    cell("number", trial.number, `#${trial.number}`),
+    cell("number", trial.number, `#${trial.number}`, {}, broken && el("span", {
+      class: "infeasible-mark", title: `infeasible: breaks ${broken.join(", ")}`,
+    }, "\u2715")),
     cell("state", trial.state, badge(trial.state), { title: trial.fail_reason || null }),
     cell("source", trial.source, badge(trial.source)),
     cell("bracket", trial.bracket, fmtNumber(trial.bracket)),
@@ -241,6 +246,10 @@ export class TrialTable {
         item("config", el("pre", {}, JSON.stringify(trial.config, null, 2))),
         item("bracket / rung", `${trial.bracket} / ${trial.rung}`),
         item("target resource", fmtNumber(trial.target_resource)),
+        trial.last_metrics
+          ? item("last metrics", el("pre", {}, JSON.stringify(trial.last_metrics, null, 2)))
+          : null,
+        trial.violated?.length ? item("breaks", trial.violated.join(", ")) : null,
         item("created", fmtTime(trial.created_at)),
         item("updated", fmtTime(trial.updated_at)),
         item("worker", trial.worker_id || DASH),
