@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from hpo.client import Client, Decision, DecisionAction, Study, Trial
 from hpo.errors import FailedPreconditionError, HpoError, RemoteError
-from hpo.trial_api import TrialContext, parse_stdout_report, running
+from hpo.trial_api import ReportValue, TrialContext, parse_stdout_report, running
 from hpo.vocabulary import TrialState
 from hpo.workers.process import KILL_AFTER_TERM_SECONDS, TrialProcess
 from hpo.workers.retry import Backoff
@@ -57,7 +57,7 @@ class _BufferedReport:
     """A report the coordinator has not acknowledged, with the request id of its first try."""
 
     resource: float
-    value: float
+    value: ReportValue
     request_id: str
 
 
@@ -148,6 +148,8 @@ class Worker:
         self._active: dict[int, _Running] = {}
         self._lock = threading.Lock()
         self._heartbeat_seconds = DEFAULT_HEARTBEAT_SECONDS
+        # The metrics each report of the study names, told to every trial (TrialContext).
+        self._metrics: tuple[str, ...] = ()
         # Wakes the heartbeat thread early: at the end, or when a trial needs a shorter period.
         self._beat_now = threading.Event()
 
@@ -179,6 +181,7 @@ class Worker:
     def _run(self, run_one: Callable[[_Running], _Outcome]) -> WorkerSummary:
         # A worker may start before its coordinator: wait for it like for any outage.
         study = self._until_delivered(lambda: self.client.get_study(self.study_name))
+        self._metrics = study.spec.reported_metrics
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="hpo-heartbeat", daemon=True)
         heartbeat.start()
         loops = [
@@ -287,6 +290,7 @@ class Worker:
             resume_from=trial.resume_from,
             r_max=trial.r_max,
             trial_dir=trial_dir,
+            metrics=self._metrics,
         )
         (trial_dir / "config.json").write_text(context.environment()["HPO_CONFIG"] + "\n")
         return context
@@ -338,8 +342,13 @@ class Worker:
                 print(f"[trial {state.trial.number}] {line}", flush=True)
             try:
                 report = parse_stdout_report(line)
-            except ValueError:
-                log.warning("trial %d: ignored malformed report line %r", state.trial.number, line)
+            except ValueError as error:
+                log.warning(
+                    "trial %d: ignored malformed report line %r: %s",
+                    state.trial.number,
+                    line,
+                    error,
+                )
                 continue
             if report is not None and self._forward(state, *report).should_stop:
                 # A command reporting on stdout cannot read decisions: stop it now.
@@ -355,7 +364,7 @@ class Worker:
             return _Outcome(False, f"{type(error).__name__}: {error}")
         return _Outcome(True)
 
-    def _forward(self, state: _Running, resource: float, value: float) -> Decision:
+    def _forward(self, state: _Running, resource: float, value: ReportValue) -> Decision:
         """Send one report to the coordinator (in order, one at a time per trial), or buffer it
         while the coordinator cannot be reached."""
         report = _BufferedReport(resource, value, uuid.uuid4().hex)
@@ -544,5 +553,5 @@ class _ForwardingReporter:
     worker: Worker
     state: _Running
 
-    def report(self, resource: float, value: float) -> Decision:
+    def report(self, resource: float, value: ReportValue) -> Decision:
         return self.worker._forward(self.state, resource, value)

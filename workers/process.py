@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import IO
 
 from hpo.client import ENV_TOKEN, Decision
-from hpo.trial_api import ENV_DECISION_FD, ENV_REPORT_FD, decode_report, encode_decision
+from hpo.trial_api import (
+    ENV_DECISION_FD,
+    ENV_REPORT_FD,
+    ReportValue,
+    decode_report,
+    encode_decision,
+)
 
 KILL_AFTER_TERM_SECONDS = 10.0
 TAIL_LINES = 20
@@ -75,7 +81,7 @@ class TrialProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def reports(self) -> Iterator[tuple[float, float]]:
+    def reports(self) -> Iterator[tuple[float, ReportValue]]:
         """Reports the trial sends through ``hpo.report``, until it closes the pipe or exits."""
         for line in self._reports:
             if line.strip():

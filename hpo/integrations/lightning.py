@@ -1,4 +1,4 @@
-"""PyTorch Lightning: report a validation metric to hpo each epoch and stop when told to.
+"""PyTorch Lightning: report validation metrics to hpo each epoch and stop when told to.
 
     from hpo.integrations.lightning import HpoCallback, checkpoint_callback, resume_checkpoint
 
@@ -8,6 +8,10 @@
         callbacks=[HpoCallback(monitor="val_loss"), checkpoint_callback()],
     )
     trainer.fit(model, datamodule, ckpt_path=resume_checkpoint())
+
+With several objectives (or other metrics) in the study, the callback reports each of the
+study's metrics from the value logged under its name, or as ``metrics=`` maps them
+(``HpoCallback(metrics={"loss": "val_loss", "latency_ms": "val_latency_ms"})``).
 
 The resource is the number of epochs trained. ``max_epochs=int(trial.resource)`` ends the
 assignment where the scheduler wants its next result; a stop decision before that (a trial
@@ -27,7 +31,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 
 import hpo
 from hpo.client import Decision
-from hpo.trial_api import TrialContext
+from hpo.trial_api import MetricSources, TrialContext, logged_report
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -36,6 +40,11 @@ class HpoCallback(Callback):
     """Reports ``trainer.callback_metrics[monitor]`` at the end of each validation run, with the
     number of epochs trained as the resource, and sets ``trainer.should_stop`` on a stop
     decision.
+
+    A study with several metrics (objectives, declared metrics, a reported cost) takes them
+    all in each report: ``metrics`` names them, each read from the value logged under its
+    name, or maps each to the name it is logged under. By default they are the study's
+    (``hpo.current_trial().metrics``), and ``monitor`` is used only when the study has one.
 
     It reports at ``on_validation_end``, after the epoch's logged values are aggregated into
     ``callback_metrics`` (the hook Lightning's own EarlyStopping uses). It skips the sanity
@@ -48,9 +57,10 @@ class HpoCallback(Callback):
     every rank stops at the same epoch.
     """
 
-    def __init__(self, monitor: str = "val_loss") -> None:
+    def __init__(self, monitor: str = "val_loss", metrics: MetricSources | None = None) -> None:
         super().__init__()
         self.monitor = monitor
+        self.metrics = metrics
         # The answer to the latest report (None before the first): after ``fit``, tells
         # whether training ended because hpo said stop.
         self.last_decision: Decision | None = None
@@ -60,13 +70,12 @@ class HpoCallback(Callback):
             return
         stop = False
         if trainer.is_global_zero:
-            if self.monitor not in trainer.callback_metrics:
-                available = ", ".join(sorted(trainer.callback_metrics)) or "none"
+            try:
+                value = logged_report(trainer.callback_metrics, self.monitor, self.metrics)
+            except KeyError as error:
                 raise KeyError(
-                    f"HpoCallback monitors {self.monitor!r}, which the LightningModule did not "
-                    f"log (self.log); logged metrics: {available}"
-                )
-            value = float(trainer.callback_metrics[self.monitor])
+                    f"HpoCallback: {error.args[0]}; log it in the LightningModule (self.log)"
+                ) from None
             self.last_decision = hpo.report(trainer.current_epoch + 1, value)
             stop = self.last_decision.should_stop
         if trainer.strategy.broadcast(stop, src=0):

@@ -15,6 +15,11 @@
                       callbacks=[HpoTrainerCallback(metric="eval_loss")])
     trainer.train(resume_from_checkpoint=resume_checkpoint())
 
+With several objectives (or other metrics) in the study, the callback reports each of the
+study's metrics from the evaluation's value of that name with the Trainer's ``eval_`` prefix
+(study metric ``latency_ms``: ``eval_latency_ms``), or as ``metrics=`` maps them
+(``HpoTrainerCallback(metrics={"loss": "eval_loss", "latency_ms": "eval_latency"})``).
+
 The resource is the epoch count (``TrainerState.epoch``, fractional when evaluating every N
 steps), so studies of Trainer runs and of plain PyTorch loops read alike; pass
 ``resource="step"`` for the optimizer step count instead (then set ``max_steps`` to
@@ -34,12 +39,22 @@ from transformers.trainer_utils import get_last_checkpoint
 
 import hpo
 from hpo.client import Decision
-from hpo.trial_api import TrialContext
+from hpo.trial_api import MetricSources, TrialContext, logged_report
+
+# What the Trainer puts before the name of every metric an evaluation returns.
+EVAL_PREFIX = "eval_"
 
 
 class HpoTrainerCallback(TrainerCallback):
     """Reports ``metrics[metric]`` of every evaluation during ``train`` (``on_evaluate``) and
     sets ``control.should_training_stop`` on a stop decision.
+
+    A study with several metrics (objectives, declared metrics, a reported cost) takes them
+    all in each report: ``metrics`` names them, each read from the evaluation's value of
+    that name, or maps each to the key it has there. By default they are the study's
+    (``hpo.current_trial().metrics``), each read under its name with the ``eval_`` prefix
+    the Trainer gives evaluation metrics (kept once when the name has it already), and
+    ``metric`` is used only when the study has one.
 
     Evaluations outside ``train`` (a final ``trainer.evaluate()``) are not reported: they
     train nothing, so they have no resource of their own, and a second report at the same
@@ -48,11 +63,15 @@ class HpoTrainerCallback(TrainerCallback):
     """
 
     def __init__(
-        self, metric: str = "eval_loss", resource: Literal["epoch", "step"] = "epoch"
+        self,
+        metric: str = "eval_loss",
+        resource: Literal["epoch", "step"] = "epoch",
+        metrics: MetricSources | None = None,
     ) -> None:
         if resource not in ("epoch", "step"):
             raise ValueError(f"resource must be 'epoch' or 'step', not {resource!r}")
         self.metric = metric
+        self.metrics = metrics
         self.resource = resource
         # The answer to the latest report (None before the first): after ``train``, tells
         # whether training ended because hpo said stop.
@@ -89,16 +108,15 @@ class HpoTrainerCallback(TrainerCallback):
             return
         stop = False
         if state.is_world_process_zero:
-            metrics = metrics or {}
-            if self.metric not in metrics:
-                available = ", ".join(sorted(metrics)) or "none"
+            try:
+                value = logged_report(metrics or {}, self.metric, self.metrics, EVAL_PREFIX)
+            except KeyError as error:
                 raise KeyError(
-                    f"HpoTrainerCallback reports {self.metric!r}, which the evaluation did not "
-                    f"return; its metrics: {available}"
-                )
+                    f"HpoTrainerCallback: {error.args[0]}; return it from compute_metrics"
+                ) from None
             resource = state.epoch if self.resource == "epoch" else state.global_step
             assert resource is not None, "the Trainer sets the epoch from its first step on"
-            self.last_decision = hpo.report(float(resource), float(metrics[self.metric]))
+            self.last_decision = hpo.report(float(resource), value)
             stop = self.last_decision.should_stop
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             shared = [stop]

@@ -792,7 +792,7 @@ def _entry_again(request: Message, path: tuple[str, ...]) -> bytes:
         if field.message_type.fields_by_name["value"].message_type is not None:
             copies[key].CopyFrom(entries[key])
         else:  # a map of scalars: the entry (or a zero one) again
-            copies[key] = entries[key] if key in entries else 0
+            copies[key] = entries.get(key, 0)
     elif field.message_type is not None:
         if entries:
             copies.add().CopyFrom(entries[0])
