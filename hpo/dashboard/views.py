@@ -300,12 +300,18 @@ def rungs(connection: Connection, study: StudyContext) -> Document:
         if group.state == TrialState.RUNNING.value:
             towards = min(max(group.rung + 1, first), group.target_rung, top)
             heading[group.bracket, towards] += group.n
-    thresholds = queries.thresholds(
-        connection,
-        study.id,
-        study.sign,
-        study.spec.resource.eta,
-        stopping=study.spec.asha_mode is AshaMode.STOPPING,
+    # A study with several objectives or constraints ranks a rung by non-dominated sorting:
+    # no single value is its threshold.
+    thresholds = (
+        {}
+        if study.spec.is_vector
+        else queries.thresholds(
+            connection,
+            study.id,
+            study.sign,
+            study.spec.resource.eta,
+            stopping=study.spec.asha_mode is AshaMode.STOPPING,
+        )
     )
     return {
         "rungs": [
