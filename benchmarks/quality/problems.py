@@ -187,7 +187,19 @@ def mlp_curve(config: Config, seed: int, epochs: int) -> np.ndarray:
         batch_size=int(config["batch_size"]),
         random_state=seed,
     )
-    curve = np.full(epochs, math.inf)
+    return epoch_curve(model, epochs, log_loss, math.inf)
+
+
+def epoch_curve(
+    model: MLPClassifier,
+    epochs: int,
+    score: Callable[[np.ndarray, np.ndarray], float],
+    diverged: float,
+) -> np.ndarray:
+    """``score(labels, probabilities)`` on the digits validation split after each of ``epochs``
+    epochs of ``partial_fit``; ``diverged`` from the epoch sklearn refuses to go on."""
+    train_x, valid_x, train_y, valid_y = digits()
+    curve = np.full(epochs, diverged)
     with np.errstate(all="ignore"):  # a diverging model overflows before sklearn notices
         for epoch in range(epochs):
             try:
@@ -196,7 +208,7 @@ def mlp_curve(config: Config, seed: int, epochs: int) -> np.ndarray:
                 if "non-finite" not in str(error):
                     raise
                 break
-            curve[epoch] = log_loss(valid_y, model.predict_proba(valid_x))
+            curve[epoch] = score(valid_y, model.predict_proba(valid_x))
     return curve
 
 
