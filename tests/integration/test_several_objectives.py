@@ -12,13 +12,17 @@ import pytest
 import sqlalchemy as sa
 
 from hpo.client import Client, Study
-from hpo.coordinator.server import start_coordinator
+from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.errors import InvalidArgumentError
+from hpo.samplers.model_input import MIN_RESULTS
 from hpo.space import Float
+from tests.local_runs import seed_giving_model
 
 SPACE = {"x": Float(0, 1), "y": Float(0, 1)}
 OBJECTIVES = [{"metric": "loss"}, {"metric": "latency_ms"}]
 CONSTRAINTS = [{"metric": "memory_gb", "op": "<=", "bound": 40}]
+# The longest a background fit may take here (a loaded 2-core machine).
+FIT_SECONDS = 120
 
 
 def metrics(config: dict[str, Any], resource: float) -> dict[str, float]:
@@ -133,3 +137,29 @@ def test_a_cost_budget_needs_a_cost_metric(client: Client) -> None:
 def _json(value: Any) -> dict[str, float]:
     """A JSON column as read back: text on SQLite, already decoded on PostgreSQL."""
     return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def test_the_background_model_fits_a_constrained_two_objective_study_with_cost(
+    coordinator: Coordinator, client: Client
+) -> None:
+    """The coordinator's model process fits the scalarised objectives, the constraint and the
+    cost, and new trials take its candidates, as for one objective."""
+    study = client.create_study(
+        "pareto-gp",
+        SPACE,
+        r_min=1,
+        r_max=1,
+        objectives=OBJECTIVES,
+        metrics=["memory_gb"],
+        constraints=CONSTRAINTS,
+        cost={"metric": "gpu_hours"},
+        seed=seed_giving_model(MIN_RESULTS),
+    )
+    for _ in range(MIN_RESULTS):
+        with study.suggest() as trial:
+            assert trial.record.source == "random"
+            trial.report(1, metrics(trial.config, 1))
+    assert coordinator.models.wait_idle(FIT_SECONDS)
+    with study.suggest() as trial:
+        assert trial.record.source == "model"
+        trial.report(1, metrics(trial.config, 1))
