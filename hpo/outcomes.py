@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hpo.errors import InvalidArgumentError
+from hpo.pareto import violation
 from hpo.validation import (
     MAX_NAME_LENGTH,
     check_count,
@@ -209,8 +210,15 @@ def constraint_slack(
     )
 
 
-def constraint_values(
-    constraints: tuple[Constraint, ...], metrics: Mapping[str, float]
+def violations(
+    constraints: tuple[Constraint, ...], results: Sequence[Mapping[str, float]]
 ) -> np.ndarray:
-    """Each constraint's metric in one result."""
-    return np.array([metrics[constraint.metric] for constraint in constraints], dtype=float)
+    """Each result's total constraint violation (:func:`hpo.pareto.violation`): 0 where
+    every constraint holds."""
+    values = np.array(
+        [[metrics[constraint.metric] for constraint in constraints] for metrics in results],
+        dtype=float,
+    ).reshape(len(results), len(constraints))
+    bounds = np.array([constraint.bound for constraint in constraints])
+    upper = np.array([constraint.upper for constraint in constraints], dtype=bool)
+    return violation(values, bounds, upper)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpo.errors import InvalidArgumentError
-from hpo.outcomes import constraint_values, signed_objectives
-from hpo.pareto import non_dominated_fronts, rung_order, violation
+from hpo.outcomes import signed_objectives
+from hpo.outcomes import violations as total_violations
+from hpo.pareto import non_dominated_fronts, rung_order
 from hpo.spec import StudySpec
 from hpo.validation import is_finite_number
 
@@ -75,7 +76,7 @@ def pareto_front(
         members, rungs = [members[i] for i in kept], [rungs[i] for i in kept]
     if not members:
         return None
-    violations = _violations(spec, members)
+    violations = total_violations(spec.constraints, [member.metrics for member in members])
     feasible = violations == 0
     candidates = np.flatnonzero(feasible) if feasible.any() else np.arange(len(members))
     top = max(rungs[i] for i in candidates)
@@ -102,10 +103,3 @@ def pareto_front(
             for i in order
         ),
     )
-
-
-def _violations(spec: StudySpec, members: list[FrontMember]) -> np.ndarray:
-    values = np.array([constraint_values(spec.constraints, member.metrics) for member in members])
-    bounds = np.array([constraint.bound for constraint in spec.constraints])
-    upper = np.array([constraint.upper for constraint in spec.constraints], dtype=bool)
-    return violation(values.reshape(len(members), -1), bounds, upper)

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from hpo.outcomes import constraint_values, signed_objectives
-from hpo.pareto import rung_order, violation
+from hpo.outcomes import signed_objectives, violations
+from hpo.pareto import rung_order
 from hpo.priors.density import Prior
 from hpo.priors.proposals import Proposal, study_prior
 from hpo.priors.sources import PriorKind
@@ -258,11 +258,7 @@ class StudyState:
         """The MO-ASHA order of results with ``outcomes`` (metrics) of trials ``numbers``."""
         spec = self.spec
         objectives = np.array([signed_objectives(spec.objectives, m) for m in outcomes])
-        values = np.array([constraint_values(spec.constraints, m) for m in outcomes])
-        bounds = np.array([constraint.bound for constraint in spec.constraints])
-        upper = np.array([constraint.upper for constraint in spec.constraints], dtype=bool)
-        violations = violation(values.reshape(len(outcomes), -1), bounds, upper)
-        return rung_order(objectives, violations, np.array(numbers))
+        return rung_order(objectives, violations(spec.constraints, outcomes), np.array(numbers))
 
     def _settle(self, rung: int) -> None:
         """Re-rank a vector study's ``rung`` after new results: each result's signed value
