@@ -34,7 +34,7 @@ from hpo.errors import (
 )
 from hpo.lease_service import LeaseService, LeaseStatus
 from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
-from hpo.pareto_front import pareto_front
+from hpo.pareto_front import Front, pareto_front
 from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
@@ -477,37 +477,41 @@ class StudyService:
         With several objectives or constraints: the front's member best in the primary
         objective, feasible if any is; with ``max_cost``: among results that cost at most it."""
         study = self._study(study_name)
-        spec = StudySpec.from_json(study.spec_json)
-        if not spec.is_vector and max_cost is None:
+        if max_cost is None and not StudySpec.from_json(study.spec_json).is_vector:
             best = self.store.best(study)
             return None if best is None else Best(study.name, best.trial, best.value, best.resource)
-        answer = self.pareto_front(study_name, max_cost)
-        if not answer.entries:
+        spec, front, trials = self._front(study, max_cost)
+        if front is None:
             return None
-        sign = spec.objective.sign
-        entry = min(
-            answer.entries,
-            key=lambda entry: (sign * entry.metrics[spec.objective.metric], entry.trial.number),
-        )
-        return Best(study.name, entry.trial, entry.metrics[spec.objective.metric], entry.resource)
+        member = front.best(spec)
+        resource = make_scheduler(spec).levels[front.rung]
+        return Best(study.name, trials[member.number], member.value, resource)
 
     def pareto_front(self, study_name: str, max_cost: float | None = None) -> ParetoAnswer:
         """The study's non-dominated trials at the highest rung with a feasible result (within
         ``max_cost``, for a study with a cost metric); empty before any result."""
         study = self._study(study_name)
+        spec, front, trials = self._front(study, max_cost)
+        if front is None:
+            return ParetoAnswer(study.name, -1, ())
+        resource = make_scheduler(spec).levels[front.rung]
+        entries = tuple(
+            ParetoEntry(trials[member.number], member.metrics, resource, member.feasible)
+            for member in front.members
+        )
+        return ParetoAnswer(study.name, front.rung, entries)
+
+    def _front(
+        self, study: StudyRow, max_cost: float | None
+    ) -> tuple[StudySpec, Front | None, dict[int, TrialRecord]]:
+        """``study``'s spec, front (:func:`hpo.pareto_front.pareto_front`) and its members'
+        trials, read in one transaction."""
         with self.store.read() as store:
             contents = store.study_contents(study.id)
             front = pareto_front(contents.spec, contents.rung_results, max_cost)
-            if front is None:
-                return ParetoAnswer(study.name, -1, ())
-            resource = make_scheduler(contents.spec).levels[front.rung]
-            entries = tuple(
-                ParetoEntry(
-                    store.trial(study.id, member.number), member.metrics, resource, member.feasible
-                )
-                for member in front.members
-            )
-        return ParetoAnswer(study.name, front.rung, entries)
+            members = front.members if front is not None else ()
+            trials = {member.number: store.trial(study.id, member.number) for member in members}
+        return contents.spec, front, trials
 
     # ------------------------------------------------------------ plumbing
 
