@@ -536,7 +536,7 @@ MaxCost = Annotated[
     float | None,
     typer.Option(
         help="Only results that cost at most this much (the study's cost metric: as the "
-        "workers report it, or wall_time in seconds).",
+        "workers report it, wall_time in seconds, or the resource trained).",
     ),
 ]
 

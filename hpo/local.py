@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hpo import engine
 from hpo.algorithms import make_sampler, make_scheduler, uses_model
-from hpo.outcomes import outcome_of
+from hpo.outcomes import RESOURCE_METRIC, CostSource, outcome_of
 from hpo.priors.proposals import Proposal
 from hpo.samplers import InlineModels, ModelSource
 from hpo.schedulers import (
@@ -104,7 +104,9 @@ class LocalStudy:
         outcome = outcome_of(
             spec.objectives, spec.reported_metrics, None if metrics else value, metrics
         )
-        reported = outcome.metrics or None
+        reported = dict(outcome.metrics) or None
+        if spec.cost is not None and spec.cost.source is CostSource.RESOURCE:
+            reported = {**(reported or {}), RESOURCE_METRIC: resource}
         decision = self.scheduler.on_report(self.state, number, resource, outcome.value, reported)
         effects = engine.report_effects(decision, number, resource, outcome.value, reported)
         self._apply(effects, observe=decision.rung is not None)

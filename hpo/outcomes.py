@@ -99,9 +99,14 @@ class CostSource(str, enum.Enum):
     # The coordinator measures it: the seconds between handing out each assignment and the
     # trial's reports, summed over its assignments (metric "wall_time").
     WALL_TIME = "wall_time"
+    # The resource the trial has trained (its report's resource: epochs, steps...).
+    RESOURCE = "resource"
 
 
 WALL_TIME_METRIC = "wall_time"
+RESOURCE_METRIC = "resource"
+# The metric each measured source stores its cost as.
+MEASURED_METRICS = {CostSource.WALL_TIME: WALL_TIME_METRIC, CostSource.RESOURCE: RESOURCE_METRIC}
 
 
 @dataclass(frozen=True)
@@ -113,12 +118,14 @@ class Cost:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", enum_member(CostSource, "cost.source", self.source))
-        if self.source is CostSource.WALL_TIME:
-            if self.metric not in ("", WALL_TIME_METRIC):
+        measured = MEASURED_METRICS.get(self.source)
+        if measured is not None:
+            if self.metric not in ("", measured):
                 raise InvalidArgumentError(
-                    "cost.metric", "is measured by the coordinator with source wall_time: omit it"
+                    "cost.metric",
+                    f"is measured by the coordinator with source {self.source.value}: omit it",
                 )
-            object.__setattr__(self, "metric", WALL_TIME_METRIC)
+            object.__setattr__(self, "metric", measured)
         else:
             check_text("cost.metric", self.metric, MAX_NAME_LENGTH, required=True)
 
@@ -128,7 +135,7 @@ class Cost:
         return self.source is CostSource.METRIC
 
     def to_json(self) -> dict[str, str]:
-        if self.source is CostSource.WALL_TIME:
+        if not self.reported:
             return {"source": self.source.value}
         return {"metric": self.metric}
 

@@ -65,8 +65,9 @@ def pareto_front(
     highest with results; the members are the feasible non-dominated results there, or the
     least infeasible ones."""
     check_budget(spec, max_cost)
+    # A one-value report stores no metrics, or only a measured cost: its value is the primary.
     members = [
-        FrontMember(number, value, metrics or {spec.objective.metric: value}, True)
+        FrontMember(number, value, {spec.objective.metric: value, **(metrics or {})}, True)
         for number, _, value, metrics in rung_results
     ]
     rungs = [rung for _, rung, _, _ in rung_results]

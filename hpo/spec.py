@@ -221,6 +221,10 @@ class StudySpec:
         cost = None if self.cost is None else _entry("cost", Cost, self.cost)
         if cost is not None and cost.metric in names[: len(objectives)]:
             raise InvalidArgumentError("cost.metric", f"{cost.metric!r} is an objective")
+        if cost is not None and not cost.reported and cost.metric in names:
+            raise InvalidArgumentError(
+                "cost.source", f"its measured metric {cost.metric!r} is declared already"
+            )
         declared = set(names) | ({cost.metric} if cost is not None else set())
         constraints = _listed(self.constraints)
         if not isinstance(constraints, list):

@@ -26,7 +26,7 @@ from hpo.errors import (
     NotFoundError,
 )
 from hpo.leases import HEARTBEATS_PER_LEASE
-from hpo.outcomes import WALL_TIME_METRIC, outcome_of
+from hpo.outcomes import RESOURCE_METRIC, WALL_TIME_METRIC, CostSource, outcome_of
 from hpo.records import TrialRecord
 from hpo.request_ids import DecisionScope, earlier_decision, earlier_report
 from hpo.samplers import ModelSource
@@ -327,8 +327,10 @@ class TrialService:
                     f"already reported at {snapshot.last_resource:g}"
                 )
             reported = dict(outcome.metrics)
-            if spec.cost is not None and not spec.cost.reported:
+            if spec.cost is not None and spec.cost.source is CostSource.WALL_TIME:
                 reported[WALL_TIME_METRIC] = self._wall_time(tx, number)
+            elif spec.cost is not None and spec.cost.source is CostSource.RESOURCE:
+                reported[RESOURCE_METRIC] = resource
             decision = tx.scheduler.on_report(tx.state, number, resource, value, reported or None)
             if tx.status == StudyStatus.STOPPED and decision.action in (
                 Action.CONTINUE,

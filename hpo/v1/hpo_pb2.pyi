@@ -27,6 +27,7 @@ class CostSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COST_SOURCE_UNSPECIFIED: _ClassVar[CostSource]
     COST_METRIC: _ClassVar[CostSource]
     COST_WALL_TIME: _ClassVar[CostSource]
+    COST_RESOURCE: _ClassVar[CostSource]
 
 class Algorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -93,6 +94,7 @@ AT_LEAST: ConstraintOp
 COST_SOURCE_UNSPECIFIED: CostSource
 COST_METRIC: CostSource
 COST_WALL_TIME: CostSource
+COST_RESOURCE: CostSource
 ALGORITHM_UNSPECIFIED: Algorithm
 RANDOM: Algorithm
 ASHA: Algorithm

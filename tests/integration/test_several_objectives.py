@@ -6,6 +6,7 @@ best within a cost budget (docs/study-spec.md)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,15 +36,19 @@ def metrics(config: dict[str, Any], resource: float) -> dict[str, float]:
     }
 
 
-def train(study: Study, assignments: int) -> None:
+def train(
+    study: Study,
+    assignments: int,
+    result: Callable[[dict[str, Any], float], float | dict[str, float]] = metrics,
+) -> None:
+    """One worker: each assignment trained rung by rung, reporting ``result`` there."""
     for _ in range(assignments):
         trial = study.suggest()
         if trial is None:
             return
-        level = trial.resume_from
         for level in (1, 3, 9):
             if trial.resume_from < level <= trial.resource:
-                decision = trial.report(level, metrics(trial.config, level))
+                decision = trial.report(level, result(trial.config, level))
                 if decision.should_stop:
                     break
         trial.complete()
@@ -122,10 +127,34 @@ def test_a_wall_time_cost_is_measured_by_the_coordinator(sqlite_url: str) -> Non
             record = next(r for r in study.trials(include_reports=True) if r.number == 0)
             assert record.reports[0].metrics["wall_time"] >= 0
             assert record.last_metrics["wall_time"] == record.reports[0].metrics["wall_time"]
+            within = study.best(max_cost=record.last_metrics["wall_time"])
+            assert within is not None and within.value == 0.5
             with pytest.raises(InvalidArgumentError, match="^max_cost: must be a finite"):
                 study.best(max_cost=float("nan"))
     finally:
         running.stop(grace=1)
+
+
+def test_a_resource_cost_answers_the_best_within_a_resource_budget(client: Client) -> None:
+    study = client.create_study(
+        "by-resource", SPACE, r_min=1, r_max=9, algorithm="asha", cost={"source": "resource"}
+    )
+    train(study, 30, lambda config, level: metrics(config, level)["loss"])
+    best, cheap = study.best(), study.best(max_cost=3)
+    assert best is not None and cheap is not None
+    assert best.resource == 9 and cheap.resource == 3
+    at_three = [
+        report.value
+        for record in study.trials(include_reports=True)
+        for report in record.reports
+        if report.resource == 3 and report.rung is not None
+    ]
+    assert cheap.value == min(at_three)
+    assert all(
+        report.metrics["resource"] == report.resource
+        for record in study.trials(include_reports=True)
+        for report in record.reports
+    )
 
 
 def test_a_cost_budget_needs_a_cost_metric(client: Client) -> None:

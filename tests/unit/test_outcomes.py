@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hpo.errors import InvalidArgumentError
+from hpo.local import LocalAssignment, LocalStudy
 from hpo.outcomes import Constraint, ConstraintOp, Cost, CostSource, Objective, outcome_of
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
@@ -48,6 +49,21 @@ def test_several_objectives_round_trip_through_json_and_the_wire() -> None:
     assert spec_from_proto(spec_to_proto(study)) == study
     # A v1 reader of the wire sees the primary objective.
     assert spec_to_proto(study).objective.metric == "loss"
+
+
+def test_a_resource_cost_is_each_reports_resource() -> None:
+    study = spec(cost={"source": "resource"}, algorithm="asha")
+    assert study.cost == Cost(source=CostSource.RESOURCE) and study.cost.metric == "resource"
+    assert StudySpec.from_json(study.to_json()) == study
+    assert spec_from_proto(spec_to_proto(study)) == study
+    local = LocalStudy(study)
+    job = local.suggest("w")
+    assert isinstance(job, LocalAssignment)
+    local.report(job.number, job.resource, 0.5)
+    assert local.state.metrics(job.number, 0) == {"resource": job.resource}
+    with pytest.raises(InvalidArgumentError) as raised:
+        spec(cost={"source": "resource"}, metrics=["resource"])
+    assert raised.value.field == "cost.source"
 
 
 def test_wall_time_cost_is_measured_not_reported() -> None:
