@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from benchmarks.quality.problems import Problem
 from hpo.schedulers.rungs import rung_levels
@@ -109,66 +110,121 @@ class SimulatedClock:
     now: float = 0.0
 
 
+class Stopwatch:
+    """Wall-clock seconds spent inside the policy's calls, added up."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, call: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+class Driven(Protocol):
+    """What :func:`run_workers` calls on a policy (its results may be of any type)."""
+
+    def suggest(self, worker: int) -> Job | None: ...
+
+    def report(self, job: Job, resource: float, result: Any) -> bool: ...
+
+    def finish(self, job: Job) -> None: ...
+
+    def finished(self) -> bool: ...
+
+
+def run_workers(
+    policy: Driven,
+    levels: tuple[float, ...],
+    workers: int,
+    time_limit: float,
+    stopwatch: Stopwatch,
+    *,
+    arrival: Callable[[float, Job, float, float], float],
+    on_suggest: Callable[[Job, float], None],
+    on_result: Callable[[float, Job, float, float], Any],
+) -> None:
+    """The asynchronous worker loop both simulators share: free workers ask ``policy`` for work,
+    each assignment trains from level to level and reports at each, until ``time_limit``.
+
+    ``arrival(now, job, after, level)`` is when a worker training ``job`` from ``after``
+    reaches ``level``; ``on_suggest(job, now)`` sees each assignment handed out;
+    ``on_result(now, job, after, resource)`` makes the result the policy is told."""
+    clock = SimulatedClock()
+    bind_clock = getattr(policy, "bind_clock", None)
+    if bind_clock is not None:
+        bind_clock(clock)
+    # (time a worker reaches its next report, tie-breaker, worker, job, from, to resource)
+    events: list[tuple[float, int, int, Job, float, float]] = []
+    order = 0
+    idle: list[int] = list(range(workers))
+    now = 0.0
+
+    def schedule(worker: int, job: Job, after: float) -> None:
+        nonlocal order
+        level = min([level for level in levels if level > after] + [job.target])
+        order += 1
+        heapq.heappush(events, (arrival(now, job, after, level), order, worker, job, after, level))
+
+    while now < time_limit:
+        for worker in list(idle):
+            job = stopwatch(policy.suggest, worker)
+            if job is None:
+                continue
+            idle.remove(worker)
+            on_suggest(job, now)
+            schedule(worker, job, job.start)
+        if not events:
+            if stopwatch(policy.finished):
+                break
+            raise RuntimeError("every worker waits and nothing runs: the policy is stuck")
+        now, _, worker, job, after, resource = heapq.heappop(events)
+        if now > time_limit:
+            break
+        clock.now = now
+        keep_going = stopwatch(policy.report, job, resource, on_result(now, job, after, resource))
+        if keep_going and resource < job.target:
+            schedule(worker, job, resource)
+        else:
+            stopwatch(policy.finish, job)
+            idle.append(worker)
+
+
 def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) -> Trajectory:
     """Run ``policy`` with ``workers`` workers until ``time_limit`` units of simulated time."""
-    levels = rung_levels(problem.resource)
     trajectory = Trajectory()
     answers = [
         _Answer(problem, trajectory.answers["r_max"], r_max_only=True),
         _Answer(problem, trajectory.answers["any"], r_max_only=False),
     ]
-    clock = SimulatedClock()
-    bind_clock = getattr(policy, "bind_clock", None)
-    if bind_clock is not None:
-        bind_clock(clock)
-    # (time a worker becomes free or reaches its next report, tie-breaker, worker, job, resource)
-    events: list[tuple[float, int, int, Job | None, float]] = []
-    order = 0
-    idle: list[int] = list(range(workers))
-    now = 0.0
 
-    def timed(call, *args):  # noqa: ANN001, ANN202 - a thin stopwatch around policy calls
-        started = time.perf_counter()
-        try:
-            return call(*args)
-        finally:
-            trajectory.optimizer_seconds += time.perf_counter() - started
+    def on_suggest(job: Job, now: float) -> None:
+        trajectory.suggestions += 1
+        if job.start == 0:
+            trajectory.trials += 1
 
-    def next_level(job: Job, after: float) -> float:
-        return min([level for level in levels if level > after] + [job.target])
-
-    while now < time_limit:
-        for worker in list(idle):
-            job = timed(policy.suggest, worker)
-            if job is None:
-                continue
-            idle.remove(worker)
-            trajectory.suggestions += 1
-            if job.start == 0:
-                trajectory.trials += 1
-            level = next_level(job, job.start)
-            order += 1
-            heapq.heappush(events, (now + level - job.start, order, worker, job, level))
-        if not events:
-            if timed(policy.finished):
-                break
-            raise RuntimeError("every worker waits and nothing runs: the policy is stuck")
-        now, _, worker, job, resource = heapq.heappop(events)
-        if now > time_limit:
-            break
-        clock.now = now
-        assert job is not None
+    def on_result(now: float, job: Job, after: float, resource: float) -> float:
         value = problem.value(job.config, resource)
         for answer in answers:
             answer.observe(now, job.config, resource, value)
         if resource >= problem.resource.r_max:
             trajectory.r_max_results += 1
-        keep_going = timed(policy.report, job, resource, value)
-        if keep_going and resource < job.target:
-            level = next_level(job, resource)
-            order += 1
-            heapq.heappush(events, (now + level - resource, order, worker, job, level))
-        else:
-            timed(policy.finish, job)
-            idle.append(worker)
+        return value
+
+    stopwatch = Stopwatch()
+    run_workers(
+        policy,
+        rung_levels(problem.resource),
+        workers,
+        time_limit,
+        stopwatch,
+        # One resource unit takes one time unit (written as before, for the same rounding).
+        arrival=lambda now, job, after, level: now + level - after,
+        on_suggest=on_suggest,
+        on_result=on_result,
+    )
+    trajectory.optimizer_seconds = stopwatch.seconds
     return trajectory

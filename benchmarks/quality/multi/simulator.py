@@ -17,14 +17,12 @@ and every report (:class:`RunLog`); each kind of problem is scored from it after
 
 from __future__ import annotations
 
-import heapq
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from benchmarks.quality.multi.problems import MultiProblem
-from benchmarks.quality.simulator import Job, SimulatedClock
+from benchmarks.quality.simulator import Job, Stopwatch, run_workers
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Config
 
@@ -69,60 +67,32 @@ class RunLog:
 
 def simulate(problem: MultiProblem, policy: MultiPolicy, workers: int, time_limit: float) -> RunLog:
     """Run ``policy`` with ``workers`` workers until ``time_limit`` units of simulated time."""
-    levels = rung_levels(problem.resource)
     log = RunLog()
     trials: dict[Any, int] = {}  # a job's key (hpo's trial number, an Optuna trial) -> trial
-    clock = SimulatedClock()
-    bind_clock = getattr(policy, "bind_clock", None)
-    if bind_clock is not None:
-        bind_clock(clock)
-    # (time the worker reaches its next report, tie-breaker, worker, job, from, to resource)
-    events: list[tuple[float, int, int, Job, float, float]] = []
-    order = 0
-    idle: list[int] = list(range(workers))
-    now = 0.0
 
-    def timed(call: Callable[..., Any], *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return call(*args)
-        finally:
-            log.optimizer_seconds += time.perf_counter() - started
+    def on_suggest(job: Job, now: float) -> None:
+        log.suggestions += 1
+        if job.key not in trials:
+            trials[job.key] = len(log.configs)
+            log.configs.append(dict(job.config))
+            log.started.append(now)
 
-    def schedule(worker: int, job: Job, after: float) -> None:
-        nonlocal order
-        level = min([level for level in levels if level > after] + [job.target])
-        order += 1
-        duration = (level - after) * problem.rate(job.config)
-        heapq.heappush(events, (now + duration, order, worker, job, after, level))
-
-    while now < time_limit:
-        for worker in list(idle):
-            job = timed(policy.suggest, worker)
-            if job is None:
-                continue
-            idle.remove(worker)
-            log.suggestions += 1
-            if job.key not in trials:
-                trials[job.key] = len(log.configs)
-                log.configs.append(dict(job.config))
-                log.started.append(now)
-            schedule(worker, job, job.start)
-        if not events:
-            if timed(policy.finished):
-                break
-            raise RuntimeError("every worker waits and nothing runs: the policy is stuck")
-        now, _, worker, job, after, resource = heapq.heappop(events)
-        if now > time_limit:
-            break
-        clock.now = now
+    def on_result(now: float, job: Job, after: float, resource: float) -> dict[str, float]:
         log.spent += (resource - after) * problem.rate(job.config)
         outcomes = problem.outcomes(job.config, resource)
         log.reports.append(Report(now, log.spent, trials[job.key], resource, outcomes))
-        keep_going = timed(policy.report, job, resource, outcomes)
-        if keep_going and resource < job.target:
-            schedule(worker, job, resource)
-        else:
-            timed(policy.finish, job)
-            idle.append(worker)
+        return outcomes
+
+    stopwatch = Stopwatch()
+    run_workers(
+        policy,
+        rung_levels(problem.resource),
+        workers,
+        time_limit,
+        stopwatch,
+        arrival=lambda now, job, after, level: now + (level - after) * problem.rate(job.config),
+        on_suggest=on_suggest,
+        on_result=on_result,
+    )
+    log.optimizer_seconds = stopwatch.seconds
     return log
