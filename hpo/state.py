@@ -243,13 +243,11 @@ class StudyState:
             # Ranked on the next read of the rung (_settle); until then it sorts last.
             self._members.setdefault(rung, []).append(number)
             self._stale.add(rung)
-            self._results[(number, rung)] = RungResult(math.inf, number)
-            trial.rung = max(trial.rung, rung)
-            self._reindex(trial)
-            return
-        result = RungResult(value * self.spec.objective.sign, number)
-        bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
-        bisect.insort(self._pooled.setdefault(rung, []), result)
+            result = RungResult(math.inf, number)
+        else:
+            result = RungResult(value * self.spec.objective.sign, number)
+            bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
+            bisect.insort(self._pooled.setdefault(rung, []), result)
         self._results[(number, rung)] = result
         trial.rung = max(trial.rung, rung)
         self._reindex(trial)

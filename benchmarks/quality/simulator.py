@@ -141,18 +141,19 @@ def run_workers(
     levels: tuple[float, ...],
     workers: int,
     time_limit: float,
-    stopwatch: Stopwatch,
     *,
     arrival: Callable[[float, Job, float, float], float],
     on_suggest: Callable[[Job, float], None],
     on_result: Callable[[float, Job, float, float], Any],
-) -> None:
+) -> float:
     """The asynchronous worker loop both simulators share: free workers ask ``policy`` for work,
     each assignment trains from level to level and reports at each, until ``time_limit``.
+    Returns the wall-clock seconds spent inside the policy.
 
     ``arrival(now, job, after, level)`` is when a worker training ``job`` from ``after``
     reaches ``level``; ``on_suggest(job, now)`` sees each assignment handed out;
     ``on_result(now, job, after, resource)`` makes the result the policy is told."""
+    stopwatch = Stopwatch()
     clock = SimulatedClock()
     bind_clock = getattr(policy, "bind_clock", None)
     if bind_clock is not None:
@@ -191,6 +192,7 @@ def run_workers(
         else:
             stopwatch(policy.finish, job)
             idle.append(worker)
+    return stopwatch.seconds
 
 
 def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) -> Trajectory:
@@ -214,17 +216,14 @@ def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) 
             trajectory.r_max_results += 1
         return value
 
-    stopwatch = Stopwatch()
-    run_workers(
+    trajectory.optimizer_seconds = run_workers(
         policy,
         rung_levels(problem.resource),
         workers,
         time_limit,
-        stopwatch,
         # One resource unit takes one time unit (written as before, for the same rounding).
         arrival=lambda now, job, after, level: now + level - after,
         on_suggest=on_suggest,
         on_result=on_result,
     )
-    trajectory.optimizer_seconds = stopwatch.seconds
     return trajectory

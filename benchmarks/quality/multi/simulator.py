@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from benchmarks.quality.multi.problems import MultiProblem
-from benchmarks.quality.simulator import Job, Stopwatch, run_workers
+from benchmarks.quality.simulator import Job, run_workers
 from hpo.schedulers.rungs import rung_levels
 from hpo.space import Config
 
@@ -83,16 +83,13 @@ def simulate(problem: MultiProblem, policy: MultiPolicy, workers: int, time_limi
         log.reports.append(Report(now, log.spent, trials[job.key], resource, outcomes))
         return outcomes
 
-    stopwatch = Stopwatch()
-    run_workers(
+    log.optimizer_seconds = run_workers(
         policy,
         rung_levels(problem.resource),
         workers,
         time_limit,
-        stopwatch,
         arrival=lambda now, job, after, level: now + (level - after) * problem.rate(job.config),
         on_suggest=on_suggest,
         on_result=on_result,
     )
-    log.optimizer_seconds = stopwatch.seconds
     return log
