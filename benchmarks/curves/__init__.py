@@ -1,0 +1,1 @@
+"""Calibration benchmark of the learning-curve extrapolation model (hpo.curves)."""
