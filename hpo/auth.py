@@ -76,6 +76,7 @@ METHOD_ROLES: Mapping[str, Role] = {
     "ListTrials": Role.READER,
     "GetBest": Role.READER,
     "GetParetoFront": Role.READER,
+    "FitScaling": Role.READER,
     "GetPriors": Role.READER,
     # Running trials.
     "Suggest": Role.WORKER,

@@ -58,6 +58,12 @@ app.add_typer(study_app, name="study")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(launch_app, name="launch")
+scaling_app = typer.Typer(
+    help="Scaling laws of a family of studies: how the best hyperparameters move with model "
+    "and data scale, and what they propose at a new scale (docs/scaling.md).",
+    no_args_is_help=True,
+)
+app.add_typer(scaling_app, name="scaling")
 
 console = Console()
 errors = Console(stderr=True)
@@ -895,6 +901,140 @@ def demo(
     from hpo.demo import run_demo
 
     raise typer.Exit(run_demo(workers=workers, trials=trials, db=db, workdir=workdir, live=live))
+
+
+# ---------------------------------------------------------------- scaling
+
+
+class LawFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+
+
+Family = Annotated[str, typer.Option("--family", help="The family of studies (spec.family).")]
+LawFormatOption = Annotated[
+    LawFormat, typer.Option("--format", help="table, or json (docs/scaling.md's form).")
+]
+
+
+@scaling_app.command("fit")
+def scaling_fit(
+    family: Family,
+    output_format: LawFormatOption = LawFormat.TABLE,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Fit power laws of the optimal hyperparameters against scale, over the family's studies,
+    with confidence intervals of their exponents."""
+    with _client(coordinator, token_file, tls_ca) as client:
+        laws = client.fit_scaling(family)
+    if output_format is LawFormat.JSON:
+        print(json.dumps(laws.fit))
+        return
+    console.print(_laws_table(family, laws.fit))
+    for note in laws.fit["notes"]:
+        console.print(f"note: {note}")
+
+
+@scaling_app.command(
+    "propose", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def scaling_propose(
+    context: typer.Context,
+    family: Family,
+    scale: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A scale variable as NAME=VALUE (repeat it); --n-params 1e9 works too and "
+            "means n_params=1e9."
+        ),
+    ] = None,
+    output_format: LawFormatOption = LawFormat.TABLE,
+    coordinator: Coordinator = DEFAULT_ADDRESS,
+    token_file: TokenFile = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """The configuration the family's laws propose at a scale, with prediction intervals."""
+    wanted = _scale_arguments([*(scale or []), *context.args])
+    with _client(coordinator, token_file, tls_ca) as client:
+        laws = client.fit_scaling(family, wanted)
+    proposal = laws.proposal or {}
+    if output_format is LawFormat.JSON:
+        print(json.dumps(proposal))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"family {family}: proposal at {_scale_text(wanted)}")
+    for column in ("parameter", "value", f"{proposal['level']:.0%} interval", ""):
+        table.add_column(column)
+    for name, value in proposal["config"].items():
+        interval = proposal["intervals"].get(name)
+        shown = "" if interval is None else f"[{interval[0]:.4g}, {interval[1]:.4g}]"
+        note = "clipped to the space" if name in proposal["clipped"] else ""
+        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value), shown, note)
+    console.print(table)
+    far = {name: decades for name, decades in proposal["extrapolation"].items() if decades > 0}
+    if far:
+        outside = ", ".join(f"{name} {decades:.1f} decades" for name, decades in far.items())
+        console.print(f"extrapolated beyond the fitted scales: {outside}")
+
+
+def _scale_arguments(arguments: Sequence[str]) -> dict[str, float]:
+    """``NAME=VALUE`` items and ``--name-with-dashes VALUE`` pairs as scale variables."""
+    pairs: list[tuple[str, str]] = []
+    items = list(arguments)
+    while items:
+        item = items.pop(0)
+        if item.startswith("--"):
+            name, _, value = item[2:].partition("=")
+            if not value:
+                if not items:
+                    raise typer.BadParameter(f"{item} needs a value", param_hint=item)
+                value = items.pop(0)
+            pairs.append((name.replace("-", "_"), value))
+        elif "=" in item:
+            name, _, value = item.partition("=")
+            pairs.append((name, value))
+        else:
+            raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--scale")
+    try:
+        return {name: float(value) for name, value in pairs}
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--scale") from None
+
+
+def _scale_text(scale: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:g}" for name, value in scale.items())
+
+
+def _laws_table(family: str, fit: dict[str, Any]) -> Table:
+    """One row per law: the exponent of each scale variable with its interval."""
+    from rich.table import Table
+
+    variables = fit["variables"]
+    level = fit["level"]
+    table = Table(
+        title=f"family {family}: {len(fit['points'])} scale points ({level:.0%} intervals)"
+    )
+    table.add_column("parameter")
+    for variable in variables:
+        table.add_column(f"exponent of {variable}")
+    table.add_column("residual sd")
+    for name, law in fit["laws"].items():
+        cells = []
+        for variable in variables:
+            if variable not in law["exponents"]:
+                cells.append("-")
+                continue
+            low, high = law["intervals"][variable]
+            cells.append(f"{law['exponents'][variable]:+.3f} [{low:+.3f}, {high:+.3f}]")
+        table.add_row(
+            name + ("" if law["log"] else " (linear)"), *cells, f"{law['residual_sd']:.3g}"
+        )
+    for name, choice in fit["choices"].items():
+        table.add_row(name, *([str(choice)] + [""] * (len(variables) - 1)), "")
+    return table
 
 
 def main() -> None:

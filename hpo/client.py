@@ -51,6 +51,7 @@ from hpo.spec import (
     Algorithm,
     AshaMode,
     BracketSplit,
+    DecisionBasis,
     Direction,
     Objective,
     Resource,
@@ -222,6 +223,16 @@ class ParetoTrial:
     @property
     def config(self) -> Config:
         return self.trial.config
+
+
+@dataclass(frozen=True)
+class ScalingLaws:
+    """A family's fitted laws in docs/scaling.md's JSON form, and, when a scale was given, the
+    configuration they propose there with the proposal's intervals."""
+
+    fit: dict[str, Any]
+    config: Config | None
+    proposal: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -834,11 +845,17 @@ class Client(ClientBase):
         metrics: Sequence[str] = (),
         constraints: Sequence[Constraint | Mapping[str, Any]] = (),
         cost: Cost | Mapping[str, str] | None = None,
+        decision: DecisionBasis | str = DecisionBasis.RUNG,
+        scale: Mapping[str, float] | None = None,
+        scale_parameters: Sequence[str] = (),
+        family: str = "",
         exist_ok: bool = False,
     ) -> Study:
         """Create a study (see docs/algorithms.md for the options, docs/priors.md for
         ``priors`` and ``enqueue``, docs/study-spec.md for ``objectives``, ``metrics``,
-        ``constraints`` and ``cost``, which replace ``metric`` and ``direction`` when given).
+        ``constraints`` and ``cost``, which replace ``metric`` and ``direction`` when given;
+        docs/curves.md for ``decision``, docs/scaling.md for ``scale``, ``scale_parameters``
+        and ``family``).
         Without ``seed``, the seed is derived from the name, so the same call with
         ``exist_ok`` finds the same study."""
         spec = StudySpec(
@@ -859,6 +876,10 @@ class Client(ClientBase):
             metrics=list(metrics),  # type: ignore[arg-type]
             constraints=list(constraints),  # type: ignore[arg-type]
             cost=cost,  # type: ignore[arg-type]
+            decision=decision,  # type: ignore[arg-type]
+            scale=dict(scale or {}),
+            scale_parameters=tuple(scale_parameters),
+            family=family,
         )
         return self.create_study_from_spec(spec, exist_ok=exist_ok)
 
@@ -871,6 +892,19 @@ class Client(ClientBase):
     def studies(self) -> list[Study]:
         response = self.call("ListStudies", pb.ListStudiesRequest())
         return [Study(self, message) for message in response.studies]
+
+    def fit_scaling(self, family: str, scale: Mapping[str, float] | None = None) -> ScalingLaws:
+        """The scaling laws of the studies of ``family`` and, given a ``scale`` (e.g.
+        ``{"n_params": 1e9, "n_tokens": 2e10}``), the configuration they propose there
+        (docs/scaling.md)."""
+        response = self.call(
+            "FitScaling", pb.FitScalingRequest(family=family, scale=dict(scale or {}))
+        )
+        return ScalingLaws(
+            json.loads(response.fit_json),
+            wire.config_from_proto(response.config.values, "config") if scale else None,
+            json.loads(response.proposal_json) if response.proposal_json else None,
+        )
 
     def heartbeat(self, trial_ids: Sequence[int]) -> dict[int, bool]:
         """Extend the leases of ``trial_ids``; the answer says which this worker still holds."""

@@ -67,6 +67,8 @@ class ResultRecorded:
     rung: int | None
     # Every metric of the report (None for a one-value report).
     metrics: Mapping[str, float] | None = None
+    # Curve decisions at a rung: the predicted value at r_max that ranks it there.
+    predicted: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,9 @@ def report_effects(
 ) -> list[Effect]:
     """A settled report: its result, and the state it leaves the trial in (a trial told to
     continue stays running)."""
-    effects: list[Effect] = [ResultRecorded(number, resource, value, decision.rung, metrics)]
+    effects: list[Effect] = [
+        ResultRecorded(number, resource, value, decision.rung, metrics, decision.predicted)
+    ]
     next_state = STATE_AFTER.get(decision.action)
     if next_state is not None:
         effects.append(StateChanged(number, next_state))
@@ -238,8 +242,11 @@ def _apply(state: StudyState, effect: Effect) -> None:
         state.assign(effect.number, effect.worker_id, effect.target_rung)
     elif isinstance(effect, ResultRecorded):
         state.trials[effect.number].last_resource = effect.resource
+        state.record_point(effect.number, effect.resource, effect.value)
         if effect.rung is not None:
-            state.record_rung(effect.number, effect.rung, effect.value, effect.metrics)
+            state.record_rung(
+                effect.number, effect.rung, effect.value, effect.metrics, effect.predicted
+            )
     elif isinstance(effect, StateChanged):
         state.set_state(effect.number, effect.state)
     elif isinstance(effect, Released):

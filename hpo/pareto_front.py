@@ -18,10 +18,10 @@ from hpo.outcomes import signed_objectives
 from hpo.outcomes import violations as total_violations
 from hpo.pareto import non_dominated_fronts, rung_order
 from hpo.spec import StudySpec
+from hpo.study_store import RungRow
 from hpo.validation import is_finite_number
 
 # (trial number, rung, primary value, metrics or None), as the store lists settled reports.
-RungResultRow = tuple[int, int, float, "Mapping[str, float] | None"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def check_budget(spec: StudySpec, max_cost: float | None) -> None:
 
 
 def pareto_front(
-    spec: StudySpec, rung_results: Sequence[RungResultRow], max_cost: float | None = None
+    spec: StudySpec, rung_results: Sequence[RungRow], max_cost: float | None = None
 ) -> Front | None:
     """The study's front, or None before any result (within ``max_cost``, if given).
 
@@ -67,10 +67,12 @@ def pareto_front(
     check_budget(spec, max_cost)
     # A one-value report stores no metrics, or only a measured cost: its value is the primary.
     members = [
-        FrontMember(number, value, {spec.objective.metric: value, **(metrics or {})}, True)
-        for number, _, value, metrics in rung_results
+        FrontMember(
+            row.number, row.value, {spec.objective.metric: row.value, **(row.metrics or {})}, True
+        )
+        for row in rung_results
     ]
-    rungs = [rung for _, rung, _, _ in rung_results]
+    rungs = [row.rung for row in rung_results]
     if max_cost is not None and spec.cost is not None:
         metric = spec.cost.metric
         kept = [i for i, member in enumerate(members) if member.metrics[metric] <= max_cost]

@@ -38,6 +38,7 @@ from hpo.pareto_front import Front, pareto_front
 from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
+from hpo.priors.scaling_prior import ScalingAnswer, fit_family, scaling_config
 from hpo.priors.sources import PriorKind
 from hpo.priors.transfer import transfer_configs
 from hpo.priors.warm_start import Ask, WarmStarts
@@ -240,23 +241,33 @@ class StudyService:
     def _insert_priors(
         store: StoreTransaction, study_id: int, spec: StudySpec, now: datetime
     ) -> None:
-        """The spec's enqueued configurations, then each transfer prior's configurations."""
+        """The spec's enqueued configurations, then each transfer prior's configurations and
+        each scaling prior's proposal (which runs first)."""
         store.add_proposals(study_id, spec.enqueue, source=Source.USER, run_first=True, now=now)
         for index, source in enumerate(spec.priors):
-            if source.kind is not PriorKind.TRANSFER:
+            if source.kind is PriorKind.TRANSFER:
+                configs = transfer_configs(
+                    store, spec, source, study_id, f"priors[{index}].studies"
+                )
+                provenance, run_first = Source.TRANSFER, False
+            elif source.kind is PriorKind.SCALING:
+                where = f"priors[{index}].family"
+                configs = [scaling_config(store, spec, source.family, study_id, where)]
+                provenance, run_first = Source.SCALING, True
+            else:
                 continue
-            configs = transfer_configs(store, spec, source, study_id, f"priors[{index}].studies")
             log.info(
-                "study %s: transfer prior %d found %d configurations",
+                "study %s: %s prior %d found %d configurations",
                 spec.name,
+                source.kind.value,
                 index,
                 len(configs),
             )
             store.add_proposals(
                 study_id,
                 configs,
-                source=Source.TRANSFER,
-                run_first=False,
+                source=provenance,
+                run_first=run_first,
                 prior_index=index,
                 now=now,
             )
@@ -486,6 +497,10 @@ class StudyService:
         member = front.best(spec)
         resource = make_scheduler(spec).levels[front.rung]
         return Best(study.name, trials[member.number], member.value, resource)
+
+    def fit_scaling(self, family: str, scale: Mapping[str, float] | None = None) -> ScalingAnswer:
+        """The scaling laws of ``family``'s studies, and their proposal at ``scale``."""
+        return fit_family(self.store, family, scale)
 
     def pareto_front(self, study_name: str, max_cost: float | None = None) -> ParetoAnswer:
         """The study's non-dominated trials at the highest rung with a feasible result (within

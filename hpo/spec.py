@@ -29,11 +29,12 @@ from hpo.outcomes import (
     Direction as Direction,
 )
 from hpo.priors.sources import PriorSource, enqueued_from_json, priors_from_json
-from hpo.space import Config, Space
+from hpo.space import Config, Float, Int, Space
 from hpo.validation import (
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
     MAX_RUNGS,
+    MAX_SCALE_VARIABLES,
     MAX_SEED,
     MAX_TRIALS_LIMIT,
     bounded_int,
@@ -69,6 +70,14 @@ class BracketSplit(str, enum.Enum):
 class AshaMode(str, enum.Enum):
     PROMOTION = "promotion"
     STOPPING = "stopping"
+
+
+class DecisionBasis(str, enum.Enum):
+    """What ranks a trial at a rung (docs/curves.md): its value there, or the value at r_max
+    its learning curve so far predicts (:mod:`hpo.curves`)."""
+
+    RUNG = "rung"
+    CURVE = "curve"
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,14 @@ class StudySpec:
     metrics: tuple[str, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     cost: Cost | None = None
+    # What ranks trials at a rung: the rung value, or the predicted value at r_max.
+    decision: DecisionBasis = DecisionBasis.RUNG
+    # Scale variables (docs/scaling.md): fixed for the study (``scale``, name -> value) or a
+    # parameter's value per trial (``scale_parameters``), and the family of studies a scaling
+    # law relates (empty: none).
+    scale: Mapping[str, float] = field(default_factory=dict)
+    scale_parameters: tuple[str, ...] = ()
+    family: str = ""
 
     def __post_init__(self) -> None:
         check_study_name(self.name)
@@ -174,10 +191,18 @@ class StudySpec:
         object.__setattr__(
             self, "bracket_split", enum_member(BracketSplit, "bracket_split", self.bracket_split)
         )
+        object.__setattr__(self, "decision", enum_member(DecisionBasis, "decision", self.decision))
+        if self.decision is DecisionBasis.CURVE and self.is_vector:
+            raise InvalidArgumentError(
+                "decision",
+                "curve decisions rank by one objective: drop the further objectives and "
+                "constraints, or use decision 'rung'",
+            )
         if not isinstance(self.deterministic, bool):
             raise InvalidArgumentError(
                 "deterministic", f"must be true or false, got {describe(self.deterministic)}"
             )
+        self._check_scale()
         bounded_int("max_trials", self.max_trials, 0, MAX_TRIALS_LIMIT)
         bounded_int("seed", self.seed, 0, MAX_SEED)
         # Entries may be given as PriorSource or in their JSON form; either way they are
@@ -245,6 +270,35 @@ class StudySpec:
         object.__setattr__(self, "constraints", tuple(checked))
         object.__setattr__(self, "cost", cost)
 
+    def _check_scale(self) -> None:
+        """Scale values are positive and finite (laws are fitted in their logarithms); a scale
+        parameter is a numeric parameter of the space with a positive range."""
+        scale = check_scale(self.scale)
+        parameters = _listed(self.scale_parameters)
+        if not isinstance(parameters, list):
+            raise InvalidArgumentError("scale_parameters", "must be a list of parameter names")
+        check_count("scale_parameters", parameters, MAX_SCALE_VARIABLES)
+        for index, name in enumerate(parameters):
+            where = f"scale_parameters[{index}]"
+            parameter = self.space.get(name) if isinstance(name, str) else None
+            if not isinstance(parameter, (Float, Int)) or parameter.low <= 0:
+                raise InvalidArgumentError(
+                    where, f"{describe(name)} is not a numeric parameter with a range above 0"
+                )
+            if name in scale or name in parameters[:index]:
+                raise InvalidArgumentError(where, f"{name!r} is declared twice")
+        if self.family:
+            check_study_name(self.family, "family")
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "scale_parameters", tuple(parameters))
+
+    def scale_of(self, config: Config) -> dict[str, float]:
+        """The scale variables of a trial with ``config``: the study's, and its own."""
+        return {
+            **self.scale,
+            **{name: float(config[name]) for name in self.scale_parameters},  # type: ignore[arg-type]
+        }
+
     @property
     def reported_metrics(self) -> tuple[str, ...]:
         """The metrics every report names: objectives, declared metrics, a reported cost."""
@@ -291,6 +345,11 @@ class StudySpec:
             "asha_mode": self.asha_mode.value,
             "bracket_split": self.bracket_split.value,
             "deterministic": self.deterministic,
+            # Only when set, so stored specs of rung-decided studies keep their form.
+            **({"decision": self.decision.value} if self.decision is DecisionBasis.CURVE else {}),
+            **({"scale": dict(self.scale)} if self.scale else {}),
+            **({"scale_parameters": list(self.scale_parameters)} if self.scale_parameters else {}),
+            **({"family": self.family} if self.family else {}),
             "max_trials": self.max_trials,
             "seed": self.seed,
             # Only when set, so the stored specs of studies without priors keep their form.
@@ -330,6 +389,7 @@ class StudySpec:
             "name", "description", "space", "objective", "resource", "algorithm",
             "asha_mode", "bracket_split", "deterministic", "max_trials", "seed",
             "priors", "enqueue", "objectives", "metrics", "constraints", "cost",
+            "decision", "scale", "scale_parameters", "family",
         }  # fmt: skip
         unknown = sorted(map(str, set(data) - known))
         if unknown:
@@ -360,11 +420,31 @@ class StudySpec:
             asha_mode=data.get("asha_mode", AshaMode.PROMOTION.value),
             bracket_split=data.get("bracket_split", BracketSplit.LEARNED.value),
             deterministic=data.get("deterministic", False),
+            decision=data.get("decision", DecisionBasis.RUNG.value),
+            scale=data.get("scale", {}),
+            scale_parameters=_json_list("scale_parameters", data.get("scale_parameters", [])),
+            family=data.get("family", ""),
             max_trials=data.get("max_trials", 0),
             seed=data.get("seed", 0),
             priors=data.get("priors", ()),
             enqueue=data.get("enqueue", ()),
         )
+
+
+def check_scale(scale: object, field: str = "scale") -> dict[str, float]:
+    """Scale variables by name, each a finite number > 0 (laws are fitted in logarithms);
+    ``field`` names the request field that holds them."""
+    if not isinstance(scale, Mapping):
+        raise InvalidArgumentError(field, "must be an object of scale variables")
+    check_count(field, scale, MAX_SCALE_VARIABLES)
+    checked: dict[str, float] = {}
+    for name, value in scale.items():
+        where = member(field, name)
+        check_text(where, name, MAX_NAME_LENGTH, required=True)
+        if not is_finite_number(value) or value <= 0:
+            raise InvalidArgumentError(where, f"must be a number > 0, got {describe(value)}")
+        checked[name] = float(value)
+    return checked
 
 
 def listable_spec(name: str, stored: object) -> StudySpec | None:

@@ -20,6 +20,11 @@ rung by non-dominated sorting with crowding and feasibility (MO-ASHA,
 rungs are re-ranked lazily, on the first read after a change, and a result's ``signed_value``
 there is its position in the rung's order. The metrics themselves stay readable
 (:meth:`StudyState.metrics`) for the samplers.
+
+A study that decides by *curves* (docs/curves.md) keeps two keys per rung result, its value
+and the value at r_max its curve predicted there, and ranks each rung by one of them
+(:mod:`hpo.rung_basis`): a result at a higher rung can change which, so its rungs are also
+re-ranked lazily, and a result's ``signed_value`` is the key the rung ranks by.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from hpo.pareto import rung_order
 from hpo.priors.density import Prior
 from hpo.priors.proposals import Proposal, study_prior
 from hpo.priors.sources import PriorKind
+from hpo.rung_basis import RungBasis, rung_basis
 from hpo.space import Config
-from hpo.spec import StudySpec
+from hpo.spec import DecisionBasis, StudySpec
 from hpo.vocabulary import Source, TrialState
 
 
@@ -113,6 +119,11 @@ class StudyState:
     # Vector studies: rung -> trial numbers with a result there, and the rungs to re-rank.
     _members: dict[int, list[int]] = field(default_factory=dict)
     _stale: set[int] = field(default_factory=set)
+    # Studies that decide by curves: number -> the trial's reports as (resource, signed value);
+    # rung -> number -> the signed value there, and the signed prediction made there.
+    _curves: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
+    _values: dict[int, dict[int, float]] = field(default_factory=dict)
+    _predicted: dict[int, dict[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.prior = study_prior(self.spec, self.proposals)
@@ -145,6 +156,11 @@ class StudyState:
             self._settle(rung)
         for (_, rung), result in self._results.items():
             yield rung, result
+
+    def curve(self, number: int) -> list[tuple[float, float]]:
+        """Trial ``number``'s reports so far as (resource, signed value), lowest resource
+        first; kept only for studies that decide by curves (docs/curves.md)."""
+        return self._curves.get(number, [])
 
     def metrics(self, number: int, rung: int) -> Mapping[str, float] | None:
         """The metrics of trial ``number``'s report at ``rung``, if it carried several."""
@@ -229,21 +245,45 @@ class StudyState:
         self._next_number = max(self._next_number, trial.number + 1)
         self._reindex(trial)
 
+    def record_point(self, number: int, resource: float, value: float) -> None:
+        """Add a report (``value`` unsigned) to trial ``number``'s curve, if the study decides
+        by curves. A trial resumed from an earlier checkpoint reports again from there: the
+        points it trains again replace the old ones."""
+        if self.spec.decision is not DecisionBasis.CURVE:
+            return
+        points = self._curves.setdefault(number, [])
+        while points and points[-1][0] >= resource:
+            points.pop()
+        points.append((resource, value * self.spec.objective.sign))
+
     def record_rung(
-        self, number: int, rung: int, value: float, metrics: Mapping[str, float] | None = None
+        self,
+        number: int,
+        rung: int,
+        value: float,
+        metrics: Mapping[str, float] | None = None,
+        predicted: float | None = None,
     ) -> None:
         """Record ``value`` (unsigned; the primary objective) and the report's ``metrics`` as
-        trial ``number``'s result at ``rung``."""
+        trial ``number``'s result at ``rung``. In a study that decides by curves,
+        ``predicted`` (the value at r_max its curve predicted then) ranks it instead."""
         trial = self.trials[number]
         self._observed.add(number)
         self._derived.clear()
         if metrics:
             self._metrics[(number, rung)] = metrics
-        if self.spec.is_vector:
+        if self._ranks_lazily:
             # Ranked on the next read of the rung (_settle); until then it sorts last.
             self._members.setdefault(rung, []).append(number)
             self._stale.add(rung)
             result = RungResult(math.inf, number)
+            if self.spec.decision is DecisionBasis.CURVE:
+                sign = self.spec.objective.sign
+                self._values.setdefault(rung, {})[number] = value * sign
+                guess = value if predicted is None else predicted
+                self._predicted.setdefault(rung, {})[number] = guess * sign
+                # A higher result may change which key each lower rung ranks by.
+                self._stale.update(lower for lower in self._members if lower < rung)
         else:
             result = RungResult(value * self.spec.objective.sign, number)
             bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
@@ -252,23 +292,40 @@ class StudyState:
         trial.rung = max(trial.rung, rung)
         self._reindex(trial)
 
+    @property
+    def _ranks_lazily(self) -> bool:
+        return self.spec.is_vector or self.spec.decision is DecisionBasis.CURVE
+
+    def basis(self, rung: int) -> RungBasis:
+        """Which key ranks ``rung`` of a study that decides by curves, and why."""
+        return self.derived(
+            ("basis", rung),
+            lambda: rung_basis(rung, self._values, self._predicted.get(rung, {})),
+        )
+
     def _order(self, outcomes: list[Mapping[str, float]], numbers: list[int]) -> np.ndarray:
         """The MO-ASHA order of results with ``outcomes`` (metrics) of trials ``numbers``."""
         spec = self.spec
         objectives = np.array([signed_objectives(spec.objectives, m) for m in outcomes])
         return rung_order(objectives, violations(spec.constraints, outcomes), np.array(numbers))
 
+    def _ranked(self, rung: int) -> list[RungResult]:
+        """``rung``'s results, best first: a vector study's by MO-ASHA (each signed value its
+        position), a curve study's by the key its basis picks (each signed value that key)."""
+        members = self._members[rung]
+        if self.spec.decision is DecisionBasis.CURVE:
+            keys = self._predicted[rung] if self.basis(rung).by_curve else self._values[rung]
+            return sorted(RungResult(keys[number], number) for number in members)
+        order = self._order([self._metrics[(number, rung)] for number in members], members)
+        return [RungResult(float(position), members[index]) for position, index in enumerate(order)]
+
     def _settle(self, rung: int) -> None:
-        """Re-rank a vector study's ``rung`` after new results: each result's signed value
-        becomes its position, and the rung's indexes are rebuilt."""
+        """Re-rank a lazily ranked study's ``rung`` after new results, and rebuild the rung's
+        indexes."""
         if rung not in self._stale:
             return
         self._stale.discard(rung)
-        members = self._members[rung]
-        order = self._order([self._metrics[(number, rung)] for number in members], members)
-        pooled = [
-            RungResult(float(position), members[index]) for position, index in enumerate(order)
-        ]
+        pooled = self._ranked(rung)
         self._pooled[rung] = pooled
         for key in [key for key in self.rungs if key[1] == rung]:
             del self.rungs[key]

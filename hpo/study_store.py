@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
@@ -135,6 +135,9 @@ class NewReport:
     created_at: datetime
     # Every metric of the report (None for a one-value report).
     metrics: Mapping[str, float] | None = None
+    # Curve decisions at a rung: the predicted value at r_max and its standard deviation.
+    predicted: float | None = None
+    predicted_sd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,18 @@ class Decision:
     request_id: str | None = None
 
 
+class RungRow(NamedTuple):
+    """A stored report that settled a rung."""
+
+    number: int
+    rung: int
+    value: float
+    # Every metric of the report; None for a one-value report.
+    metrics: Mapping[str, float] | None
+    # Curve decisions: the predicted value at r_max that ranked it (else None).
+    predicted: float | None = None
+
+
 @dataclass(frozen=True)
 class StudyContents:
     """Everything a study's scheduling state is a function of, as stored."""
@@ -159,13 +174,14 @@ class StudyContents:
     spec: StudySpec
     # In number order.
     trials: list[TrialSnapshot]
-    # (trial number, rung, value) of every report that settled a rung, in the order stored.
-    # (trial number, rung, value, metrics) of every report that settled a rung, in the order
-    # stored; metrics is None for a one-value report.
-    rung_results: list[tuple[int, int, float, Mapping[str, float] | None]]
+    # Every report that settled a rung, in the order stored.
+    rung_results: list[RungRow]
     proposals: list[Proposal]
     # The priors entries whose LLM has answered (an exchange is stored).
     llm_answered: frozenset[int]
+    # Studies that decide by curves: (trial number, resource, value) of every report, in the
+    # order stored (the curves predictions are made from); empty for other studies.
+    curve_points: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 def state_of(contents: StudyContents) -> StudyState:
@@ -174,8 +190,10 @@ def state_of(contents: StudyContents) -> StudyState:
     state = StudyState(contents.spec)
     for trial in contents.trials:
         state.add_trial(trial)
-    for number, rung, value, metrics in contents.rung_results:
-        state.record_rung(number, rung, value, metrics)
+    for number, resource, value in contents.curve_points:
+        state.record_point(number, resource, value)
+    for row in contents.rung_results:
+        state.record_rung(row.number, row.rung, row.value, row.metrics, row.predicted)
     state.set_proposals(contents.proposals)
     state.llm_answered = contents.llm_answered
     return state
@@ -316,6 +334,14 @@ class StoreTransaction(Protocol):
     def best_configs(self, study: StudyRow, top_k: int) -> list[Config]:
         """The study's ``top_k`` best configurations that reached a rung and did not fail:
         highest rung first, then best last value, then lowest number."""
+
+    def family_studies(self, family: str, exclude_study_id: int | None) -> list[StudyRow]:
+        """The studies whose spec names ``family`` (any status), in id order; never
+        ``exclude_study_id``."""
+
+    def full_resource_results(self, study: StudyRow) -> list[tuple[Config, float]]:
+        """(configuration, value) of the study's trials that reported at its r_max and did not
+        fail, in number order: what a scaling law learns optima from."""
 
 
 class StudyStore(Protocol):

@@ -9,6 +9,7 @@ answer leaves. :class:`hpo.service.StudyService` is the face the coordinator and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import OrderedDict
@@ -30,7 +31,7 @@ from hpo.outcomes import RESOURCE_METRIC, WALL_TIME_METRIC, CostSource, outcome_
 from hpo.records import TrialRecord
 from hpo.request_ids import DecisionScope, earlier_decision, earlier_report
 from hpo.samplers import ModelSource
-from hpo.schedulers import NewTrial, Promote, ReportDecision, Resume, StudyFinished
+from hpo.schedulers import NewTrial, Promote, Resume, StudyFinished
 from hpo.state import StudyState, TrialSnapshot
 from hpo.study_store import NewReport, StudyStore
 from hpo.study_store import NewTrial as NewTrialRow
@@ -336,7 +337,9 @@ class TrialService:
                 Action.CONTINUE,
                 Action.PAUSE,
             ):
-                decision = ReportDecision(Action.STOP, decision.rung, None, "the study was stopped")
+                decision = dataclasses.replace(
+                    decision, action=Action.STOP, next_resource=None, reason="the study was stopped"
+                )
             tx.store.insert_report(
                 NewReport(
                     study_id=study_id,
@@ -350,6 +353,8 @@ class TrialService:
                     worker_id=worker_id,
                     created_at=tx.now,
                     metrics=reported or None,
+                    predicted=decision.predicted,
+                    predicted_sd=decision.predicted_sd,
                 )
             )
             changes: dict[str, object] = {

@@ -46,6 +46,8 @@ MAX_CHOICES = 1024
 # the width of every point the GP surrogate fits and optimises.
 MAX_SPACE_DIMS = 4096
 MAX_RUNGS = 32
+# Scale variables of a study (n_params, n_tokens, ...): a law has one exponent per variable.
+MAX_SCALE_VARIABLES = 8
 MAX_PRIORS = 16
 MAX_PRIOR_CONFIGS = 100
 MAX_TRANSFER_STUDIES = 16

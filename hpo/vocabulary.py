@@ -67,12 +67,14 @@ class Source:
     PRIOR = "prior"
     LLM = "llm"
     TRANSFER = "transfer"
+    # Proposed by a family's scaling laws at the study's scale (docs/scaling.md).
+    SCALING = "scaling"
     # Enqueued by a user.
     USER = "user"
     # Drawn near the incumbent (PriorBand's mixture).
     INCUMBENT = "incumbent"
 
-    ALL = (RANDOM, MODEL, PRIOR, LLM, TRANSFER, USER, INCUMBENT)
+    ALL = (RANDOM, MODEL, PRIOR, LLM, TRANSFER, SCALING, USER, INCUMBENT)
 
 
 class DecisionKind:

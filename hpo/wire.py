@@ -36,6 +36,7 @@ from hpo.spec import (
     Algorithm,
     AshaMode,
     BracketSplit,
+    DecisionBasis,
     Direction,
     Objective,
     Resource,
@@ -49,6 +50,7 @@ from hpo.validation import (
     MAX_PRIOR_CONFIGS,
     MAX_PRIORS,
     MAX_RUNGS,
+    MAX_SCALE_VARIABLES,
     MAX_STATE_FILTERS,
     MAX_TRANSFER_STUDIES,
     check_count,
@@ -89,6 +91,11 @@ ASHA_MODES = {
     pb.ASHA_MODE_UNSPECIFIED: AshaMode.PROMOTION,
     pb.PROMOTION: AshaMode.PROMOTION,
     pb.STOPPING: AshaMode.STOPPING,
+}
+DECISION_BASES = {
+    pb.DECISION_BASIS_UNSPECIFIED: DecisionBasis.RUNG,
+    pb.RUNG_VALUE: DecisionBasis.RUNG,
+    pb.CURVE: DecisionBasis.CURVE,
 }
 TRIAL_STATES = {
     pb.TRIAL_RUNNING: TrialState.RUNNING,
@@ -284,6 +291,10 @@ def spec_to_proto(spec: StudySpec) -> pb.StudySpec:
         cost=None
         if spec.cost is None
         else pb.Cost(metric=spec.cost.metric, source=_encode_enum(COST_SOURCES, spec.cost.source)),
+        decision=_encode_enum(DECISION_BASES, spec.decision),
+        scale=spec.scale,
+        scale_parameters=spec.scale_parameters,
+        family=spec.family,
     )
 
 
@@ -329,6 +340,8 @@ def spec_from_proto(message: pb.StudySpec) -> StudySpec:
     check_count("objectives", message.objectives, MAX_OBJECTIVES)
     check_count("metrics", message.metrics, MAX_METRICS)
     check_count("constraints", message.constraints, MAX_CONSTRAINTS)
+    check_count("scale", message.scale, MAX_SCALE_VARIABLES)
+    check_count("scale_parameters", message.scale_parameters, MAX_SCALE_VARIABLES)
     return StudySpec(
         name=message.name,
         description=message.description,
@@ -357,6 +370,10 @@ def spec_from_proto(message: pb.StudySpec) -> StudySpec:
         seed=message.seed,
         bracket_split=_decode_enum(BRACKET_SPLITS, "bracket_split", message.bracket_split),
         deterministic=message.deterministic,
+        decision=_decode_enum(DECISION_BASES, "decision", message.decision),
+        scale=dict(message.scale),
+        scale_parameters=list(message.scale_parameters),
+        family=message.family,
         priors=[
             prior_from_proto(prior, f"priors[{index}]")
             for index, prior in enumerate(message.priors)
@@ -381,6 +398,8 @@ def prior_to_proto(prior: PriorSource) -> pb.Prior:
         )
     elif prior.kind is PriorKind.LLM and prior.llm is not None:
         message.llm.CopyFrom(pb.LLMPrior(**dataclasses.asdict(prior.llm)))
+    elif prior.kind is PriorKind.SCALING:
+        message.scaling.CopyFrom(pb.ScalingPrior(family=prior.family))
     else:
         message.transfer.CopyFrom(pb.TransferPrior(studies=prior.studies, top_k=prior.top_k))
     return message
@@ -390,7 +409,9 @@ def prior_from_proto(message: pb.Prior, field: str) -> dict[str, Any]:
     """The JSON form of a prior entry; the spec validates it against the space."""
     kind = message.WhichOneof("kind")
     if kind is None:
-        raise InvalidArgumentError(f"{field}.kind", "must be point, configs, llm or transfer")
+        raise InvalidArgumentError(
+            f"{field}.kind", "must be point, configs, llm, transfer or scaling"
+        )
     data: dict[str, Any] = {
         "kind": kind,
         "confidence": _decode_enum(CONFIDENCES, f"{field}.confidence", message.confidence).value,
@@ -417,6 +438,8 @@ def prior_from_proto(message: pb.Prior, field: str) -> dict[str, Any]:
                 if getattr(llm, name)
             },
         )
+    elif kind == "scaling":
+        data["family"] = message.scaling.family
     else:
         check_count(f"{field}.studies", message.transfer.studies, MAX_TRANSFER_STUDIES)
         data.update(studies=list(message.transfer.studies), top_k=message.transfer.top_k or 5)

@@ -21,8 +21,9 @@ from hpo.errors import ConflictError, NotFoundError
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
 from hpo.records import ExchangeRecord, TrialRecord
+from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Config
-from hpo.spec import Direction, StudySpec
+from hpo.spec import DecisionBasis, Direction, StudySpec
 from hpo.storage.records import (
     exchange_record,
     proposal_record,
@@ -40,6 +41,7 @@ from hpo.study_store import (
     NewTrial,
     ProposalUse,
     ReportUse,
+    RungRow,
     StoredAnswer,
     StudyContents,
     StudyRow,
@@ -193,20 +195,33 @@ class MemoryTransaction:
         )
         numbers = {row.id: row.number for row in rows}
         trials = [trial_snapshot(row) for row in rows]
-        rung_results = [
-            (numbers[report.trial_id], report.rung, report.value, report.metrics)
+        reports = [
+            report
             for report in self.tables.reports.values()  # in id order: dicts keep insertion
-            if report.study_id == study_id and report.rung is not None
+            if report.study_id == study_id
         ]
+        rung_results = [
+            RungRow(
+                numbers[report.trial_id],
+                report.rung,
+                report.value,
+                report.metrics,
+                report.predicted,
+            )
+            for report in reports
+            if report.rung is not None
+        ]
+        spec = StudySpec.from_json(study.spec)
+        curve_points = (
+            [(numbers[report.trial_id], report.resource, report.value) for report in reports]
+            if spec.decision is DecisionBasis.CURVE
+            else []
+        )
         answered = frozenset(
             row.prior_index for row in self.tables.exchanges.values() if row.study_id == study_id
         )
         return StudyContents(
-            StudySpec.from_json(study.spec),
-            trials,
-            rung_results,
-            self.proposals(study_id),
-            answered,
+            spec, trials, rung_results, self.proposals(study_id), answered, curve_points
         )
 
     # ---------------------------------------------------------------- trials
@@ -437,6 +452,29 @@ class MemoryTransaction:
         ]
         trials.sort(key=lambda row: (-row.rung, sign * row.last_value, row.number))
         return [dict(row.config) for row in trials[:top_k]]
+
+    def family_studies(self, family: str, exclude_study_id: int | None) -> list[StudyRow]:
+        return [
+            study_row(row)
+            for study_id, row in sorted(self.tables.studies.items())
+            if study_id != exclude_study_id and row.spec.get("family") == family
+        ]
+
+    def full_resource_results(self, study: StudyRow) -> list[tuple[Config, float]]:
+        r_max = float(study.spec_json["resource"]["r_max"])
+        trials = sorted(
+            (
+                row
+                for row in self.tables.trials.values()
+                if row.study_id == study.id
+                and row.last_value is not None
+                and row.last_resource is not None
+                and row.last_resource >= r_max * (1 - RELATIVE_TOLERANCE)
+                and row.state != TrialState.FAILED.value
+            ),
+            key=lambda row: row.number,
+        )
+        return [(dict(row.config), row.last_value) for row in trials]
 
     # ---------------------------------------------------------------- reads of the store
 

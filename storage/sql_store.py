@@ -20,8 +20,9 @@ from hpo.errors import NotFoundError
 from hpo.priors.llm import LLMExchange
 from hpo.priors.proposals import Proposal
 from hpo.records import ExchangeRecord, TrialRecord
+from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Config
-from hpo.spec import Direction, StudySpec
+from hpo.spec import DecisionBasis, Direction, StudySpec
 from hpo.state import TrialSnapshot
 from hpo.storage import queries, tables
 from hpo.storage.clock import StoreClock
@@ -44,6 +45,7 @@ from hpo.study_store import (
     NewTrial,
     ProposalUse,
     ReportUse,
+    RungRow,
     StoredAnswer,
     StudyContents,
     StudyRow,
@@ -150,18 +152,30 @@ class SqlTransaction:
             numbers[trial.id] = trial.number
             trials.append(trial_snapshot(trial))
         rung_results = [
-            (numbers[trial_id], rung, value, metrics)
-            for trial_id, rung, value, metrics in self.session.execute(
+            RungRow(numbers[trial_id], rung, value, metrics, predicted)
+            for trial_id, rung, value, metrics, predicted in self.session.execute(
                 select(
                     tables.Report.trial_id,
                     tables.Report.rung,
                     tables.Report.value,
                     tables.Report.metrics,
+                    tables.Report.predicted,
                 )
                 .where(tables.Report.study_id == study_id, tables.Report.rung.is_not(None))
                 .order_by(tables.Report.id)
             )
         ]
+        study_spec = StudySpec.from_json(spec)
+        curve_points = []
+        if study_spec.decision is DecisionBasis.CURVE:
+            curve_points = [
+                (numbers[trial_id], resource, value)
+                for trial_id, resource, value in self.session.execute(
+                    select(tables.Report.trial_id, tables.Report.resource, tables.Report.value)
+                    .where(tables.Report.study_id == study_id)
+                    .order_by(tables.Report.id)
+                )
+            ]
         answered = frozenset(
             self.session.scalars(
                 select(tables.LLMExchange.prior_index).where(
@@ -170,11 +184,12 @@ class SqlTransaction:
             )
         )
         return StudyContents(
-            StudySpec.from_json(spec),
+            study_spec,
             trials,
             rung_results,
             load_proposals(self.session, study_id),
             answered,
+            curve_points,
         )
 
     # ---------------------------------------------------------------- trials
@@ -406,6 +421,30 @@ class SqlTransaction:
             trials, key=lambda trial: (-trial.rung, sign * trial.last_value, trial.number)
         )
         return [dict(trial.config) for trial in ranked[:top_k]]
+
+    def family_studies(self, family: str, exclude_study_id: int | None) -> list[StudyRow]:
+        # The family lives in the spec's JSON: a store holds tens to hundreds of studies, so
+        # they are read and filtered here rather than by each database's JSON operators.
+        rows = self.session.scalars(select(tables.Study).order_by(tables.Study.id)).all()
+        return [
+            study_row(row)
+            for row in rows
+            if row.id != exclude_study_id and row.spec.get("family") == family
+        ]
+
+    def full_resource_results(self, study: StudyRow) -> list[tuple[Config, float]]:
+        r_max = float(study.spec_json["resource"]["r_max"])
+        trials = self.session.scalars(
+            select(tables.Trial)
+            .where(
+                tables.Trial.study_id == study.id,
+                tables.Trial.last_value.is_not(None),
+                tables.Trial.last_resource >= r_max * (1 - RELATIVE_TOLERANCE),
+                tables.Trial.state != TrialState.FAILED.value,
+            )
+            .order_by(tables.Trial.number)
+        ).all()
+        return [(dict(trial.config), trial.last_value) for trial in trials]
 
 
 class SqlStudyStore:

@@ -117,6 +117,10 @@ class Report(Base):
     metrics: Mapped[dict[str, float] | None] = mapped_column(Json, nullable=True)
     # The rung this report settled, NULL between rungs.
     rung: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Curve decisions: the value at r_max the trial's curve predicted at this rung, and its
+    # standard deviation (what ranked it there); NULL for rung decisions and between rungs.
+    predicted: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_sd: Mapped[float | None] = mapped_column(Float, nullable=True)
     # The answer it got: continue | pause | stop | complete; a retried report gets it again.
     action: Mapped[str] = mapped_column(String(16))
     next_resource: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -10,6 +10,7 @@ INTERNAL without leaking details.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -237,6 +238,17 @@ class CoordinatorServicer(hpo_pb2_grpc.CoordinatorServicer):
                 for entry in answer.entries
             ],
         )
+
+    @_rpc
+    def FitScaling(self, request: pb.FitScalingRequest, context: Any) -> pb.FitScalingResponse:
+        answer = self.service.fit_scaling(request.family, dict(request.scale))
+        response = pb.FitScalingResponse(fit_json=json.dumps(answer.fit.to_json()))
+        if answer.proposal is not None:
+            response.config.CopyFrom(
+                pb.Configuration(values=wire.config_to_proto(answer.proposal.config))
+            )
+            response.proposal_json = json.dumps(answer.proposal.to_json())
+        return response
 
     # ------------------------------------------------------------ tokens (admin)
 

@@ -35,10 +35,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from hpo.pareto_front import RungResultRow
 from hpo.priors.proposals import Proposal
 from hpo.storage import tables
 from hpo.storage.sql_store import load_proposals
+from hpo.study_store import RungRow
 
 studies = tables.Study.__table__
 trials = tables.Trial.__table__
@@ -529,7 +529,7 @@ def rung_results(
     ).all()
 
 
-def settled_results(connection: Connection, study_id: int) -> list[RungResultRow]:
+def settled_results(connection: Connection, study_id: int) -> list[RungRow]:
     """Every result that settled a rung as (trial number, rung, value, metrics), in report
     order: what :func:`hpo.pareto_front.pareto_front` ranks, read as the coordinator reads it
     for GetParetoFront (``ix_reports_study_id_rung``). Unlike the figures above, these come
@@ -541,7 +541,7 @@ def settled_results(connection: Connection, study_id: int) -> list[RungResultRow
         .where(reports.c.study_id == study_id, reports.c.rung.is_not(None))
         .order_by(reports.c.id)
     )
-    return [(number, rung, value, metrics) for number, rung, value, metrics in rows]
+    return [RungRow(number, rung, value, metrics) for number, rung, value, metrics in rows]
 
 
 # ---------------------------------------------------------------- priors

@@ -7,11 +7,15 @@ routes (:mod:`hpo.dashboard.api`) parse and validate the request.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection, Engine, Row
+from sqlalchemy.orm import Session
 
 from hpo.algorithms import make_scheduler
 from hpo.dashboard import queries
@@ -25,11 +29,14 @@ from hpo.dashboard.metrics import (
     metric_names,
     violated,
 )
-from hpo.errors import InvalidArgumentError, NotFoundError
-from hpo.pareto_front import RungResultRow, pareto_front
+from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from hpo.pareto_front import pareto_front
+from hpo.priors.scaling_prior import fit_family
 from hpo.schedulers.rungs import RELATIVE_TOLERANCE
 from hpo.space import Categorical, Float
 from hpo.spec import AshaMode, StudySpec, check_study_name, listable_spec
+from hpo.storage.sql_store import SqlTransaction
+from hpo.study_store import RungRow, StudyStore
 from hpo.validation import describe
 from hpo.vocabulary import TrialState
 
@@ -42,6 +49,8 @@ RECENT_CURVES_SHARE = 4
 IMPORTANCE_RESULTS = 1000
 # Trials a worker holds or will resume: sent towards their target rung.
 _HEADING_ON = (TrialState.RUNNING.value, TrialState.PENDING.value)
+# The scaling laws' lines: samples along each scale variable, evenly spaced in its log.
+SCALING_SAMPLES = 41
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ def study_detail(connection: Connection, study: StudyContext) -> Document:
             # may plot (none for a study of one value), and whether it draws a Pareto front.
             "metrics": metric_choices(study.spec),
             "has_front": has_front(study.spec),
+            # The family of studies whose scaling laws the page shows (null: none).
+            "family": study.spec.family or None,
         }
     }
 
@@ -340,7 +351,7 @@ def pareto(connection: Connection, study: StudyContext) -> Document:
     rung = None if front is None else front.rung
     metrics = [_result_metrics(spec, row) for row in results]
     breaks = [set(broken(spec, values)) for values in metrics]
-    at_rung = [index for index, row in enumerate(results) if row[1] == rung]
+    at_rung = [index for index, row in enumerate(results) if row.rung == rung]
     members = set() if front is None else {member.number for member in front.members}
     return {
         "rung": rung,
@@ -350,10 +361,10 @@ def pareto(connection: Connection, study: StudyContext) -> Document:
         "front": [] if front is None else [member.number for member in front.members],
         "points": [
             {
-                "number": results[index][0],
+                "number": results[index].number,
                 "metrics": metrics[index],
                 "feasible": not breaks[index],
-                "front": results[index][0] in members,
+                "front": results[index].number in members,
             }
             for index in at_rung
         ],
@@ -370,11 +381,10 @@ def pareto(connection: Connection, study: StudyContext) -> Document:
     }
 
 
-def _result_metrics(spec: StudySpec, row: RungResultRow) -> dict[str, float]:
+def _result_metrics(spec: StudySpec, row: RungRow) -> dict[str, float]:
     """A settled result's metrics; a one-value report's is its primary objective's value (as
     :func:`hpo.pareto_front.pareto_front` reads it)."""
-    _, _, value, metrics = row
-    return dict(metrics or {spec.objective.metric: value})
+    return dict(row.metrics or {spec.objective.metric: row.value})
 
 
 def _parameter(name: str, parameter: Any) -> Document:
@@ -469,6 +479,76 @@ def priors(connection: Connection, study: StudyContext) -> Document:
             }
             for row in queries.llm_exchanges(connection, study.id)
         ],
+    }
+
+
+class _SnapshotStore:
+    """The one read :func:`hpo.priors.scaling_prior.fit_family` makes, on the route's own
+    connection and snapshot (a :class:`~hpo.storage.sql_store.SqlStudyStore` of its own would
+    open other connections and, on SQLite, start a committer thread)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        with Session(bind=self.connection) as session:
+            yield SqlTransaction(session)
+
+
+def scaling(source: Engine | Connection, study: StudyContext) -> Document:
+    """The scaling laws of the study's family (:func:`hpo.priors.scaling_prior.fit_family`,
+    what ``FitScaling`` answers) and what the page draws of them: per law and scale variable,
+    the law's line (``estimate``) and prediction interval (``lower``, ``upper``) along that
+    variable over the scale points' range extended to the study's scale, the other variables
+    held at the study's scale (each it lacks at the largest scale point's); the study's scale
+    and the laws' proposal there, when its scale gives every variable. ``{"family": null}``
+    for a study of no family; ``{"family", "error"}`` when the family cannot be fitted yet."""
+    family = study.spec.family
+    if not family:
+        return {"family": None}
+    if isinstance(source, Engine):
+        with source.connect() as connection:
+            return scaling(connection, study)
+    try:
+        fit = fit_family(cast("StudyStore", _SnapshotStore(source)), family).fit
+    except (NotFoundError, FailedPreconditionError) as error:
+        return {"family": family, "error": str(error)}
+    scale = dict(study.spec.scale)
+    largest = max(fit.points, key=lambda p: sum(math.log(p.scale[v]) for v in fit.variables))
+    held = {name: scale.get(name, largest.scale[name]) for name in fit.variables}
+    proposal = fit.propose(scale) if set(fit.variables) <= set(scale) else None
+
+    def finite(value: float) -> float | None:
+        return value if math.isfinite(value) else None
+
+    lines: dict[str, dict[str, list[Document]]] = {}
+    for parameter, law in fit.laws.items():
+        lines[parameter] = {}
+        for variable in fit.variables:
+            sizes = [point.scale[variable] for point in fit.points]
+            low, high = min(sizes + [held[variable]]), max(sizes + [held[variable]])
+            steps = SCALING_SAMPLES - 1 if high > low else 0
+            samples = []
+            for step in range(steps + 1):
+                x = low * (high / low) ** (step / steps) if steps else low
+                estimate, lower, upper = law.predict({**held, variable: x})
+                samples.append(
+                    {
+                        "x": x,
+                        "estimate": finite(estimate),
+                        "lower": finite(lower),
+                        "upper": finite(upper),
+                    }
+                )
+            lines[parameter][variable] = samples
+    return {
+        "family": family,
+        "fit": fit.to_json(),
+        "scale": scale,
+        "held": held,
+        "proposal": None if proposal is None else proposal.to_json(),
+        "lines": lines,
     }
 
 

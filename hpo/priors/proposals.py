@@ -2,7 +2,7 @@
 
 Proposals are configurations the prior holds, kept in ``prior_proposals``:
 the ones a user enqueued and the ones an LLM proposed run first, in order,
-at the bottom rung; the LLM's and the transfer's configurations are also modes
+at the bottom rung; the LLM's, the transfer's and the scaling law's configurations are modes
 of the study's prior, next to the spec's points and configuration lists.
 """
 
@@ -35,6 +35,14 @@ class Proposal:
         return self.run_first and self.trial_number is None
 
 
+# Where the configurations of a kind of prior that stores proposals come from.
+_PROVENANCE = {
+    PriorKind.LLM: Source.LLM,
+    PriorKind.TRANSFER: Source.TRANSFER,
+    PriorKind.SCALING: Source.SCALING,
+}
+
+
 def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
     """The mixture of every ``priors`` entry of ``spec`` that has configurations yet (an LLM
     entry before its answer, or a transfer that found nothing, adds nothing); None if empty."""
@@ -49,7 +57,7 @@ def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:
             configs, provenance = list(source.configs), Source.PRIOR
         else:
             configs = [p.config for p in proposals if p.prior_index == index]
-            provenance = Source.LLM if source.kind is PriorKind.LLM else Source.TRANSFER
+            provenance = _PROVENANCE[source.kind]
         if configs:
             components.extend(
                 config_components(configs, source.confidence, source.weight, provenance)

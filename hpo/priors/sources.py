@@ -1,6 +1,6 @@
 """Where a study's prior comes from: the ``priors`` entries of a study spec.
 
-Four kinds, each with a ``confidence`` (low/medium/high) and a ``weight`` in
+Five kinds, each with a ``confidence`` (low/medium/high) and a ``weight`` in
 the mixture:
 
 * ``point``: one configuration the user believes in; it may name only some
@@ -13,6 +13,9 @@ the mixture:
 * ``transfer``: the best configurations of earlier studies in the same store
   (named, or every finished or stopped study with a completed trial and the same
   parameter names and types: :func:`hpo.priors.transfer.transfer_configs`).
+* ``scaling``: the configuration a scaling law, fitted over the done studies of a
+  ``family``, proposes at the new study's scale (:mod:`hpo.priors.scaling_prior`,
+  docs/scaling.md); it runs first, then joins the prior.
 
 Entries are validated against the space when the spec is built, with errors
 that name the field (``priors[1].config.lr: 3.0 is outside [1e-05, 0.1]``), so
@@ -73,6 +76,7 @@ class PriorKind(str, enum.Enum):
     CONFIGS = "configs"
     LLM = "llm"
     TRANSFER = "transfer"
+    SCALING = "scaling"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class PriorSource:
     # how many of their best configurations to take from each.
     studies: tuple[str, ...] = ()
     top_k: int = 5
+    # scaling: the family whose fitted law proposes a configuration at the study's scale.
+    family: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -106,6 +112,8 @@ class PriorSource:
             data.update(_llm_to_json(self.llm))
         elif self.kind is PriorKind.TRANSFER:
             data.update(studies=list(self.studies), top_k=self.top_k)
+        elif self.kind is PriorKind.SCALING:
+            data["family"] = self.family
         return data
 
 
@@ -125,6 +133,7 @@ _KIND_FIELDS = {
     PriorKind.CONFIGS: {"configs"},
     PriorKind.LLM: set(_LLM_FIELDS),
     PriorKind.TRANSFER: {"studies", "top_k"},
+    PriorKind.SCALING: {"family"},
 }
 
 
@@ -173,6 +182,8 @@ def prior_from_json(space: Space, data: object, where: str) -> PriorSource:
         )
     if kind is PriorKind.LLM:
         return PriorSource(**common, llm=_llm_settings(data, where))
+    if kind is PriorKind.SCALING:
+        return PriorSource(**common, family=check_study_name(data.get("family"), f"{where}.family"))
     studies = _list(
         data.get("studies", []), f"{where}.studies", MAX_TRANSFER_STUDIES, allow_empty=True
     )

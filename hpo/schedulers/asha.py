@@ -50,6 +50,13 @@ from hpo.schedulers.base import (
     WaitForResults,
 )
 from hpo.schedulers.brackets import choose_bracket
+from hpo.schedulers.curve_rule import (
+    ENSEMBLE,
+    STOP_PROBABILITY,
+    Forecast,
+    chance_to_stay,
+    forecast,
+)
 from hpo.schedulers.rungs import (
     RELATIVE_TOLERANCE,
     crossed_rung,
@@ -57,7 +64,7 @@ from hpo.schedulers.rungs import (
     top_k,
     top_levels,
 )
-from hpo.spec import AshaMode, StudySpec
+from hpo.spec import AshaMode, DecisionBasis, StudySpec
 from hpo.state import StudyState
 from hpo.vocabulary import Action, TrialState
 
@@ -146,28 +153,81 @@ class Asha:
             return ReportDecision(
                 Action.COMPLETE, reached, None, f"reached r_max ({self.levels[-1]:g})"
             )
+        ahead = None
+        if self.spec.decision is DecisionBasis.CURVE:
+            ahead = forecast(state, number, resource, value)
         if reached == trial.target_rung and self.mode is AshaMode.PROMOTION:
-            return ReportDecision(
-                Action.PAUSE,
-                reached,
-                None,
-                f"paused at rung {reached} ({self.levels[reached]:g}); "
-                f"continues once it ranks in the top 1/{self.eta:g}",
-            )
+            return self._pause(reached, ahead)
+        by_curve = ahead is not None and state.basis(reached).by_curve
+        if by_curve and ahead.prediction.method == ENSEMBLE:
+            return self._stop_by_curve(state, reached, ahead)
         results = state.results_at(reached)
-        rank = state.rank_new(reached, number, value, metrics)
+        # A rung that ranks by predictions ranks a curve too short to extrapolate by its
+        # prediction all the same: the last value (hpo.curves' fallbacks).
+        key = ahead.predicted if by_curve else value
+        rank = state.rank_new(reached, number, key, metrics)
         keep = max(1, top_k(len(results) + 1, self.eta))
         summary = f"ranks {rank + 1} of {len(results) + 1} at rung {reached}"
+        if ahead is not None:
+            summary = f"{summary} ({state.basis(reached).describe()})"
         if rank < keep:
             return ReportDecision(
                 Action.CONTINUE,
                 reached,
                 self.levels[reached + 1],
                 f"{summary}; top {keep} continue",
+                *_predicted(ahead),
             )
         return ReportDecision(
-            Action.STOP, reached, None, f"{summary}; only the top {keep} continue"
+            Action.STOP,
+            reached,
+            None,
+            f"{summary}; only the top {keep} continue",
+            *_predicted(ahead),
         )
+
+    def _pause(self, rung: int, ahead: Forecast | None) -> ReportDecision:
+        """A promotion-type trial pauses at the rung it was sent to; a curve study's reason
+        carries the prediction that will rank it (docs/curves.md)."""
+        said = "" if ahead is None else f"{ahead.describe(self.levels[-1])}; "
+        return ReportDecision(
+            Action.PAUSE,
+            rung,
+            None,
+            f"paused at rung {rung} ({self.levels[rung]:g}); {said}"
+            f"continues once it ranks in the top 1/{self.eta:g}",
+            *_predicted(ahead),
+        )
+
+    def _stop_by_curve(self, state: StudyState, rung: int, ahead: Forecast) -> ReportDecision:
+        """A stopping-type trial at a rung that ranks by predictions
+        (:mod:`hpo.schedulers.curve_rule`): it goes on unless its curve all but rules it out."""
+        keep = max(1, top_k(len(state.results_at(rung)) + 1, self.eta))
+        chance = chance_to_stay(state, rung, keep, ahead)
+        said = f"rung {rung}: {ahead.describe(self.levels[-1])}"
+        if chance is None or chance >= STOP_PROBABILITY:
+            odds = "" if chance is None else f"; P(beats the top {keep}) = {chance:.2f}"
+            return ReportDecision(
+                Action.CONTINUE,
+                rung,
+                self.levels[rung + 1],
+                f"{said}{odds}",
+                *_predicted(ahead),
+            )
+        return ReportDecision(
+            Action.STOP,
+            rung,
+            None,
+            f"{said}; P(beats the top {keep}) = {chance:.2f} < {STOP_PROBABILITY:g}",
+            *_predicted(ahead),
+        )
+
+
+def _predicted(forecast: Forecast | None) -> tuple[float | None, float | None]:
+    """The report's stored prediction: value at r_max and its standard deviation."""
+    if forecast is None:
+        return None, None
+    return forecast.predicted, forecast.prediction.sd
 
 
 def reopened_by_extension(state: StudyState, old_top_rung: int) -> list[int]:

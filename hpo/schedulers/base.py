@@ -58,6 +58,10 @@ class ReportDecision:
     # With CONTINUE: the resource of the next decision.
     next_resource: float | None
     reason: str
+    # Curve decisions at a rung: the value at r_max the trial's curve predicts (unsigned), and
+    # its standard deviation; it ranks the trial there (docs/curves.md).
+    predicted: float | None = None
+    predicted_sd: float | None = None
 
 
 class Scheduler(Protocol):

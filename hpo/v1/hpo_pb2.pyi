@@ -43,6 +43,12 @@ class BracketSplit(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HYPERBAND_SPLIT: _ClassVar[BracketSplit]
     LEARNED_SPLIT: _ClassVar[BracketSplit]
 
+class DecisionBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_BASIS_UNSPECIFIED: _ClassVar[DecisionBasis]
+    RUNG_VALUE: _ClassVar[DecisionBasis]
+    CURVE: _ClassVar[DecisionBasis]
+
 class AshaMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ASHA_MODE_UNSPECIFIED: _ClassVar[AshaMode]
@@ -103,6 +109,9 @@ GP_HYPERBAND: Algorithm
 BRACKET_SPLIT_UNSPECIFIED: BracketSplit
 HYPERBAND_SPLIT: BracketSplit
 LEARNED_SPLIT: BracketSplit
+DECISION_BASIS_UNSPECIFIED: DecisionBasis
+RUNG_VALUE: DecisionBasis
+CURVE: DecisionBasis
 ASHA_MODE_UNSPECIFIED: AshaMode
 PROMOTION: AshaMode
 STOPPING: AshaMode
@@ -226,7 +235,14 @@ class Resource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., r_min: _Optional[float] = ..., r_max: _Optional[float] = ..., eta: _Optional[float] = ..., earlier_r_max: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic", "priors", "enqueue", "objectives", "metrics", "constraints", "cost")
+    __slots__ = ("name", "description", "space", "objective", "resource", "algorithm", "asha_mode", "max_trials", "seed", "bracket_split", "deterministic", "priors", "enqueue", "objectives", "metrics", "constraints", "cost", "decision", "scale", "scale_parameters", "family")
+    class ScaleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +260,10 @@ class StudySpec(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    SCALE_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     space: SearchSpace
@@ -261,7 +281,11 @@ class StudySpec(_message.Message):
     metrics: _containers.RepeatedScalarFieldContainer[str]
     constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
     cost: Cost
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ..., priors: _Optional[_Iterable[_Union[Prior, _Mapping]]] = ..., enqueue: _Optional[_Iterable[_Union[Configuration, _Mapping]]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., metrics: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ...) -> None: ...
+    decision: DecisionBasis
+    scale: _containers.ScalarMap[str, float]
+    scale_parameters: _containers.RepeatedScalarFieldContainer[str]
+    family: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., space: _Optional[_Union[SearchSpace, _Mapping]] = ..., objective: _Optional[_Union[Objective, _Mapping]] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, str]] = ..., asha_mode: _Optional[_Union[AshaMode, str]] = ..., max_trials: _Optional[int] = ..., seed: _Optional[int] = ..., bracket_split: _Optional[_Union[BracketSplit, str]] = ..., deterministic: _Optional[bool] = ..., priors: _Optional[_Iterable[_Union[Prior, _Mapping]]] = ..., enqueue: _Optional[_Iterable[_Union[Configuration, _Mapping]]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., metrics: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., decision: _Optional[_Union[DecisionBasis, str]] = ..., scale: _Optional[_Mapping[str, float]] = ..., scale_parameters: _Optional[_Iterable[str]] = ..., family: _Optional[str] = ...) -> None: ...
 
 class Configuration(_message.Message):
     __slots__ = ("values",)
@@ -318,21 +342,29 @@ class TransferPrior(_message.Message):
     top_k: int
     def __init__(self, studies: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
 
+class ScalingPrior(_message.Message):
+    __slots__ = ("family",)
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    def __init__(self, family: _Optional[str] = ...) -> None: ...
+
 class Prior(_message.Message):
-    __slots__ = ("confidence", "weight", "point", "configs", "llm", "transfer")
+    __slots__ = ("confidence", "weight", "point", "configs", "llm", "transfer", "scaling")
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     POINT_FIELD_NUMBER: _ClassVar[int]
     CONFIGS_FIELD_NUMBER: _ClassVar[int]
     LLM_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    SCALING_FIELD_NUMBER: _ClassVar[int]
     confidence: Confidence
     weight: float
     point: PointPrior
     configs: ConfigsPrior
     llm: LLMPrior
     transfer: TransferPrior
-    def __init__(self, confidence: _Optional[_Union[Confidence, str]] = ..., weight: _Optional[float] = ..., point: _Optional[_Union[PointPrior, _Mapping]] = ..., configs: _Optional[_Union[ConfigsPrior, _Mapping]] = ..., llm: _Optional[_Union[LLMPrior, _Mapping]] = ..., transfer: _Optional[_Union[TransferPrior, _Mapping]] = ...) -> None: ...
+    scaling: ScalingPrior
+    def __init__(self, confidence: _Optional[_Union[Confidence, str]] = ..., weight: _Optional[float] = ..., point: _Optional[_Union[PointPrior, _Mapping]] = ..., configs: _Optional[_Union[ConfigsPrior, _Mapping]] = ..., llm: _Optional[_Union[LLMPrior, _Mapping]] = ..., transfer: _Optional[_Union[TransferPrior, _Mapping]] = ..., scaling: _Optional[_Union[ScalingPrior, _Mapping]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("running", "paused", "completed", "stopped", "failed", "pending")
@@ -776,6 +808,31 @@ class GetParetoFrontResponse(_message.Message):
     trials: _containers.RepeatedCompositeFieldContainer[ParetoTrial]
     rung: int
     def __init__(self, trials: _Optional[_Iterable[_Union[ParetoTrial, _Mapping]]] = ..., rung: _Optional[int] = ...) -> None: ...
+
+class FitScalingRequest(_message.Message):
+    __slots__ = ("family", "scale")
+    class ScaleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    scale: _containers.ScalarMap[str, float]
+    def __init__(self, family: _Optional[str] = ..., scale: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class FitScalingResponse(_message.Message):
+    __slots__ = ("fit_json", "config", "proposal_json")
+    FIT_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    PROPOSAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    fit_json: str
+    config: Configuration
+    proposal_json: str
+    def __init__(self, fit_json: _Optional[str] = ..., config: _Optional[_Union[Configuration, _Mapping]] = ..., proposal_json: _Optional[str] = ...) -> None: ...
 
 class Token(_message.Message):
     __slots__ = ("id", "name", "role", "created_at", "revoked_at", "expires_at")

@@ -109,6 +109,11 @@ class CoordinatorStub:
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontRequest.SerializeToString,
                 response_deserializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontResponse.FromString,
                 _registered_method=True)
+        self.FitScaling = channel.unary_unary(
+                '/hpo.v1.Coordinator/FitScaling',
+                request_serializer=hpo_dot_v1_dot_hpo__pb2.FitScalingRequest.SerializeToString,
+                response_deserializer=hpo_dot_v1_dot_hpo__pb2.FitScalingResponse.FromString,
+                _registered_method=True)
         self.CreateToken = channel.unary_unary(
                 '/hpo.v1.Coordinator/CreateToken',
                 request_serializer=hpo_dot_v1_dot_hpo__pb2.CreateTokenRequest.SerializeToString,
@@ -236,6 +241,13 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FitScaling(self, request, context):
+        """Reader: the scaling laws of a family, and a proposal at a scale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateToken(self, request, context):
         """Bearer tokens (admin only). The caller chooses the secret; the store
         keeps only its SHA-256, so a retried CreateToken is answered from it.
@@ -333,6 +345,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetParetoFront,
                     request_deserializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontRequest.FromString,
                     response_serializer=hpo_dot_v1_dot_hpo__pb2.GetParetoFrontResponse.SerializeToString,
+            ),
+            'FitScaling': grpc.unary_unary_rpc_method_handler(
+                    servicer.FitScaling,
+                    request_deserializer=hpo_dot_v1_dot_hpo__pb2.FitScalingRequest.FromString,
+                    response_serializer=hpo_dot_v1_dot_hpo__pb2.FitScalingResponse.SerializeToString,
             ),
             'CreateToken': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateToken,
@@ -755,6 +772,33 @@ class Coordinator:
             '/hpo.v1.Coordinator/GetParetoFront',
             hpo_dot_v1_dot_hpo__pb2.GetParetoFrontRequest.SerializeToString,
             hpo_dot_v1_dot_hpo__pb2.GetParetoFrontResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FitScaling(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hpo.v1.Coordinator/FitScaling',
+            hpo_dot_v1_dot_hpo__pb2.FitScalingRequest.SerializeToString,
+            hpo_dot_v1_dot_hpo__pb2.FitScalingResponse.FromString,
             options,
             channel_credentials,
             insecure,

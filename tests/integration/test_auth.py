@@ -111,7 +111,7 @@ def test_the_roles_of_the_methods_are_the_documented_ones() -> None:
     assert by_role == {
         Role.READER: {
             *("GetStudy", "ListStudies", "ListTrials"),
-            *("GetBest", "GetParetoFront", "GetPriors"),
+            *("GetBest", "GetParetoFront", "GetPriors", "FitScaling"),
         },
         Role.WORKER: {"Suggest", "Report", "Complete", "Fail", "Heartbeat"},
         Role.ADMIN: {
