@@ -222,6 +222,14 @@ def priors(request: Request) -> Response:
         return json_response(views.priors(connection, found))
 
 
+def scaling(request: Request) -> Response:
+    """The family's scaling laws (docs/dashboard.md): not a cached figure, since they change
+    with the other studies of the family, which this study's version does not follow."""
+    Parameters(request.query_params, ())
+    with _study(request) as (connection, found):
+        return json_response(views.scaling(connection, found))
+
+
 def export(request: Request) -> Response:
     parameters = Parameters(request.query_params, ("format", "table"))
     export_format = ExportFormat(
@@ -250,5 +258,6 @@ routes = [
     Route("/studies/{name}/params", params),
     Route("/studies/{name}/importance", importance),
     Route("/studies/{name}/priors", priors),
+    Route("/studies/{name}/scaling", scaling),
     Route("/studies/{name}/export", export),
 ]

@@ -12,6 +12,7 @@ import { chartsLoaded, drawError } from "./charts.js";
 import { drawCurves, drawHistory, drawImportance, drawRungs } from "./plots.js";
 import { drawPareto, metricLabel } from "./pareto.js";
 import { renderPriors } from "./priors.js";
+import { drawScaling, scalingFailed } from "./scaling.js";
 import { TrialTable } from "./table.js";
 
 // The figures' sizes (best-so-far steps, learning curves, trials in the parameter plots) are
@@ -143,6 +144,21 @@ function note(id, text) {
   replace(document.getElementById(id), text);
 }
 
+// The family's scaling laws change only with results of its studies and take the server a
+// tenth of a second or more to fit: a live refresh asks for them at most once a minute.
+const SCALING_REFRESH_MS = 60000;
+let scalingAsked = null;
+
+function scalingLaws() {
+  const now = performance.now();
+  if (!scalingAsked || now - scalingAsked.at > SCALING_REFRESH_MS) {
+    const answer = api(studyPath(name, "/scaling"));
+    scalingAsked = { at: now, answer };
+    answer.catch(() => { if (scalingAsked?.answer === answer) scalingAsked = null; });
+  }
+  return scalingAsked.answer;
+}
+
 // Live refreshes come with every report, but most panels change far less often: a panel
 // whose answer (and study shape) is the same as last time is not redrawn, so a tooltip the
 // user is reading stays and an expanded LLM exchange does not jump while it is read.
@@ -216,6 +232,18 @@ const PANELS = [
     },
     render: (data) => drawParams(study, data),
   },
+  {
+    name: "scaling",
+    plots: [],
+    shown: () => Boolean(study.family),
+    // Asked once the study says it has a family: any other study never asks.
+    fetch: (known) => known.then((s) => (s.family ? scalingLaws() : null)),
+    render: async (data) => {
+      await chartsLoaded;
+      drawScaling(study, data);
+    },
+    fail: (error) => scalingFailed(error),
+  },
 ];
 
 /** A figure of the study (its answer carries the study `version` it shows). */
@@ -264,6 +292,14 @@ function mountOutcomes() {
     });
     document.getElementById("curves-metric-choice").hidden = false;
   }
+}
+
+/** The scaling-laws panel of a study of a family (from its template, after the parameters). */
+function mountScaling() {
+  if (!study.family) return;
+  const template = document.getElementById("scaling-template");
+  document.getElementById("panel-params").after(template.content.cloneNode(true));
+  document.querySelector('nav.sections button[data-target="panel-scaling"]').hidden = false;
 }
 
 /** The study version the page shows: the study's, or the oldest figure's if one lags. */
@@ -360,6 +396,7 @@ async function main() {
   renderHeader();
   renderExports();
   mountOutcomes();
+  mountScaling();
   await drawPanels(answers, tableLoaded);
   const shown = await shownVersion(answers);
   document.body.dataset.version = String(shown);
