@@ -44,6 +44,8 @@ SUITE = (
     "sgd-10d",
 )
 HPO_METHODS = ("random", "asha", "hyperband", "gp-hyperband")
+# Rung decisions against curve decisions (docs/curves.md), run with --dense.
+CURVE_METHODS = ("asha", "asha-curve")
 PEERS = (
     "optuna-tpe-hyperband",
     "optuna-random-sh",
@@ -117,16 +119,16 @@ def plot(results: list[dict], problems: Sequence[str], methods: Sequence[str], p
 def cells_for(args: argparse.Namespace, problems: Sequence[str], methods: Sequence[str]) -> list:
     """The runs asked for: ``--seeds`` seeds per method, ``--slow-seeds`` for slow ones."""
     return [
-        Cell(problem, method, seed, args.workers, args.budget)
+        Cell(problem, method, seed, args.workers, args.budget, args.dense)
         for problem in problems
         for method in methods
         for seed in range(args.slow_seeds if method in SLOW_METHODS else args.seeds)
     ]
 
 
-def stored(root: Path, workers: int, budget: float) -> list[dict]:
-    """Every run file of this budget and worker count."""
-    folder = Cell("x", "x", 0, workers, budget).path(root).parents[2]
+def stored(root: Path, workers: int, budget: float, dense: bool = False) -> list[dict]:
+    """Every run file of this budget and worker count (and reporting)."""
+    folder = Cell("x", "x", 0, workers, budget, dense).path(root).parents[2]
     return [json.loads(path.read_text()) for path in sorted(folder.glob("*/*/seed*.json"))]
 
 
@@ -148,6 +150,11 @@ def main() -> None:
         "--budget", type=float, default=40, help="total compute, in multiples of r_max"
     )
     parser.add_argument("--processes", type=int, default=2, help="runs in parallel")
+    parser.add_argument(
+        "--dense",
+        action="store_true",
+        help="workers report every resource unit, not only at rungs (curve decisions)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="the run files")
     parser.add_argument(
         "--report-only", action="store_true", help="run nothing: report the stored runs"
@@ -167,7 +174,7 @@ def main() -> None:
         collect(cells_for(args, problems, methods), args.results, args.processes)
     results = [
         result
-        for result in stored(args.results, args.workers, args.budget)
+        for result in stored(args.results, args.workers, args.budget, args.dense)
         if result["cell"]["problem"] in problems and result["cell"]["method"] in methods
     ]
     if args.priors:

@@ -27,7 +27,7 @@ from benchmarks.quality.simulator import Job, Policy, SimulatedClock
 from hpo.local import LocalAssignment, LocalStudy
 from hpo.schedulers import StudyFinished
 from hpo.space import Categorical, Config, Float, Int
-from hpo.spec import Algorithm, StudySpec
+from hpo.spec import Algorithm, DecisionBasis, StudySpec
 from hpo.vocabulary import Action
 
 # Seconds of training one resource unit stands for: what converts a fit's wall-clock seconds
@@ -42,7 +42,12 @@ class HpoPolicy:
     and take simulated time (:class:`ClockedModels`)."""
 
     def __init__(
-        self, problem: Problem, algorithm: Algorithm, seed: int, priors: tuple[dict, ...] = ()
+        self,
+        problem: Problem,
+        algorithm: Algorithm,
+        seed: int,
+        priors: tuple[dict, ...] = (),
+        decision: DecisionBasis = DecisionBasis.RUNG,
     ) -> None:
         spec = StudySpec(
             name=f"{problem.name}-{algorithm.value}",
@@ -51,6 +56,7 @@ class HpoPolicy:
             algorithm=algorithm,
             seed=seed,
             priors=priors,
+            decision=decision,
         )
         self.models = ClockedModels(SimulatedClock(), SECONDS_PER_UNIT)
         self.study = LocalStudy(spec, self.models)
@@ -194,6 +200,10 @@ def with_prior(which: str) -> Callable[[Problem, int], HpoPolicy]:
 METHODS: dict[str, Callable[[Problem, int], Policy]] = {
     "random": lambda problem, seed: HpoPolicy(problem, Algorithm.RANDOM, seed),
     "asha": lambda problem, seed: HpoPolicy(problem, Algorithm.ASHA, seed),
+    # ASHA ranking by the value at r_max each curve predicts (docs/curves.md; run --dense).
+    "asha-curve": lambda problem, seed: HpoPolicy(
+        problem, Algorithm.ASHA, seed, decision=DecisionBasis.CURVE
+    ),
     "hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.HYPERBAND, seed),
     "gp-hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.GP_HYPERBAND, seed),
     "optuna-tpe-hyperband": OptunaPolicy,

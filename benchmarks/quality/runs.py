@@ -21,11 +21,13 @@ class Cell:
     seed: int
     workers: int
     budget: float
+    # Workers report at every whole resource unit, as real training loops do each epoch, not
+    # only at the rungs: what curve decisions extrapolate from (docs/curves.md).
+    dense: bool = False
 
     def path(self, root: Path) -> Path:
-        return (
-            root / f"budget{self.budget:g}-workers{self.workers}" / self.problem / self.method
-        ) / f"seed{self.seed}.json"
+        folder = f"budget{self.budget:g}-workers{self.workers}{'-dense' if self.dense else ''}"
+        return (root / folder / self.problem / self.method) / f"seed{self.seed}.json"
 
 
 def run_cell(cell: Cell, root: Path) -> dict:
@@ -43,7 +45,7 @@ def run_cell(cell: Cell, root: Path) -> dict:
     time_limit = cell.budget * problem.resource.r_max / cell.workers
     started = time.perf_counter()
     policy = METHODS[cell.method](problem, cell.seed)
-    trajectory = simulate(problem, policy, cell.workers, time_limit)
+    trajectory = simulate(problem, policy, cell.workers, time_limit, dense=cell.dense)
     details = getattr(policy, "details", None)
     result = {
         "cell": asdict(cell),

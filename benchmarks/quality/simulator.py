@@ -25,6 +25,7 @@ offers ``bind_clock(clock)``; the simulator keeps ``clock.now`` current.
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,8 +196,12 @@ def run_workers(
     return stopwatch.seconds
 
 
-def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) -> Trajectory:
-    """Run ``policy`` with ``workers`` workers until ``time_limit`` units of simulated time."""
+def simulate(
+    problem: Problem, policy: Policy, workers: int, time_limit: float, dense: bool = False
+) -> Trajectory:
+    """Run ``policy`` with ``workers`` workers until ``time_limit`` units of simulated time;
+    workers report at the rung levels, and with ``dense`` also at every whole resource unit
+    (each epoch, as a training loop does)."""
     trajectory = Trajectory()
     answers = [
         _Answer(problem, trajectory.answers["r_max"], r_max_only=True),
@@ -216,9 +221,13 @@ def simulate(problem: Problem, policy: Policy, workers: int, time_limit: float) 
             trajectory.r_max_results += 1
         return value
 
+    levels = rung_levels(problem.resource)
+    if dense:
+        units = range(math.ceil(problem.resource.r_min), math.floor(problem.resource.r_max) + 1)
+        levels = tuple(sorted({*levels, *map(float, units)}))
     trajectory.optimizer_seconds = run_workers(
         policy,
-        rung_levels(problem.resource),
+        levels,
         workers,
         time_limit,
         # One resource unit takes one time unit (written as before, for the same rounding).
