@@ -23,8 +23,8 @@ there is its position in the rung's order. The metrics themselves stay readable
 
 A study that decides by *curves* (docs/curves.md) keeps two keys per rung result, its value
 and the value at r_max its curve predicted there, and ranks each rung by one of them
-(:mod:`hpo.rung_basis`): a result at a higher rung can change which, so its rungs are also
-re-ranked lazily, and a result's ``signed_value`` is the key the rung ranks by.
+(:mod:`hpo.rung_basis`); a result's ``signed_value`` is the key its rung ranks by. A result
+at a higher rung can change which key that is, and the rung is then rebuilt on its next read.
 """
 
 from __future__ import annotations
@@ -124,6 +124,8 @@ class StudyState:
     _curves: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
     _values: dict[int, dict[int, float]] = field(default_factory=dict)
     _predicted: dict[int, dict[int, float]] = field(default_factory=dict)
+    # rung -> whether its indexes were last built ranking by predictions.
+    _ranked_by_curve: dict[int, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.prior = study_prior(self.spec, self.proposals)
@@ -152,7 +154,7 @@ class StudyState:
 
     def all_results(self) -> Iterator[tuple[int, RungResult]]:
         """Every rung result as ``(rung, result)``, in the order they were recorded."""
-        for rung in list(self._stale):
+        for rung in {*self._stale, *self._ranked_by_curve}:
             self._settle(rung)
         for (_, rung), result in self._results.items():
             yield rung, result
@@ -272,19 +274,14 @@ class StudyState:
         self._derived.clear()
         if metrics:
             self._metrics[(number, rung)] = metrics
-        if self._ranks_lazily:
+        if self.spec.is_vector:
             # Ranked on the next read of the rung (_settle); until then it sorts last.
             self._members.setdefault(rung, []).append(number)
             self._stale.add(rung)
             result = RungResult(math.inf, number)
-            if self.spec.decision is DecisionBasis.CURVE:
-                sign = self.spec.objective.sign
-                self._values.setdefault(rung, {})[number] = value * sign
-                guess = value if predicted is None else predicted
-                self._predicted.setdefault(rung, {})[number] = guess * sign
-                # A higher result may change which key each lower rung ranks by.
-                self._stale.update(lower for lower in self._members if lower < rung)
         else:
+            if self.spec.decision is DecisionBasis.CURVE:
+                value = self._curve_key(number, rung, value, predicted)
             result = RungResult(value * self.spec.objective.sign, number)
             bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)
             bisect.insort(self._pooled.setdefault(rung, []), result)
@@ -292,9 +289,16 @@ class StudyState:
         trial.rung = max(trial.rung, rung)
         self._reindex(trial)
 
-    @property
-    def _ranks_lazily(self) -> bool:
-        return self.spec.is_vector or self.spec.decision is DecisionBasis.CURVE
+    def _curve_key(self, number: int, rung: int, value: float, predicted: float | None) -> float:
+        """Keep both keys of a curve study's result at ``rung``; return the one the rung ranks
+        by now (unsigned). A rung whose basis later flips is rebuilt on its next read."""
+        sign = self.spec.objective.sign
+        guess = value if predicted is None else predicted
+        self._values.setdefault(rung, {})[number] = value * sign
+        self._predicted.setdefault(rung, {})[number] = guess * sign
+        self._members.setdefault(rung, []).append(number)
+        by_curve = self._ranked_by_curve.setdefault(rung, self.basis(rung).by_curve)
+        return guess if by_curve else value
 
     def basis(self, rung: int) -> RungBasis:
         """Which key ranks ``rung`` of a study that decides by curves, and why."""
@@ -314,14 +318,22 @@ class StudyState:
         position), a curve study's by the key its basis picks (each signed value that key)."""
         members = self._members[rung]
         if self.spec.decision is DecisionBasis.CURVE:
-            keys = self._predicted[rung] if self.basis(rung).by_curve else self._values[rung]
-            return sorted(RungResult(keys[number], number) for number in members)
+            by_curve = self._ranked_by_curve[rung] = self.basis(rung).by_curve
+            keys = self._predicted[rung] if by_curve else self._values[rung]
+            ordered = sorted(members, key=lambda number: (keys[number], number))
+            return [RungResult(keys[number], number) for number in ordered]
         order = self._order([self._metrics[(number, rung)] for number in members], members)
         return [RungResult(float(position), members[index]) for position, index in enumerate(order)]
 
     def _settle(self, rung: int) -> None:
-        """Re-rank a lazily ranked study's ``rung`` after new results, and rebuild the rung's
+        """Re-rank a lazily ranked study's ``rung`` after new results there (or, in a curve
+        study, after results elsewhere changed the key it ranks by), and rebuild the rung's
         indexes."""
+        if (
+            rung in self._ranked_by_curve
+            and self.basis(rung).by_curve != self._ranked_by_curve[rung]
+        ):
+            self._stale.add(rung)
         if rung not in self._stale:
             return
         self._stale.discard(rung)
