@@ -171,33 +171,28 @@ class Asha:
         if ahead is not None:
             summary = f"{summary} ({state.basis(reached).describe()})"
         if rank < keep:
-            return ReportDecision(
-                Action.CONTINUE,
-                reached,
-                self.levels[reached + 1],
-                f"{summary}; top {keep} continue",
-                *_predicted(ahead),
-            )
-        return ReportDecision(
-            Action.STOP,
-            reached,
-            None,
-            f"{summary}; only the top {keep} continue",
-            *_predicted(ahead),
+            return self._settled(Action.CONTINUE, reached, f"{summary}; top {keep} continue", ahead)
+        return self._settled(
+            Action.STOP, reached, f"{summary}; only the top {keep} continue", ahead
         )
+
+    def _settled(
+        self, action: Action, rung: int, reason: str, ahead: Forecast | None
+    ) -> ReportDecision:
+        """A report that settled ``rung``, with the prediction it carries in a curve study; a
+        trial that continues is told the next rung's resource."""
+        next_resource = self.levels[rung + 1] if action is Action.CONTINUE else None
+        return ReportDecision(action, rung, next_resource, reason, *_predicted(ahead))
 
     def _pause(self, rung: int, ahead: Forecast | None) -> ReportDecision:
         """A promotion-type trial pauses at the rung it was sent to; a curve study's reason
         carries the prediction that will rank it (docs/curves.md)."""
         said = "" if ahead is None else f"{ahead.describe(self.levels[-1])}; "
-        return ReportDecision(
-            Action.PAUSE,
-            rung,
-            None,
+        reason = (
             f"paused at rung {rung} ({self.levels[rung]:g}); {said}"
-            f"continues once it ranks in the top 1/{self.eta:g}",
-            *_predicted(ahead),
+            f"continues once it ranks in the top 1/{self.eta:g}"
         )
+        return self._settled(Action.PAUSE, rung, reason, ahead)
 
     def _stop_by_curve(self, state: StudyState, rung: int, ahead: Forecast) -> ReportDecision:
         """A stopping-type trial at a rung that ranks by predictions
@@ -205,22 +200,12 @@ class Asha:
         keep = max(1, top_k(len(state.results_at(rung)) + 1, self.eta))
         chance = chance_to_stay(state, rung, keep, ahead)
         said = f"rung {rung}: {ahead.describe(self.levels[-1])}"
-        if chance is None or chance >= STOP_PROBABILITY:
-            odds = "" if chance is None else f"; P(beats the top {keep}) = {chance:.2f}"
-            return ReportDecision(
-                Action.CONTINUE,
-                rung,
-                self.levels[rung + 1],
-                f"{said}{odds}",
-                *_predicted(ahead),
-            )
-        return ReportDecision(
-            Action.STOP,
-            rung,
-            None,
-            f"{said}; P(beats the top {keep}) = {chance:.2f} < {STOP_PROBABILITY:g}",
-            *_predicted(ahead),
-        )
+        if chance is None:
+            return self._settled(Action.CONTINUE, rung, said, ahead)
+        odds = f"P(beats the top {keep}) = {chance:.2f}"
+        if chance >= STOP_PROBABILITY:
+            return self._settled(Action.CONTINUE, rung, f"{said}; {odds}", ahead)
+        return self._settled(Action.STOP, rung, f"{said}; {odds} < {STOP_PROBABILITY:g}", ahead)
 
 
 def _predicted(forecast: Forecast | None) -> tuple[float | None, float | None]:

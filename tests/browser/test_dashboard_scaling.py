@@ -18,16 +18,7 @@ from hpo.coordinator.server import start_coordinator
 from tests.browser import test_dashboard
 from tests.browser.test_dashboard import PLOTS, js, open_page, wait
 from tests.conftest import hpo_dashboard
-from tests.integration.test_dashboard_scaling import (
-    GRID,
-    PLAIN,
-    SCALES,
-    SOLO,
-    SPACE,
-    TARGET,
-    best_lr,
-    run,
-)
+from tests.integration.test_dashboard_scaling import GRID, PLAIN, SCALES, SOLO, TARGET, fill
 
 pytestmark = pytest.mark.e2e
 
@@ -71,43 +62,7 @@ def served(browser_binaries: None, tmp_path_factory: pytest.TempPathFactory) -> 
     coordinator = start_coordinator(db, "127.0.0.1", 0, lease_seconds=600)
     client = Client(coordinator.address, timeout=30)
     try:
-        for n_params in SCALES:
-            scale = {"n_params": n_params}
-            run(client, f"lm-{int(n_params)}", SPACE, best_lr(n_params), scale=scale, family="lm")
-        scaling = [{"kind": "scaling", "family": "lm"}]
-        client.create_study(
-            "lm-target",
-            SPACE,
-            r_min=1,
-            r_max=1,
-            algorithm="random",
-            scale={"n_params": TARGET},
-            family="lm",
-            priors=scaling,
-        )
-        lr = {"lr": SPACE["lr"]}
-        for n_params, n_tokens in GRID:
-            scale = {"n_params": n_params, "n_tokens": n_tokens}
-            best = best_lr(n_params, n_tokens)
-            run(
-                client,
-                f"grid-{int(n_params)}-{int(n_tokens)}",
-                lr,
-                best,
-                scale=scale,
-                family="grid",
-            )
-        client.create_study(
-            "grid-target",
-            lr,
-            r_min=1,
-            r_max=1,
-            algorithm="random",
-            scale={"n_params": TARGET},
-            family="grid",
-        )
-        run(client, SOLO, SPACE, best_lr(1e6), scale={"n_params": 1e6}, family="solo")
-        run(client, PLAIN, SPACE, best_lr(1e6))
+        fill(client)
         with hpo_dashboard(db, directory / "dashboard.log") as url:
             yield Served(url, client)
     finally:

@@ -47,6 +47,27 @@ def loss(config: dict[str, Any], best: float, rng: np.random.Generator) -> float
     return 1.0 + miss**2 + (config.get("warmup", 0.1) - 0.1) ** 2 + 0.02 * rng.normal()
 
 
+def fill(client: Client) -> None:
+    """The families: "lm" at four scales and "lm-target" started from its laws' proposal,
+    "grid" over two variables and "grid-target" giving one, "solo" of one scale, and a study
+    of no family. The browser test (tests/browser/test_dashboard_scaling.py) draws the same."""
+    for n_params in SCALES:
+        scale = {"n_params": n_params}
+        run(client, f"lm-{int(n_params)}", SPACE, best_lr(n_params), scale=scale, family="lm")
+    target = {"r_min": 1, "r_max": 1, "algorithm": "random", "scale": {"n_params": TARGET}}
+    client.create_study(
+        "lm-target", SPACE, family="lm", priors=[{"kind": "scaling", "family": "lm"}], **target
+    )
+    lr = {"lr": SPACE["lr"]}
+    for n_params, n_tokens in GRID:
+        scale = {"n_params": n_params, "n_tokens": n_tokens}
+        best = best_lr(n_params, n_tokens)
+        run(client, f"grid-{int(n_params)}-{int(n_tokens)}", lr, best, scale=scale, family="grid")
+    client.create_study("grid-target", lr, family="grid", **target)
+    run(client, SOLO, SPACE, best_lr(1e6), scale={"n_params": 1e6}, family="solo")
+    run(client, PLAIN, SPACE, best_lr(1e6))
+
+
 def run(client: Client, name: str, space: dict[str, Any], best: float, **spec: Any) -> None:
     """A random-search study of ``TRIALS`` trials at one scale, every trial at full resource."""
     rng = np.random.default_rng(len(name))
@@ -77,46 +98,7 @@ def world(module_store_url: str) -> Iterator[World]:
     coordinator = start_coordinator(module_store_url, "127.0.0.1", 0, lease_seconds=600)
     try:
         with Client(coordinator.address, timeout=30) as client:
-            for n_params in SCALES:
-                run(
-                    client,
-                    f"lm-{int(n_params)}",
-                    SPACE,
-                    best_lr(n_params),
-                    scale={"n_params": n_params},
-                    family="lm",
-                )
-            client.create_study(
-                "lm-target",
-                SPACE,
-                r_min=1,
-                r_max=1,
-                algorithm="random",
-                scale={"n_params": TARGET},
-                family="lm",
-                priors=[{"kind": "scaling", "family": "lm"}],
-            )
-            lr = {"lr": SPACE["lr"]}
-            for n_params, n_tokens in GRID:
-                run(
-                    client,
-                    f"grid-{int(n_params)}-{int(n_tokens)}",
-                    lr,
-                    best_lr(n_params, n_tokens),
-                    scale={"n_params": n_params, "n_tokens": n_tokens},
-                    family="grid",
-                )
-            client.create_study(
-                "grid-target",
-                lr,
-                r_min=1,
-                r_max=1,
-                algorithm="random",
-                scale={"n_params": TARGET},
-                family="grid",
-            )
-            run(client, SOLO, SPACE, best_lr(1e6), scale={"n_params": 1e6}, family="solo")
-            run(client, PLAIN, SPACE, best_lr(1e6))
+            fill(client)
             with TestClient(create_app(module_store_url, anonymous=True, warm_up_studies=0)) as api:
                 yield World(client, api)
     finally:
