@@ -52,6 +52,12 @@ def family_observations(
     return observations
 
 
+def tuned_space(spec: StudySpec) -> Space:
+    """The parameters a law is fitted for: the space less its scale parameters (a trial's
+    size is where it sits, not a hyperparameter to extrapolate)."""
+    return Space({name: p for name, p in spec.space.items() if name not in spec.scale_parameters})
+
+
 def propose(fit: ScalingFit, family: str, scale: Mapping[str, float]) -> ScaledProposal:
     """``fit``'s proposal at ``scale``, which must give every variable the family varies."""
     missing = sorted(set(fit.variables) - set(scale))
@@ -70,6 +76,12 @@ def scaling_config(
     if not spec.scale:
         raise InvalidArgumentError(
             "scale", "a scaling prior proposes at the study's scale: give scale variables"
+        )
+    if spec.scale_parameters:
+        raise InvalidArgumentError(
+            "scale_parameters",
+            "a scaling prior proposes one configuration at the study's fixed scale: "
+            "give the scale in scale, not as parameters",
         )
     observations = family_observations(store, family, spec.space, study_id)
     try:
@@ -91,7 +103,7 @@ def fit_family(
         studies = transaction.family_studies(family, None)
         if not studies:
             raise NotFoundError(f"family {family!r} has no studies")
-        space = StudySpec.from_json(studies[-1].spec_json).space
+        space = tuned_space(StudySpec.from_json(studies[-1].spec_json))
         observations = family_observations(transaction, family, space)
     try:
         fit = fit_scaling(space, observations)

@@ -17,7 +17,7 @@ from hpo.cli import app as cli
 from hpo.client import Client
 from hpo.coordinator.server import start_coordinator
 from hpo.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from hpo.space import Float
+from hpo.space import Float, Int
 
 SPACE = {"lr": Float(1e-5, 1.0, log=True), "warmup": Float(0.0, 0.2)}
 # The family's law: the best learning rate falls as n_params ** -0.4; warm-up does not move.
@@ -132,3 +132,30 @@ def test_scale_fields_are_checked_in_the_spec(family: Client) -> None:
         family.create_study("bad", SPACE, r_min=1, r_max=1, scale={"n_params": 0})
     with pytest.raises(InvalidArgumentError, match="^family: "):
         family.create_study("bad", SPACE, r_min=1, r_max=1, family="no spaces allowed")
+
+
+def test_a_scale_parameter_gives_each_trial_its_own_scale(family: Client) -> None:
+    """``scale_parameters``: one study samples the model size itself (millions of parameters,
+    1 to 4); each completed trial is an observation at its own size, so one study holds the
+    family's four scale points."""
+    rng = np.random.default_rng(3)
+    study = family.create_study(
+        "sizes", {**SPACE, "size": Int(1, 4)}, r_min=1, r_max=1, algorithm="random",
+        max_trials=160, scale_parameters=["size"], family="by-size",
+    )  # fmt: skip
+    while (trial := study.suggest()) is not None:
+        trial.report(1, loss(trial.config, trial.config["size"] * 1e6, rng))
+        trial.complete()
+    laws = family.fit_scaling("by-size")
+    assert laws.fit["variables"] == ["size"] and set(laws.fit["laws"]) == {"lr", "warmup"}
+    assert [point["scale"]["size"] for point in laws.fit["points"]] == [1, 2, 3, 4]
+    low, high = laws.fit["laws"]["lr"]["intervals"]["size"]
+    assert low <= EXPONENT <= high
+
+
+def test_a_scaling_prior_needs_a_fixed_scale(family: Client) -> None:
+    with pytest.raises(InvalidArgumentError, match="^scale_parameters: a scaling prior"):
+        family.create_study(
+            "both", {**SPACE, "size": Int(1, 4)}, r_min=1, r_max=1, scale={"n_params": 1e9},
+            scale_parameters=["size"], priors=[{"kind": "scaling", "family": "lm"}],
+        )  # fmt: skip
