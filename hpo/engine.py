@@ -123,7 +123,7 @@ def new_trial(
 ) -> TrialStarted:
     """The new trial ``job`` asks for: a queued proposal first, else ``sampler``'s choice."""
     number = state.next_number
-    new = next_configuration(state, sampler, number, job.bracket)
+    new = next_configuration(state, sampler, number, job.bracket, scheduler.top_rung)
     return TrialStarted(
         number=number,
         config=new.config,

@@ -9,6 +9,7 @@ from hpo.samplers.prior_band import PriorBandSampler
 from hpo.samplers.random import RandomSampler
 from hpo.space import Config
 from hpo.state import StudyState
+from hpo.vocabulary import Source
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,20 @@ class NewConfiguration:
 
 
 def next_configuration(
-    state: StudyState, sampler: Sampler, number: int, bracket: int
+    state: StudyState, sampler: Sampler, number: int, bracket: int, top_bracket: int
 ) -> NewConfiguration:
-    """Queued proposals (enqueued by a user, proposed by an LLM) first, in order, in bracket
-    0 (the bottom rung) whatever ``bracket`` the scheduler drew; then ``sampler`` (the
-    study's, :func:`hpo.algorithms.make_sampler`). The caller marks a proposal as run."""
+    """Queued proposals (enqueued by a user, proposed by an LLM or by scaling laws) first, in
+    order, whatever ``bracket`` the scheduler drew; then ``sampler`` (the study's,
+    :func:`hpo.algorithms.make_sampler`). The caller marks a proposal as run.
+
+    A queued proposal starts at the bottom rung (bracket 0) and climbs like any trial, except
+    a scaling law's: it is the family's best guess at this scale, the model a user would train
+    to the end anyway, so it trains straight to r_max (``top_bracket``) and anchors the rungs
+    with a full-resource result from the first trial (docs/scaling.md)."""
     proposal = state.next_queued()
     if proposal is not None:
-        return NewConfiguration(dict(proposal.config), proposal.source, 0, proposal)
+        start = top_bracket if proposal.source == Source.SCALING else 0
+        return NewConfiguration(dict(proposal.config), proposal.source, start, proposal)
     config, source = sampler.propose(state, number)
     return NewConfiguration(config, source, bracket)
 

@@ -71,11 +71,14 @@ def test_a_family_fits_its_law_and_a_new_scale_starts_from_its_proposal(family: 
     assert abs(math.log(proposed.config["lr"] / best_lr(target))) < math.log(2)
 
     study = family.create_study(
-        "lm-1e9", SPACE, r_min=1, r_max=1, algorithm="random", scale={"n_params": target},
+        "lm-1e9", SPACE, r_min=1, r_max=9, algorithm="asha", scale={"n_params": target},
         family="lm", priors=[{"kind": "scaling", "family": "lm"}],
     )  # fmt: skip
-    first = study.suggest()
+    first, second = study.suggest(), study.suggest()
     assert first is not None and first.config == proposed.config
+    # The laws' proposal trains straight to r_max; the next trial starts at the bottom rung.
+    assert (first.resource, first.record.source) == (9, "scaling")
+    assert second is not None and second.resource == 1
     proposals = study.priors().proposals
     assert [(p.source, p.config) for p in proposals] == [("scaling", proposed.config)]
 

@@ -16,7 +16,7 @@ from hpo.samplers import InlineModels
 from hpo.space import Float, Space
 from hpo.spec import Resource, StudySpec
 from hpo.state import StudyState
-from hpo.study_store import StudyContents, state_of
+from hpo.study_store import RungRow, StudyContents, state_of
 from hpo.vocabulary import TrialState
 
 OBJECTIVES = [{"metric": "loss"}, {"metric": "acc", "direction": "maximize"}]
@@ -121,7 +121,7 @@ def test_the_state_rebuilt_from_stored_rows_ranks_as_the_live_one() -> None:
     run(study, 60)
     state = study.state
     rows = [
-        (number, rung, state.metrics(number, rung)["loss"], state.metrics(number, rung))  # type: ignore[index]
+        RungRow(number, rung, state.metrics(number, rung)["loss"], state.metrics(number, rung))  # type: ignore[index]
         for rung, result in state.all_results()
         for number in [result.number]
     ]
@@ -159,7 +159,10 @@ def test_the_front_is_feasible_and_mutually_non_dominated() -> None:
     study = LocalStudy(make_spec(**CONSTRAINED))
     run(study, 120)
     state = study.state
-    rows = [(r.number, rung, 0.0, state.metrics(r.number, rung)) for rung, r in state.all_results()]
+    rows = [
+        RungRow(r.number, rung, 0.0, state.metrics(r.number, rung))
+        for rung, r in state.all_results()
+    ]
     front = pareto_front(state.spec, rows)
     assert front is not None and front.members
     assert all(member.feasible for member in front.members)
