@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import sqlalchemy as sa
 
-from hpo.client import Client, Study
-from hpo.coordinator.server import start_coordinator
+from hpo.client import Client, Study, Trial
+from hpo.coordinator.server import Coordinator, start_coordinator
 from hpo.space import Float
+from tests.local_runs import seed_giving_model
 
 SPACE = {"speed": Float(0.05, 1.0), "floor": Float(0.0, 1.0)}
+# The longest a background fit may take here (a loaded 2-core machine).
+FIT_SECONDS = 120
+# The new trial whose source is checked (the portfolio gives it to the model at any trust).
+CHECKED = 12
 
 
 def loss(config: dict, epoch: float) -> float:
@@ -21,23 +27,30 @@ def loss(config: dict, epoch: float) -> float:
     return 0.2 + 0.5 * floor * speed + (1 - 0.5 * speed) * math.exp(-speed * epoch)
 
 
+def run(trial: Trial) -> list[str]:
+    """Train one assignment reporting every epoch, as a training loop does; returns the
+    reasons of the decisions that settled a rung."""
+    reasons = []
+    epoch = int(trial.resume_from)
+    while epoch < trial.resource:
+        epoch += 1
+        decision = trial.report(epoch, loss(trial.config, epoch))
+        if decision.reason != "between rungs":
+            reasons.append(decision.reason)
+        if decision.should_stop:
+            break
+    trial.complete()
+    return reasons
+
+
 def train(study: Study, assignments: int) -> list[str]:
-    """One worker reporting every epoch, as a training loop does; returns the reasons of the
-    decisions that settled a rung."""
+    """One worker training ``assignments`` in turn (:func:`run`)."""
     reasons = []
     for _ in range(assignments):
         trial = study.suggest()
         if trial is None:
             break
-        epoch = int(trial.resume_from)
-        while epoch < trial.resource:
-            epoch += 1
-            decision = trial.report(epoch, loss(trial.config, epoch))
-            if decision.reason != "between rungs":
-                reasons.append(decision.reason)
-            if decision.should_stop:
-                break
-        trial.complete()
+        reasons += run(trial)
     return reasons
 
 
@@ -80,3 +93,43 @@ def test_curve_decisions_are_stored_explained_and_resumed(store_url: str) -> Non
             assert max(record.rung for record in study.trials()) == 2
     finally:
         running.stop(grace=1)
+
+
+def test_the_background_model_fits_a_curve_study_with_its_forecasts(
+    coordinator: Coordinator, client: Client, sqlite_url: str
+) -> None:
+    """gp-hyperband deciding by curves: the coordinator's model process fits the observed rung
+    values and the curves' forecasts at r_max (docs/curves.md, "Curves in the GP"), and a new
+    trial takes its candidate."""
+    study = client.create_study(
+        "curved-gp",
+        SPACE,
+        r_min=1,
+        r_max=9,
+        algorithm="gp-hyperband",
+        decision="curve",
+        seed=seed_giving_model(CHECKED),
+    )
+    while len(study.trials()) < CHECKED:
+        train(study, 1)
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as connection:
+        forecasts = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM reports JOIN trials ON trials.id = reports.trial_id "
+                "WHERE reports.rung = 1 AND reports.predicted != reports.value "
+                "AND trials.rung < 2"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert forecasts > 0, "the fit must see at least one extrapolated curve short of r_max"
+    for _ in range(CHECKED):  # promotions come first; the next new trial is number CHECKED
+        assert coordinator.models.wait_idle(FIT_SECONDS)
+        trial = study.suggest()
+        assert trial is not None
+        if trial.record.number == CHECKED:
+            assert trial.record.source == "model"
+            break
+        run(trial)
+    else:
+        pytest.fail(f"trial {CHECKED} was never suggested")
