@@ -67,10 +67,8 @@ class ResultRecorded:
     rung: int | None
     # Every metric of the report (None for a one-value report).
     metrics: Mapping[str, float] | None = None
-    # Curve decisions at a rung: the predicted value at r_max that ranks it there, and its
-    # standard deviation.
+    # Curve decisions at a rung: the predicted value at r_max that ranks it there.
     predicted: float | None = None
-    predicted_sd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,15 +151,7 @@ def report_effects(
     """A settled report: its result, and the state it leaves the trial in (a trial told to
     continue stays running)."""
     effects: list[Effect] = [
-        ResultRecorded(
-            number,
-            resource,
-            value,
-            decision.rung,
-            metrics,
-            decision.predicted,
-            decision.predicted_sd,
-        )
+        ResultRecorded(number, resource, value, decision.rung, metrics, decision.predicted)
     ]
     next_state = STATE_AFTER.get(decision.action)
     if next_state is not None:
@@ -255,12 +245,7 @@ def _apply(state: StudyState, effect: Effect) -> None:
         state.record_point(effect.number, effect.resource, effect.value)
         if effect.rung is not None:
             state.record_rung(
-                effect.number,
-                effect.rung,
-                effect.value,
-                effect.metrics,
-                effect.predicted,
-                effect.predicted_sd,
+                effect.number, effect.rung, effect.value, effect.metrics, effect.predicted
             )
     elif isinstance(effect, StateChanged):
         state.set_state(effect.number, effect.state)

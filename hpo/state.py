@@ -124,8 +124,6 @@ class StudyState:
     _curves: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
     _values: dict[int, dict[int, float]] = field(default_factory=dict)
     _predicted: dict[int, dict[int, float]] = field(default_factory=dict)
-    # number -> the trial's latest extrapolation: (rung, signed value at r_max, its sd).
-    _forecasts: dict[int, tuple[int, float, float]] = field(default_factory=dict)
     # rung -> whether its indexes were last built ranking by predictions.
     _ranked_by_curve: dict[int, bool] = field(default_factory=dict)
 
@@ -165,19 +163,6 @@ class StudyState:
         """Trial ``number``'s reports so far as (resource, signed value), lowest resource
         first; kept only for studies that decide by curves (docs/curves.md)."""
         return self._curves.get(number, [])
-
-    def observed(self, number: int, rung: int) -> float:
-        """Trial ``number``'s signed value at ``rung`` as reported, whichever key ranks the
-        rung (it must have reached it)."""
-        if self.spec.decision is DecisionBasis.CURVE:
-            return self._values[rung][number]
-        return self._results[(number, rung)].signed_value
-
-    def forecasts(self) -> Iterator[tuple[int, int, float, float]]:
-        """Each trial's latest prediction of its value at r_max, as (number, rung it was made
-        at, signed prediction, its standard deviation); studies that decide by curves only."""
-        for number, (rung, mean, sd) in self._forecasts.items():
-            yield number, rung, mean, sd
 
     def metrics(self, number: int, rung: int) -> Mapping[str, float] | None:
         """The metrics of trial ``number``'s report at ``rung``, if it carried several."""
@@ -280,12 +265,10 @@ class StudyState:
         value: float,
         metrics: Mapping[str, float] | None = None,
         predicted: float | None = None,
-        predicted_sd: float | None = None,
     ) -> None:
         """Record ``value`` (unsigned; the primary objective) and the report's ``metrics`` as
         trial ``number``'s result at ``rung``. In a study that decides by curves,
-        ``predicted`` (the value at r_max its curve predicted then, unsigned, with standard
-        deviation ``predicted_sd``) ranks it instead."""
+        ``predicted`` (the value at r_max its curve predicted then) ranks it instead."""
         trial = self.trials[number]
         self._observed.add(number)
         self._derived.clear()
@@ -298,9 +281,6 @@ class StudyState:
             result = RungResult(math.inf, number)
         else:
             if self.spec.decision is DecisionBasis.CURVE:
-                if predicted is not None and predicted_sd is not None:
-                    sign = self.spec.objective.sign
-                    self._forecasts[number] = (rung, predicted * sign, predicted_sd)
                 value = self._curve_key(number, rung, value, predicted)
             result = RungResult(value * self.spec.objective.sign, number)
             bisect.insort(self.rungs.setdefault((trial.bracket, rung), []), result)

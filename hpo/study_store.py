@@ -163,9 +163,8 @@ class RungRow(NamedTuple):
     value: float
     # Every metric of the report; None for a one-value report.
     metrics: Mapping[str, float] | None
-    # Curve decisions: the predicted value at r_max that ranked it (else None), and its sd.
+    # Curve decisions: the predicted value at r_max that ranked it (else None).
     predicted: float | None = None
-    predicted_sd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ def state_of(contents: StudyContents) -> StudyState:
     for number, resource, value in contents.curve_points:
         state.record_point(number, resource, value)
     for row in contents.rung_results:
-        state.record_rung(*row)
+        state.record_rung(row.number, row.rung, row.value, row.metrics, row.predicted)
     state.set_proposals(contents.proposals)
     state.llm_answered = contents.llm_answered
     return state

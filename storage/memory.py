@@ -207,7 +207,6 @@ class MemoryTransaction:
                 report.value,
                 report.metrics,
                 report.predicted,
-                report.predicted_sd,
             )
             for report in reports
             if report.rung is not None

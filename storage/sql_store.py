@@ -152,15 +152,14 @@ class SqlTransaction:
             numbers[trial.id] = trial.number
             trials.append(trial_snapshot(trial))
         rung_results = [
-            RungRow(numbers[trial_id], *row)
-            for trial_id, *row in self.session.execute(
+            RungRow(numbers[trial_id], rung, value, metrics, predicted)
+            for trial_id, rung, value, metrics, predicted in self.session.execute(
                 select(
                     tables.Report.trial_id,
                     tables.Report.rung,
                     tables.Report.value,
                     tables.Report.metrics,
                     tables.Report.predicted,
-                    tables.Report.predicted_sd,
                 )
                 .where(tables.Report.study_id == study_id, tables.Report.rung.is_not(None))
                 .order_by(tables.Report.id)

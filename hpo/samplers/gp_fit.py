@@ -13,11 +13,6 @@ Details that matter in practice:
 * Values are turned into normal scores (rank-based, a Gaussian copula as in
   Salinas et al.) before they are standardised: a few diverged trials with huge
   losses would otherwise flatten the model everywhere else.
-* A study that decides by curves adds forecasts at r_max
-  (:mod:`hpo.samplers.model_input`), each with its predictive variance as noise on top of
-  the noise the model learns: a likelihood with fixed per-point noise plus a learned
-  homoscedastic term. A forecast's variance is carried through the normal-score warping by
-  the warping's slope across its ±1 sd interval.
 * Trials held by workers are *fantasised* at the target resource with the
   model's mean (the Kriging believer), and each chosen candidate is added to
   them before the next is chosen, so parallel workers get distinct points.
@@ -63,11 +58,7 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.generation import gen_candidates_scipy
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
-from botorch.models.utils.gpytorch_modules import (
-    get_covar_module_with_dim_scaled_prior,
-    get_gaussian_likelihood_with_lognormal_prior,
-)
-from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import norm, rankdata
 
@@ -98,9 +89,6 @@ WARM_FIT_STEPS = 20
 # The newest results at the target rung that the online check holds out (at most half of them).
 CHECK_RESULTS = 12
 _DTYPE = torch.double
-# Fixed per-point noise (standardised units) is at least this, GPyTorch's own floor: an
-# observed point's extra noise is 0, and the learned term (at least 1e-4) adds to it.
-MIN_FIXED_NOISE = 1e-6
 
 
 def normal_scores(values: np.ndarray) -> np.ndarray:
@@ -109,32 +97,8 @@ def normal_scores(values: np.ndarray) -> np.ndarray:
     return norm.ppf((ranks - 0.5) / len(values))
 
 
-def warped_variance(values: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """``variance`` of each of ``values`` after the normal-score warping of ``values``: the
-    square of half the warped width of its ±1 sd interval (0 stays 0)."""
-    order = np.argsort(values, kind="stable")
-    ordered, warped = values[order], normal_scores(values)[order]
-    sd = np.sqrt(variance)
-    upper = np.interp(values + sd, ordered, warped)
-    lower = np.interp(values - sd, ordered, warped)
-    return ((upper - lower) / 2.0) ** 2
-
-
-def _likelihood(noise: torch.Tensor) -> FixedNoiseGaussianLikelihood:
-    """Fixed per-point ``noise`` (standardised units) plus a learned homoscedastic term with
-    the prior and floor of BoTorch's default likelihood."""
-    default = get_gaussian_likelihood_with_lognormal_prior()
-    return FixedNoiseGaussianLikelihood(
-        noise=noise.clamp_min(MIN_FIXED_NOISE),
-        learn_additional_noise=True,
-        noise_prior=default.noise_covar.noise_prior,
-        noise_constraint=default.noise_covar.raw_noise_constraint,
-    )
-
-
-def build_model(x: torch.Tensor, y: torch.Tensor, noise: np.ndarray | None = None) -> SingleTaskGP:
-    """The GP over (configuration, resource): the resource is the last column of ``x``.
-    ``noise`` (in ``y``'s units, per point) is extra variance beyond the learned noise."""
+def build_model(x: torch.Tensor, y: torch.Tensor) -> SingleTaskGP:
+    """The GP over (configuration, resource): the resource is the last column of ``x``."""
     dims = x.shape[-1] - 1
     configuration = get_covar_module_with_dim_scaled_prior(
         ard_num_dims=dims, use_rbf_kernel=False, active_dims=list(range(dims))
@@ -142,17 +106,8 @@ def build_model(x: torch.Tensor, y: torch.Tensor, noise: np.ndarray | None = Non
     resource = get_covar_module_with_dim_scaled_prior(
         ard_num_dims=1, use_rbf_kernel=False, active_dims=[dims]
     )
-    likelihood = None
-    if noise is not None:
-        # The outcome transform standardises y; the fixed noise must be in the same units.
-        scale = float(y.std()) ** 2 if len(y) > 1 else 1.0
-        likelihood = _likelihood(torch.as_tensor(noise / max(scale, 1e-12), dtype=_DTYPE))
     return SingleTaskGP(
-        x,
-        y,
-        likelihood=likelihood,
-        covar_module=configuration * resource,
-        outcome_transform=Standardize(m=1),
+        x, y, covar_module=configuration * resource, outcome_transform=Standardize(m=1)
     )
 
 
@@ -181,20 +136,15 @@ def _maximise_likelihood(model: SingleTaskGP, steps: int) -> None:
     )
 
 
-def fit_model(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    warm: dict[str, Any] | None,
-    noise: np.ndarray | None = None,
-) -> SingleTaskGP:
+def fit_model(x: torch.Tensor, y: torch.Tensor, warm: dict[str, Any] | None) -> SingleTaskGP:
     """Maximise the marginal likelihood, from ``warm`` if given; retry from the priors once."""
-    model = build_model(x, y, noise)
+    model = build_model(x, y)
     if warm is not None and _load(model, warm):
         try:
             _maximise_likelihood(model, WARM_FIT_STEPS)
             return model
         except Exception:  # noqa: BLE001 - any failure of the warm start: start afresh
-            model = build_model(x, y, noise)
+            model = build_model(x, y)
     _maximise_likelihood(model, FIT_STEPS)
     return model
 
@@ -286,12 +236,7 @@ class Chooser:
         with torch.no_grad():
             self.base.posterior(self.pending[:1])  # fills the caches conditioning needs
             mean = self.base.posterior(self.pending).mean
-        # A believed value carries no noise beyond the learned one (a fixed-noise
-        # likelihood must be told so).
-        extra = {}
-        if self.data.noise is not None:
-            extra["noise"] = torch.full_like(mean, MIN_FIXED_NOISE)
-        self.model = self.base.condition_on_observations(self.pending, mean, **extra)
+        self.model = self.base.condition_on_observations(self.pending, mean)
         self.best_f = max(self.best_f, float(mean.max()))
 
     def acquisition(self) -> FixedFeatureAcquisitionFunction:
@@ -354,14 +299,9 @@ def fit_chooser(data: ModelInput, warm: dict[str, Any] | None) -> Chooser:
     x = torch.as_tensor(data.x, dtype=_DTYPE)
     # The model maximises: better (lower signed) values get higher scores.
     scores = -normal_scores(data.y)
-    noise = None if data.noise is None else warped_variance(data.y, data.noise)
-    model = fit_model(x, torch.as_tensor(scores, dtype=_DTYPE).unsqueeze(-1), warm, noise)
+    model = fit_model(x, torch.as_tensor(scores, dtype=_DTYPE).unsqueeze(-1), warm)
     model.eval()
-    # The incumbent and the neighbourhoods searched are observed results at the target;
-    # forecasts only while the target has none.
     at_target = np.isclose(data.x[:, -1], data.target)
-    if (at_target & observed(data)).any():
-        at_target &= observed(data)
     constraints: list[SingleTaskGP] = []
     feasible = np.ones(len(scores), dtype=bool)
     if data.constraints is not None:
@@ -391,11 +331,6 @@ def _side_model(x: torch.Tensor, values: np.ndarray) -> SingleTaskGP:
     return model
 
 
-def observed(data: ModelInput) -> np.ndarray:
-    """Which of ``data``'s points are observed results (the others are curve forecasts)."""
-    return np.ones(len(data.y), dtype=bool) if data.noise is None else data.noise == 0
-
-
 def check_predictions(data: ModelInput, warm: dict[str, Any] | None) -> ModelCheck | None:
     """The online model check (:mod:`hpo.samplers.portfolio`): a GP with the previous fit's
     kernel (``warm``), conditioned on everything recorded before the newest results at the
@@ -406,7 +341,7 @@ def check_predictions(data: ModelInput, warm: dict[str, Any] | None) -> ModelChe
     misleading low fidelities show. None without a previous fit or enough target results."""
     if warm is None:
         return None
-    at_target = np.flatnonzero(np.isclose(data.x[:, -1], data.target) & observed(data))
+    at_target = np.flatnonzero(np.isclose(data.x[:, -1], data.target))
     held_out = at_target[len(at_target) - min(CHECK_RESULTS, len(at_target) // 2) :]
     if len(held_out) < MIN_CHECK_PAIRS:
         return None
@@ -414,8 +349,7 @@ def check_predictions(data: ModelInput, warm: dict[str, Any] | None) -> ModelChe
     seen[held_out] = False
     x = torch.as_tensor(data.x[seen], dtype=_DTYPE)
     scores = torch.as_tensor(-normal_scores(data.y[seen]), dtype=_DTYPE).unsqueeze(-1)
-    noise = None if data.noise is None else warped_variance(data.y[seen], data.noise[seen])
-    model = build_model(x, scores, noise)
+    model = build_model(x, scores)
     if not _load(model, warm):
         return None
     model.eval()

@@ -17,14 +17,6 @@ capped, so the cost of a fit stays bounded however long the study runs: rungs
 are taken highest first, each whole while it fits; the first rung that does
 not fit (the target rung itself, in a long single-rung study) gives the room
 left to its most informative results, and lower rungs get nothing.
-
-A study that decides by curves (docs/curves.md) adds what its curves foresee: each trial
-still short of r_max whose curve was extrapolated gives one more point at r_max, its
-predicted value, with the prediction's variance as extra noise (``ModelInput.noise``). So
-the model learns from every curve, not only from settled rungs, and trusts a confident
-extrapolation more than a vague one. These forecasts take at most a quarter of the room, and
-they count toward the top rung when the target rung is chosen: a curve study aims its
-acquisition at r_max as soon as its curves say enough about it.
 """
 
 from __future__ import annotations
@@ -50,8 +42,6 @@ MIN_RESULTS = 6
 # A rung below the target whose ranking agrees with a higher rung's less than this (Kendall's
 # tau) is left out of the model.
 MIN_RUNG_TAU = 0.2
-# The share of the room that forecasts at r_max (curve studies) may take.
-FORECAST_SHARE = 0.25
 # Within a capped rung, this share of the kept points are its best results, this share its
 # newest (the model must see what its latest candidates gave), and the rest a seeded random
 # share of the others (they keep the model's picture of the whole space).
@@ -83,9 +73,6 @@ class ModelInput:
     constraints: np.ndarray | None = None
     # The log of each result's cost, for cost-aware search.
     log_cost: np.ndarray | None = None
-    # The variance of each value beyond the model's own noise, in the values' units: a
-    # forecast's predictive variance, 0 for an observed result; None when all were observed.
-    noise: np.ndarray | None = None
 
 
 # A cost is floored here before its log is taken (a reported cost of 0 is "very cheap").
@@ -113,11 +100,9 @@ def resource_coordinate(levels: tuple[float, ...], rung: int) -> float:
     return math.log(levels[rung] / levels[0]) / math.log(levels[-1] / levels[0])
 
 
-def target_rung(state: StudyState, top_rung: int, forecasts: int = 0) -> int:
-    """The highest rung with enough results to aim the acquisition at (MOBSTER's rule);
-    ``forecasts`` at r_max count toward the top rung."""
+def target_rung(state: StudyState, top_rung: int) -> int:
+    """The highest rung with enough results to aim the acquisition at (MOBSTER's rule)."""
     counts = np.zeros(top_rung + 1, dtype=int)
-    counts[top_rung] = forecasts
     for rung, _ in state.all_results():
         counts[rung] += 1
     enough = np.flatnonzero(counts >= MIN_TARGET_RESULTS)
@@ -171,17 +156,6 @@ def _select(
     return np.sort(np.concatenate(keep)) if keep else np.empty(0, dtype=int)
 
 
-def extrapolated(state: StudyState, top_rung: int) -> list[tuple[int, float, float]]:
-    """The forecasts at r_max a curve study's model learns from, as (number, signed value,
-    sd): each trial's latest, where its curve was extrapolated (the prediction is not its
-    value there, as the fallbacks' is) and the trial has not reached r_max."""
-    return [
-        (number, mean, sd)
-        for number, rung, mean, sd in state.forecasts()
-        if state.trials[number].rung < top_rung and mean != state.observed(number, rung)
-    ]
-
-
 def model_input(
     state: StudyState,
     levels: tuple[float, ...],
@@ -201,7 +175,7 @@ def model_input(
     units = np.empty((state.n_results, space.dims))
     reported: list[Mapping[str, float]] = []
     for index, (rung, result) in enumerate(state.all_results()):
-        rungs[index], values[index] = rung, state.observed(result.number, rung)
+        rungs[index], values[index] = rung, result.signed_value
         units[index] = state.unit(result.number)
         if spec.is_vector or spec.cost is not None:
             reported.append(state.metrics(result.number, rung) or {})
@@ -209,30 +183,12 @@ def model_input(
         values = parego(np.array([signed_objectives(spec.objectives, m) for m in reported]), seed)
     elif spec.constraints:
         values = np.array([m[spec.objective.metric] * spec.objective.sign for m in reported])
-    top = len(levels) - 1
-    # A cost or constraint model is fitted on observed results only (a forecast has no cost).
-    forecasts = extrapolated(state, top) if spec.cost is None and not spec.constraints else []
-    target = target_rung(state, top, len(forecasts))
+    target = target_rung(state, len(levels) - 1)
     misleading = misleading_rungs(state, target)
     rng = np.random.default_rng([state.spec.seed, state.n_results])
-    foreseen = np.array([mean for _, mean, _ in forecasts])
-    room = min(len(forecasts), int(max_points * FORECAST_SHARE))
-    if room < len(forecasts):
-        foreseen_kept = np.sort(_most_informative(np.arange(len(forecasts)), foreseen, room, rng))
-    else:
-        foreseen_kept = np.arange(len(forecasts))
     kept = np.flatnonzero(~np.isin(rungs, list(misleading)))
-    chosen = kept[_select(rungs[kept], values[kept], max_points - room, rng)]
+    chosen = kept[_select(rungs[kept], values[kept], max_points, rng)]
     x = np.column_stack([units[chosen], np.take(coordinates, rungs[chosen])])
-    y = values[chosen]
-    noise = None
-    if room:
-        ahead = [forecasts[index] for index in foreseen_kept]
-        x = np.vstack(
-            [x, np.column_stack([[state.unit(n) for n, _, _ in ahead], np.ones(len(ahead))])]
-        )
-        y = np.concatenate([y, foreseen[foreseen_kept]])
-        noise = np.concatenate([np.zeros(len(chosen)), [sd**2 for _, _, sd in ahead]])
     busy = state.busy_trials()
     pending = (
         np.array([state.unit(trial.number) for trial in busy])
@@ -248,10 +204,9 @@ def model_input(
     return ModelInput(
         space=space,
         x=x,
-        y=y,
+        y=values[chosen],
         constraints=constraints,
         log_cost=log_cost,
-        noise=noise,
         target=coordinates[target],
         target_rung=target,
         pending=pending,

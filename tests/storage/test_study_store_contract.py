@@ -4,7 +4,6 @@ and PostgreSQL. A store that passes it can stand under the service; the service'
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -14,7 +13,7 @@ from hpo.errors import ConflictError
 from hpo.priors.llm import LLMExchange
 from hpo.records import TrialRecord
 from hpo.space import Float, Space
-from hpo.spec import DecisionBasis, Objective, Resource, StudySpec
+from hpo.spec import Objective, Resource, StudySpec
 from hpo.storage.memory import MemoryStudyStore
 from hpo.storage.migrate import upgrade
 from hpo.storage.sql_store import SqlStudyStore
@@ -178,20 +177,6 @@ def test_reports_rebuild_the_state_and_answer_best(store: StudyStore) -> None:
     assert [report.resource for report in page[0].reports] == [1.0, 2.0]
     with pytest.raises(ConflictError), store.write() as tx:
         tx.insert_report(report(study.id, trials[1].id, 0.3, None, 2.0, "top"))
-
-
-def test_a_curve_studys_predictions_rebuild_its_forecasts(store: StudyStore) -> None:
-    curved = dataclasses.replace(spec(direction="maximize"), decision=DecisionBasis.CURVE)
-    with store.write() as tx:
-        study = tx.insert_study(curved, NOW)
-        trial = tx.insert_trial(new_trial(study.id, 0))
-        settled = report(study.id, trial.id, 0.6, 1, 3.0, "r1")
-        tx.insert_report(dataclasses.replace(settled, predicted=0.8, predicted_sd=0.05))
-    with store.read() as tx:
-        state = state_of(tx.study_contents(study.id))
-    # Signed: the study maximises, so lower is better after the sign.
-    assert list(state.forecasts()) == [(0, 1, -0.8, 0.05)]
-    assert state.observed(0, 1) == -0.6
 
 
 def test_request_ids_are_found_in_their_table(store: StudyStore) -> None:
