@@ -206,6 +206,10 @@ METHODS: dict[str, Callable[[Problem, int], Policy]] = {
     ),
     "hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.HYPERBAND, seed),
     "gp-hyperband": lambda problem, seed: HpoPolicy(problem, Algorithm.GP_HYPERBAND, seed),
+    # The default deciding by curves (run --dense).
+    "gp-hyperband-curve": lambda problem, seed: HpoPolicy(
+        problem, Algorithm.GP_HYPERBAND, seed, decision=DecisionBasis.CURVE
+    ),
     "optuna-tpe-hyperband": OptunaPolicy,
     "gp-hyperband+good-prior": with_prior("good"),
     "gp-hyperband+bad-prior": with_prior("bad"),

@@ -95,12 +95,12 @@ def test_curve_decisions_are_stored_explained_and_resumed(store_url: str) -> Non
         running.stop(grace=1)
 
 
-def test_the_background_model_fits_a_curve_study_with_its_forecasts(
+def test_the_background_model_fits_a_curve_study(
     coordinator: Coordinator, client: Client, sqlite_url: str
 ) -> None:
-    """gp-hyperband deciding by curves: the coordinator's model process fits the observed rung
-    values and the curves' forecasts at r_max (docs/curves.md, "Curves in the GP"), and a new
-    trial takes its candidate."""
+    """gp-hyperband deciding by curves: the coordinator's model process fits each rung's ranking
+    key, the predictions where a rung ranks by them (docs/curves.md), and a new trial takes
+    its candidate."""
     study = client.create_study(
         "curved-gp",
         SPACE,
@@ -114,7 +114,7 @@ def test_the_background_model_fits_a_curve_study_with_its_forecasts(
         train(study, 1)
     engine = sa.create_engine(sqlite_url)
     with engine.connect() as connection:
-        forecasts = connection.execute(
+        extrapolated = connection.execute(
             sa.text(
                 "SELECT count(*) FROM reports JOIN trials ON trials.id = reports.trial_id "
                 "WHERE reports.rung = 1 AND reports.predicted != reports.value "
@@ -122,7 +122,7 @@ def test_the_background_model_fits_a_curve_study_with_its_forecasts(
             )
         ).scalar_one()
     engine.dispose()
-    assert forecasts > 0, "the fit must see at least one extrapolated curve short of r_max"
+    assert extrapolated > 0, "the fit must see at least one curve extrapolated short of r_max"
     for _ in range(CHECKED):  # promotions come first; the next new trial is number CHECKED
         assert coordinator.models.wait_idle(FIT_SECONDS)
         trial = study.suggest()
