@@ -74,13 +74,18 @@ def _ratio(entry: dict, key: str) -> str:
     return f"{entry[key]:.2f}x" if key in entry else "-"
 
 
+def _share(entry: dict, key: str) -> str:
+    return f"{entry[key]:.0%}" if key in entry else "-"
+
+
 def priors(summary: dict) -> str:
     """The prior benchmark's table (time to the target with no prior, a good one and a bad
     one) and its geometric means."""
     rows = [
         f"| {problem} | {entry['target_regret']:.4f} | {_prior_cell(entry, BASELINE)} | "
         f"{_prior_cell(entry, GOOD)} | {_prior_cell(entry, BAD)} | "
-        f"{_ratio(entry, 'speedup_good')} | {_ratio(entry, 'slowdown_bad')} |"
+        f"{_ratio(entry, 'speedup_good')} | {_ratio(entry, 'slowdown_bad')} | "
+        f"{_share(entry, 'placebo_failure_rate')} |"
         for problem, entry in summary.items()
         if isinstance(entry, dict) and "target_regret" in entry
     ]
@@ -95,8 +100,8 @@ def priors(summary: dict) -> str:
     return "\n".join(
         [
             "| problem | target regret | no prior | good prior | bad prior | good: faster | "
-            "bad: slower |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "bad: slower | placebo: harmless prior too slow |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
             f"Geometric means over the problems: {'; '.join(means)}.",

@@ -11,10 +11,18 @@ The acceptance goals (a good prior at least GOAL_SPEEDUP times faster, a bad one
 at most GOAL_SLOWDOWN times slower) are judged per problem, with a count of the
 problems that meet each, and over all problems by the geometric mean: a mean can
 hide one problem where a bad prior costs much more.
+
+Each problem also gets a *placebo* (:func:`placebo_failure_rate`): the no-prior
+runs are split into a group that plays a prior that changes nothing and a group
+that plays the baseline, and the share of splits in which the first group looks
+more than GOAL_SLOWDOWN slower says how often a harmless prior would fail the
+line on that problem at these run counts. The baseline sets its own target, so
+the ratio leans against the prior even then.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -31,6 +39,10 @@ TARGET_FRACTION = 0.5
 # Acceptance: a good prior at least this much faster, a bad one at most this much slower.
 GOAL_SPEEDUP = 2.0
 GOAL_SLOWDOWN = 1.3
+# The placebo leaves at least this many runs to play the baseline, and looks at this many
+# splits at most (a seeded sample when there are more).
+PLACEBO_MIN_BASELINE = 5
+PLACEBO_MAX_SPLITS = 1000
 
 
 def time_to_target(result: dict, target: float) -> tuple[float, bool]:
@@ -43,6 +55,40 @@ def time_to_target(result: dict, target: float) -> tuple[float, bool]:
     return 1.0, False
 
 
+def target_regret(baseline: Sequence[dict]) -> float:
+    """The regret the baseline's runs hold at TARGET_FRACTION of the budget, in the median."""
+    return float(np.median([regret_at(run, TARGET_FRACTION) for run in baseline]))
+
+
+def mean_time(runs: Sequence[dict], target: float) -> float:
+    """The runs' mean fraction of the budget to ``target`` (a run that never got there: 1)."""
+    return float(np.mean([time_to_target(run, target)[0] for run in runs]))
+
+
+def placebo_failure_rate(baseline: Sequence[dict], treated: int) -> float | None:
+    """The share of splits of the no-prior ``baseline`` runs into ``treated`` of them (at
+    most all but PLACEBO_MIN_BASELINE) and the rest in which the first group is more than
+    GOAL_SLOWDOWN times slower to the rest's target; None with too few runs to split."""
+    size = min(treated, len(baseline) - PLACEBO_MIN_BASELINE)
+    if size < 1:
+        return None
+    indices = range(len(baseline))
+    if math.comb(len(baseline), size) <= PLACEBO_MAX_SPLITS:
+        splits = list(itertools.combinations(indices, size))
+    else:
+        rng = np.random.default_rng(0)
+        splits = [
+            tuple(rng.choice(len(baseline), size, replace=False)) for _ in range(PLACEBO_MAX_SPLITS)
+        ]
+    failures = 0
+    for split in splits:
+        group = [baseline[i] for i in split]
+        rest = [run for i, run in enumerate(baseline) if i not in split]
+        target = target_regret(rest)
+        failures += mean_time(group, target) > GOAL_SLOWDOWN * mean_time(rest, target)
+    return failures / len(splits)
+
+
 def summarise_priors(results: list[dict], problems: Sequence[str]) -> dict:
     runs: dict[tuple[str, str], list[dict]] = {}
     for result in results:
@@ -52,7 +98,7 @@ def summarise_priors(results: list[dict], problems: Sequence[str]) -> dict:
         baseline = runs.get((problem, BASELINE), [])
         if not baseline:
             continue
-        target = float(np.median([regret_at(run, TARGET_FRACTION) for run in baseline]))
+        target = target_regret(baseline)
         entry: dict = {"target_regret": target}
         for method in (BASELINE, GOOD, BAD):
             times = [time_to_target(run, target) for run in runs.get((problem, method), [])]
@@ -68,6 +114,9 @@ def summarise_priors(results: list[dict], problems: Sequence[str]) -> dict:
         if BAD in entry:
             entry["slowdown_bad"] = entry[BAD]["mean_time"] / entry[BASELINE]["mean_time"]
             entry["bad_pass"] = bool(entry["slowdown_bad"] <= GOAL_SLOWDOWN)
+            placebo = placebo_failure_rate(baseline, entry[BAD]["runs"])
+            if placebo is not None:
+                entry["placebo_failure_rate"] = placebo
         summary[problem] = entry
     entries = list(summary.values())
     for key in ("speedup_good", "slowdown_bad"):
@@ -92,7 +141,8 @@ def print_priors(summary: dict, console: Console) -> None:
     )
     for column in ("problem", "target", "no prior", "good prior", "bad prior", "good: x faster",
                    f"good >= {GOAL_SPEEDUP:g}x", "bad: x slower",
-                   f"bad <= {GOAL_SLOWDOWN:g}x"):  # fmt: skip
+                   f"bad <= {GOAL_SLOWDOWN:g}x",
+                   f"placebo > {GOAL_SLOWDOWN:g}x"):  # fmt: skip
         table.add_column(column, justify="right")
     for problem, entry in summary.items():
         if not isinstance(entry, dict) or "target_regret" not in entry:
@@ -114,6 +164,7 @@ def print_priors(summary: dict, console: Console) -> None:
             _verdict(entry.get("good_pass")),
             f"{entry.get('slowdown_bad', math.nan):.2f}",
             _verdict(entry.get("bad_pass")),
+            f"{entry.get('placebo_failure_rate', math.nan):.2f}",
         )
     console.print(table)
     good_passes, bad_passes = summary.get("good_pass_count"), summary.get("bad_pass_count")
@@ -127,6 +178,10 @@ def print_priors(summary: dict, console: Console) -> None:
             f"per problem: a bad prior was at most {GOAL_SLOWDOWN:g}x slower on "
             f"{bad_passes['passed']} of {bad_passes['problems']} problems"
         )
+    console.print(
+        f"placebo: the share of splits of the no-prior runs in which a prior that changes "
+        f"nothing looks more than {GOAL_SLOWDOWN:g}x slower"
+    )
     good = summary.get("geomean_speedup_good")
     bad = summary.get("geomean_slowdown_bad")
     if good is not None and bad is not None:

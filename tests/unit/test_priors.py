@@ -432,8 +432,47 @@ def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
     assert "at most 1.3x slower on 1 of 2 problems" in printed
     assert "geometric mean over problems" in printed
     tables = markdown.priors(summary)
-    assert "| p2 | 0.1000 | 0.500 (1/1) | 0.400 (1/1) | 1.000 (0/1) | 1.25x | 2.00x |" in tables
+    assert "| p2 | 0.1000 | 0.500 (1/1) | 0.400 (1/1) | 1.000 (0/1) | 1.25x | 2.00x | - |" in tables
     assert f"a good prior {np.sqrt(5.0 * 1.25):.2f}x faster" in tables
+
+
+@given(
+    reached=st.lists(st.one_of(st.none(), st.floats(0.5, 10.0)), min_size=6, max_size=12),
+    treated=st.integers(1, 12),
+)
+def test_the_placebo_splits_the_runs_without_a_prior(
+    reached: list[float | None], treated: int
+) -> None:
+    """Each no-prior run either reaches regret 0.1 at some moment or never gets below 0.5."""
+    baseline = [
+        benchmark_run("p", prior_report.BASELINE, (0.0, 0.5), *([] if at is None else [(at, 0.1)]))
+        for at in reached
+    ]
+    rate = prior_report.placebo_failure_rate(baseline, treated)
+    if len(baseline) <= prior_report.PLACEBO_MIN_BASELINE:
+        assert rate is None
+        return
+    assert rate is not None and 0.0 <= rate <= 1.0
+    if len(set(reached)) == 1:  # runs that all do the same: no split can look slower
+        assert rate == 0.0
+
+
+def test_the_placebo_shows_how_often_a_harmless_prior_fails_where_runs_spread() -> None:
+    steady = [benchmark_run("p", prior_report.BASELINE, (0.0, 0.5), (5.0, 0.1))] * 10
+    spread = [
+        benchmark_run("p", prior_report.BASELINE, (0.0, 0.5), *([(2.0, 0.1)] if i % 2 else []))
+        for i in range(10)
+    ]
+    assert prior_report.placebo_failure_rate(steady, 5) == 0.0
+    rate = prior_report.placebo_failure_rate(spread, 5)
+    # Half the runs reach the target at 0.2 of the budget and half never do: a split that
+    # gives the 'prior' more of the runs that never get there looks slower.
+    assert rate is not None and 0.2 < rate < 0.8
+    summary = prior_report.summarise_priors(
+        [*spread, benchmark_run("p", prior_report.BAD, (0.0, 0.5), (2.0, 0.1))], ["p"]
+    )
+    assert summary["p"]["placebo_failure_rate"] == prior_report.placebo_failure_rate(spread, 1)
+    assert "placebo" in markdown.priors(summary).splitlines()[0]
 
 
 @given(st.lists(st.floats(0, 1), min_size=3, max_size=3).filter(lambda w: sum(w) > 0))
