@@ -437,7 +437,7 @@ def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
 
 
 @given(
-    reached=st.lists(st.one_of(st.none(), st.floats(0.5, 10.0)), min_size=6, max_size=12),
+    reached=st.lists(st.one_of(st.none(), st.floats(0.5, 10.0)), min_size=4, max_size=12),
     treated=st.integers(1, 12),
 )
 def test_the_placebo_splits_the_runs_without_a_prior(
