@@ -20,7 +20,6 @@ from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
 from hpo.priors.transfer import parameter_mismatch, same_parameters
 from hpo.samplers import GPSampler, InlineModels
-from hpo.samplers.model_input import MIN_RESULTS
 from hpo.samplers.prior_band import (
     PRIOR_BETA,
     PRIOR_CHECK_PSEUDO_PAIRS,
@@ -512,21 +511,3 @@ def test_only_a_study_without_a_model_draws_near_the_incumbent() -> None:
         sources = {sampler.propose(study.state, number)[1] for number in numbers}
         assert Source.RANDOM in sources
         assert (Source.INCUMBENT in sources) is local_search
-
-
-def test_beside_a_model_the_first_trials_are_those_of_a_study_without_a_prior() -> None:
-    """The model's first fit sees the same uniform design with a prior as without one, and
-    the prior's draws start after it; without a model the prior is drawn from the start."""
-
-    def sources_and_configs(algorithm: str, priors: list, numbers: range) -> list:
-        sampler = make_sampler(spec(algorithm=algorithm, priors=priors), InlineModels())
-        state = LocalStudy(spec(algorithm=algorithm, priors=priors)).state
-        return [sampler.propose(state, number) for number in numbers]
-
-    design = range(MIN_RESULTS)
-    with_prior = sources_and_configs("gp-hyperband", [point(GOOD)], design)
-    assert with_prior == sources_and_configs("gp-hyperband", [], design)
-    later = sources_and_configs("gp-hyperband", [point(GOOD)], range(MIN_RESULTS, 60))
-    assert Source.PRIOR in {source for _, source in later}
-    without_model = sources_and_configs("hyperband", [point(GOOD)], design)
-    assert Source.PRIOR in {source for _, source in without_model}
