@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hpo.samplers import GPSampler, ModelSource, PriorBandSampler, RandomSampler, Sampler
+from hpo.samplers.model_input import MIN_RESULTS
 from hpo.schedulers import Asha, Scheduler
 from hpo.spec import Algorithm, StudySpec
 
@@ -59,11 +60,15 @@ def make_sampler(spec: StudySpec, models: ModelSource) -> Sampler:
     """The sampler of ``spec``'s algorithm. Without a model (and for the GP before it has
     data and for the trials its portfolio does not give it), a study with priors samples
     PriorBand's mixture, a study without samples uniformly. Beside a model the mixture draws
-    uniformly instead of near the incumbent: the model is the exploiting part."""
+    uniformly instead of near the incumbent (the model is the exploiting part), and leaves the
+    model's first fit a uniform design: its first MIN_RESULTS trials."""
     parts = ALGORITHMS[spec.algorithm]
-    fallback: Sampler = (
-        PriorBandSampler(local_search=not parts.uses_model) if spec.priors else RandomSampler()
-    )
+    fallback: Sampler = RandomSampler()
+    if spec.priors:
+        fallback = PriorBandSampler(
+            local_search=not parts.uses_model,
+            uniform_start=MIN_RESULTS if parts.uses_model else 0,
+        )
     return parts.sampler(models, fallback)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from hpo import engine
 from hpo.algorithms import make_sampler, make_scheduler, uses_model
 from hpo.outcomes import RESOURCE_METRIC, CostSource, outcome_of
-from hpo.priors.proposals import Proposal
+from hpo.priors.proposals import Proposal, point_modes
 from hpo.samplers import InlineModels, ModelSource
 from hpo.schedulers import (
     NewTrial,
@@ -46,8 +46,10 @@ class LocalAssignment:
 
 
 class LocalStudy:
-    """``proposals`` are the study's stored proposals beyond the spec's ``enqueue`` (the
-    answers of its LLM and transfer priors, resolved by the caller)."""
+    """``proposals`` are the study's stored proposals beyond the spec's ``enqueue`` and its
+    complete point priors (the answers of its LLM and transfer priors, resolved by the
+    caller); they and the point priors' configurations queue in the order of the spec's
+    priors, as the service stores them."""
 
     def __init__(
         self,
@@ -60,11 +62,17 @@ class LocalStudy:
         self.models = models if models is not None else InlineModels()
         for config in spec.enqueue:
             self.enqueue(config)
-        if proposals:  # after the spec's enqueued configurations, in the order given
-            first = len(self.state.proposals)
-            for offset, proposal in enumerate(proposals):
-                proposal.position = first + offset
-            self.state.set_proposals([*self.state.proposals, *proposals])
+        modes = [
+            Proposal(0, 0, config, Source.PRIOR, run_first=True, prior_index=index)
+            for index, config in point_modes(spec)
+        ]
+        # after the spec's enqueued configurations; sorted() is stable, so each prior's own
+        # proposals keep the order given
+        queued = sorted([*modes, *(proposals or [])], key=lambda p: p.prior_index or 0)
+        first = len(self.state.proposals)
+        for offset, proposal in enumerate(queued):
+            proposal.id = proposal.position = first + offset
+        self.state.set_proposals([*self.state.proposals, *queued])
 
     @property
     def spec(self) -> StudySpec:

@@ -37,7 +37,7 @@ from hpo.leases import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_RETRIES
 from hpo.pareto_front import Front, pareto_front
 from hpo.priors.endpoints import LLMEndpoints
 from hpo.priors.llm import LLMExchange
-from hpo.priors.proposals import Proposal
+from hpo.priors.proposals import Proposal, point_modes
 from hpo.priors.scaling_prior import ScalingAnswer, fit_family, scaling_config
 from hpo.priors.sources import PriorKind
 from hpo.priors.transfer import transfer_configs
@@ -241,11 +241,15 @@ class StudyService:
     def _insert_priors(
         store: StoreTransaction, study_id: int, spec: StudySpec, now: datetime
     ) -> None:
-        """The spec's enqueued configurations, then each transfer prior's configurations and
-        each scaling prior's proposal (which runs first)."""
+        """The spec's enqueued configurations, then in the order of the spec's priors each
+        transfer prior's configurations, each scaling prior's proposal and each complete
+        point prior's configuration (these two run first, to r_max)."""
         store.add_proposals(study_id, spec.enqueue, source=Source.USER, run_first=True, now=now)
+        modes = dict(point_modes(spec))
         for index, source in enumerate(spec.priors):
-            if source.kind is PriorKind.TRANSFER:
+            if index in modes:
+                configs, provenance, run_first = [modes[index]], Source.PRIOR, True
+            elif source.kind is PriorKind.TRANSFER:
                 configs = transfer_configs(
                     store, spec, source, study_id, f"priors[{index}].studies"
                 )

@@ -2,8 +2,10 @@
 
 Proposals are configurations the prior holds, kept in ``prior_proposals``:
 the ones a user enqueued and the ones an LLM proposed run first, in order,
-at the bottom rung; the LLM's, the transfer's and the scaling law's configurations are modes
-of the study's prior, next to the spec's points and configuration lists.
+at the bottom rung; a complete point prior's configuration and a scaling law's run first
+too, straight to r_max (:func:`point_modes`); the LLM's, the transfer's and the scaling
+law's configurations are modes of the study's prior, next to the spec's points and
+configuration lists.
 """
 
 from __future__ import annotations
@@ -41,6 +43,22 @@ _PROVENANCE = {
     PriorKind.TRANSFER: Source.TRANSFER,
     PriorKind.SCALING: Source.SCALING,
 }
+
+
+def point_modes(spec: StudySpec) -> list[tuple[int, Config]]:
+    """The index and configuration of every ``point`` prior that names each parameter.
+
+    Such a configuration is what the user would train anyway (a paper's or a team's
+    setting), so it runs first, straight to r_max, as PriorBand's implementation in NePS
+    evaluates the prior's default at the target fidelity. Its full-resource result tests the
+    prior at once where low fidelities mislead, and gives a good prior a deployable answer
+    in the study's first trial; a wrong one costs one full training (docs/priors.md). A
+    partial point has no configuration to run: it is only the centre of a density."""
+    return [
+        (index, dict(source.config))
+        for index, source in enumerate(spec.priors)
+        if source.kind is PriorKind.POINT and set(source.config) == set(spec.space)
+    ]
 
 
 def study_prior(spec: StudySpec, proposals: Sequence[Proposal]) -> Prior | None:

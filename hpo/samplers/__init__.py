@@ -11,6 +11,9 @@ from hpo.space import Config
 from hpo.state import StudyState
 from hpo.vocabulary import Source
 
+# Queued proposals that train straight to r_max: a scaling law's and a point prior's.
+_TO_R_MAX = frozenset({Source.SCALING, Source.PRIOR})
+
 
 @dataclass(frozen=True)
 class NewConfiguration:
@@ -31,12 +34,13 @@ def next_configuration(
     :func:`hpo.algorithms.make_sampler`). The caller marks a proposal as run.
 
     A queued proposal starts at the bottom rung (bracket 0) and climbs like any trial, except
-    a scaling law's: it is the family's best guess at this scale, the model a user would train
-    to the end anyway, so it trains straight to r_max (``top_bracket``) and anchors the rungs
-    with a full-resource result from the first trial (docs/scaling.md)."""
+    a scaling law's and a complete point prior's: each is the model a user would train to the
+    end anyway (the family's best guess at this scale, the user's own setting), so it trains
+    straight to r_max (``top_bracket``) and anchors the rungs with a full-resource result
+    from the first trial (docs/scaling.md, docs/priors.md)."""
     proposal = state.next_queued()
     if proposal is not None:
-        start = top_bracket if proposal.source == Source.SCALING else 0
+        start = top_bracket if proposal.source in _TO_R_MAX else 0
         return NewConfiguration(dict(proposal.config), proposal.source, start, proposal)
     config, source = sampler.propose(state, number)
     return NewConfiguration(config, source, bracket)

@@ -30,6 +30,10 @@ of the doubt (they are how it gets tested), the model does not. The prior steers
 only as far as it has won its pairs (:func:`earned_steer`): with a bad prior, steering the
 first fits by a prior that nothing had tested yet pinned the model's first proposals to the
 prior's corner, as many trials as the prior's own draws (issue 14's prior benchmark).
+
+Beside a model, the first trials are also left to uniform draws (``uniform_start``): they are
+the first fit's data, and a first fit on a bad prior's corner set the model on the wrong
+basin for the rest of the study, however soon the draws turned away from the prior.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import numpy as np
 
 from hpo.priors.density import Component, Prior
 from hpo.samplers.model_input import MIN_TARGET_RESULTS
+from hpo.samplers.random import RandomSampler
 from hpo.space import Config
 from hpo.state import StudyState
 from hpo.vocabulary import Source
@@ -212,13 +217,22 @@ class PriorBandSampler:
 
     ``local_search`` draws near the incumbent (PriorBand's exploitation) with the mixture's
     incumbent share; without it, as the fallback of a model that exploits by itself, that
-    share goes to uniform draws (:func:`explorer_weights`)."""
+    share goes to uniform draws (:func:`explorer_weights`).
 
-    def __init__(self, local_search: bool = True) -> None:
+    Trials numbered below ``uniform_start`` are drawn uniformly, exactly as a study without a
+    prior draws them, and the prior's share starts after them. Beside a model these are its
+    first fit's data: when the prior took most of them, a bad prior's corner was all the
+    first fit saw, and the model went on exploiting the best of one or two uniform draws
+    (docs/benchmarks.md, Priors)."""
+
+    def __init__(self, local_search: bool = True, uniform_start: int = 0) -> None:
         self.local_search = local_search
+        self.uniform_start = uniform_start
 
     def propose(self, state: StudyState, number: int) -> tuple[Config, str]:
         prior = state.prior
+        if number < self.uniform_start:
+            return RandomSampler().propose(state, number)
         rng = np.random.default_rng([state.spec.seed, number, _STREAM])
         if prior is None:
             return state.spec.space.sample(rng), Source.RANDOM

@@ -62,6 +62,25 @@ def test_enqueued_configurations_run_first_at_the_bottom_rung(client: Client) ->
     assert ran == [first.number, second.number]
 
 
+def test_a_complete_point_prior_runs_first_to_r_max_and_is_shown_as_queued(
+    client: Client,
+) -> None:
+    study = client.create_study(
+        "mode-first",
+        SPACE,
+        r_min=1,
+        r_max=9,
+        priors=[{"kind": "point", "config": {"lr": 1e-3}}, {"kind": "point", "config": B}],
+    )
+    (proposal,) = study.priors().proposals
+    assert (proposal.config, proposal.source, proposal.run_first) == (B, "prior", True)
+    first, second = study.suggest(), study.suggest()
+    assert first and second
+    assert (first.config, first.record.source, first.resource) == (B, "prior", 9)
+    assert second.record.source == "random"
+    assert [p.trial_number for p in study.priors().proposals] == [first.number]
+
+
 def test_a_bad_enqueued_configuration_names_the_field_and_writes_nothing(client: Client) -> None:
     study = client.create_study("strict", SPACE, r_min=1, r_max=9)
     with pytest.raises(InvalidArgumentError, match=r"config\.lr"):

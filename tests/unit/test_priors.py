@@ -20,6 +20,7 @@ from hpo.priors.proposals import Proposal
 from hpo.priors.sources import Confidence
 from hpo.priors.transfer import parameter_mismatch, same_parameters
 from hpo.samplers import GPSampler, InlineModels
+from hpo.samplers.model_input import MIN_RESULTS
 from hpo.samplers.prior_band import (
     PRIOR_BETA,
     PRIOR_CHECK_PSEUDO_PAIRS,
@@ -173,6 +174,20 @@ def test_enqueued_configurations_run_first_at_the_bottom_rung() -> None:
     assert (then.config, then.source) == (second, "user")
     assert first.bracket == then.bracket == 0 and first.resource == then.resource == 1
     assert study.suggest("c").source == "random"  # type: ignore[union-attr]
+
+
+def test_a_complete_point_prior_trains_first_straight_to_r_max() -> None:
+    """Its configuration is the first trial, at r_max from nothing, and counts as one of the
+    prior's draws; a partial point has nothing to run and queues nothing."""
+    study = LocalStudy(spec(algorithm="gp-hyperband", enqueue=[GOOD], priors=[point(GOOD)]))
+    enqueued, mode, then = study.suggest("a"), study.suggest("b"), study.suggest("c")
+    assert isinstance(enqueued, LocalAssignment) and enqueued.source == Source.USER
+    assert isinstance(mode, LocalAssignment) and isinstance(then, LocalAssignment)
+    assert (mode.config, mode.source) == (GOOD, Source.PRIOR)
+    assert (mode.resume_from, mode.resource) == (0.0, 27)
+    assert then.source == Source.RANDOM and study.state.next_queued() is None
+    partial = LocalStudy(spec(priors=[point({"lr": 3e-3})]))
+    assert partial.state.proposals == []
 
 
 def test_a_study_with_a_prior_samples_near_it_first() -> None:
@@ -411,6 +426,7 @@ def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
     results = [
         benchmark_run("p1", prior_report.BASELINE, *baseline),
         benchmark_run("p1", prior_report.GOOD, (1.0, 0.05)),  # 5x faster
+        benchmark_run("p1", prior_report.NEAR, (6.0, 0.1)),  # 1.2x slower, not judged
         benchmark_run("p1", prior_report.BAD, (6.0, 0.1)),  # 1.2x slower
         benchmark_run("p2", prior_report.BASELINE, *baseline),
         benchmark_run("p2", prior_report.GOOD, (4.0, 0.1)),  # 1.25x faster
@@ -421,18 +437,22 @@ def test_the_prior_report_judges_each_problem_and_counts_the_passes() -> None:
     assert [summary[p]["bad_pass"] for p in ("p1", "p2")] == [True, False]
     assert summary["good_pass_count"] == summary["bad_pass_count"] == {"passed": 1, "problems": 2}
     assert summary["geomean_speedup_good"] == pytest.approx(np.sqrt(5.0 * 1.25))
+    assert summary["p1"]["speedup_near"] == pytest.approx(1 / 1.2)
+    assert "speedup_near" not in summary["p2"] and "near_pass" not in summary["p1"]
     json.dumps(summary)  # the benchmark writes it with --json
     output = io.StringIO()
     prior_report.print_priors(summary, Console(file=output, width=200))
     printed = output.getvalue()
     rows = {cells[0]: cells for cells in map(table_cells, printed.splitlines()) if cells}
-    verdicts = [rows[problem][column] for problem in ("p1", "p2") for column in (6, 8)]
+    verdicts = [rows[problem][column] for problem in ("p1", "p2") for column in (7, 10)]
     assert verdicts == ["PASS", "PASS", "FAIL", "FAIL"]
+    assert [rows[problem][8] for problem in ("p1", "p2")] == ["0.83", "nan"]
     assert "at least 2x faster on 1 of 2 problems" in printed
     assert "at most 1.3x slower on 1 of 2 problems" in printed
     assert "geometric mean over problems" in printed
     tables = markdown.priors(summary)
-    assert "| p2 | 0.1000 | 0.500 (1/1) | 0.400 (1/1) | 1.000 (0/1) | 1.25x | 2.00x | - |" in tables
+    p2_row = "| p2 | 0.1000 | 0.500 (1/1) | 0.400 (1/1) | - | 1.000 (0/1) | 1.25x | - | 2.00x | - |"
+    assert p2_row in tables
     assert f"a good prior {np.sqrt(5.0 * 1.25):.2f}x faster" in tables
 
 
@@ -511,3 +531,21 @@ def test_only_a_study_without_a_model_draws_near_the_incumbent() -> None:
         sources = {sampler.propose(study.state, number)[1] for number in numbers}
         assert Source.RANDOM in sources
         assert (Source.INCUMBENT in sources) is local_search
+
+
+def test_beside_a_model_the_first_trials_are_those_of_a_study_without_a_prior() -> None:
+    """The model's first fit sees the same uniform design with a prior as without one, and
+    the prior's draws start after it; without a model the prior is drawn from the start."""
+
+    def sources_and_configs(algorithm: str, priors: list, numbers: range) -> list:
+        sampler = make_sampler(spec(algorithm=algorithm, priors=priors), InlineModels())
+        state = LocalStudy(spec(algorithm=algorithm, priors=priors)).state
+        return [sampler.propose(state, number) for number in numbers]
+
+    design = range(MIN_RESULTS)
+    with_prior = sources_and_configs("gp-hyperband", [point(GOOD)], design)
+    assert with_prior == sources_and_configs("gp-hyperband", [], design)
+    later = sources_and_configs("gp-hyperband", [point(GOOD)], range(MIN_RESULTS, 60))
+    assert Source.PRIOR in {source for _, source in later}
+    without_model = sources_and_configs("hyperband", [point(GOOD)], design)
+    assert Source.PRIOR in {source for _, source in without_model}
