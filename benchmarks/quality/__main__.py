@@ -23,7 +23,14 @@ import numpy as np
 from rich.console import Console
 
 from benchmarks.quality import markdown
-from benchmarks.quality.prior_report import BAD, BASELINE, GOOD, print_priors, summarise_priors
+from benchmarks.quality.prior_report import (
+    BAD,
+    BASELINE,
+    GOOD,
+    NEAR,
+    print_priors,
+    summarise_priors,
+)
 from benchmarks.quality.problems import CACHE_DIR, prepare
 from benchmarks.quality.report import print_report, summarise
 from benchmarks.quality.runs import Cell, regret_at, run_cell_star
@@ -58,7 +65,7 @@ PEERS = (
 )
 METHOD_NAMES = (*HPO_METHODS, *PEERS)
 # Methods whose runs take minutes (a GP refitted through the run): --slow-seeds seeds each.
-PRIOR_METHODS = (BASELINE, GOOD, BAD)
+PRIOR_METHODS = (BASELINE, GOOD, NEAR, BAD)
 SLOW_METHODS = (*PRIOR_METHODS, "st-mobster", "st-hypertune", "smac-mf")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 console = Console()
@@ -139,7 +146,10 @@ def main() -> None:
     parser.add_argument(
         "--priors",
         action="store_true",
-        help="the prior benchmark instead: gp-hyperband with a good prior, a bad one and none",
+        help=(
+            "the prior benchmark instead: gp-hyperband with a good prior, a near one, a bad "
+            "one and none"
+        ),
     )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(

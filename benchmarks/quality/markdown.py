@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from benchmarks.quality.prior_report import BAD, BASELINE, GOOD
+from benchmarks.quality.prior_report import BAD, BASELINE, GOOD, NEAR
 
 
 def _cell(method: dict | None) -> str:
@@ -79,12 +79,13 @@ def _share(entry: dict, key: str) -> str:
 
 
 def priors(summary: dict) -> str:
-    """The prior benchmark's table (time to the target with no prior, a good one and a bad
-    one) and its geometric means."""
+    """The prior benchmark's table (time to the target with no prior, a good one, a near one
+    and a bad one) and its geometric means."""
     rows = [
         f"| {problem} | {entry['target_regret']:.4f} | {_prior_cell(entry, BASELINE)} | "
-        f"{_prior_cell(entry, GOOD)} | {_prior_cell(entry, BAD)} | "
-        f"{_ratio(entry, 'speedup_good')} | {_ratio(entry, 'slowdown_bad')} | "
+        f"{_prior_cell(entry, GOOD)} | {_prior_cell(entry, NEAR)} | {_prior_cell(entry, BAD)} | "
+        f"{_ratio(entry, 'speedup_good')} | {_ratio(entry, 'speedup_near')} | "
+        f"{_ratio(entry, 'slowdown_bad')} | "
         f"{_share(entry, 'placebo_failure_rate')} |"
         for problem, entry in summary.items()
         if isinstance(entry, dict) and "target_regret" in entry
@@ -93,15 +94,16 @@ def priors(summary: dict) -> str:
         f"a {which} prior {summary[key]:.2f}x {word}"
         for which, key, word in (
             ("good", "geomean_speedup_good", "faster"),
+            ("near", "geomean_speedup_near", "faster"),
             ("bad", "geomean_slowdown_bad", "slower"),
         )
         if key in summary
     ]
     return "\n".join(
         [
-            "| problem | target regret | no prior | good prior | bad prior | good: faster | "
-            "bad: slower | placebo: harmless prior too slow |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| problem | target regret | no prior | good prior | near prior | bad prior | "
+            "good: faster | near: faster | bad: slower | placebo: harmless prior too slow |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
             f"Geometric means over the problems: {'; '.join(means)}.",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
 import optuna
 
 from benchmarks.quality.clocked_models import ClockedModels
@@ -184,13 +185,29 @@ def peer(method: str) -> Callable[[Problem, int], Policy]:
     return make
 
 
+# How far a "near" prior sits from the best configuration, in each numeric unit coordinate.
+NEAR_OFFSET = 0.1
+
+
+def near(problem: Problem, best: Config) -> Config:
+    """``best`` moved by NEAR_OFFSET along every numeric unit coordinate (a fixed pattern of
+    signs, reflected at the cube's faces; categorical choices kept): a prior close to the
+    optimum but not at it, as a user's well-informed guess is."""
+    unit = problem.space.to_unit(best)
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=unit.size)
+    moved = unit + NEAR_OFFSET * signs
+    outside = (moved < 0.0) | (moved > 1.0)
+    moved[outside] = unit[outside] - NEAR_OFFSET * signs[outside]
+    return problem.space.from_unit(moved)
+
+
 def with_prior(which: str) -> Callable[[Problem, int], HpoPolicy]:
     """gp-hyperband with a user prior (medium confidence) at the problem's best configuration
-    (``good``) or at its worst (``bad``)."""
+    (``good``), near it (``near``: :func:`near`) or at its worst (``bad``)."""
 
     def make(problem: Problem, seed: int) -> HpoPolicy:
         best, worst = problem.best_and_worst()
-        centre = best if which == "good" else worst
+        centre = {"good": best, "near": near(problem, best), "bad": worst}[which]
         prior = {"kind": "point", "config": centre, "confidence": "medium"}
         return HpoPolicy(problem, Algorithm.GP_HYPERBAND, seed, priors=(prior,))
 
@@ -212,6 +229,7 @@ METHODS: dict[str, Callable[[Problem, int], Policy]] = {
     ),
     "optuna-tpe-hyperband": OptunaPolicy,
     "gp-hyperband+good-prior": with_prior("good"),
+    "gp-hyperband+near-prior": with_prior("near"),
     "gp-hyperband+bad-prior": with_prior("bad"),
     "optuna-random-sh": optuna_random_sh,
     # Syne Tune (st-*), SMAC3 (smac-mf) and DEHB (dehb): see benchmarks.quality.peers.
