@@ -17,6 +17,7 @@ from scipy.stats import kendalltau
 
 from benchmarks.quality import live_tasks, rank_consistency
 from benchmarks.quality.determinism import config_key, hash_normal, hash_seed
+from benchmarks.quality.methods import NEAR_OFFSET, near
 from benchmarks.quality.problems import (
     CURVE_NAMES,
     LIVE_NAMES,
@@ -170,6 +171,25 @@ def test_regret_anchors(name: str, problems: dict[str, Problem]) -> None:
     finals = problem.final_values()
     assert problem.reference == pytest.approx(np.median(finals))
     assert finals.min() >= problem.optimum - 1e-9
+
+
+@pytest.mark.parametrize("name", SYNTHETIC)
+def test_the_near_prior_is_off_the_best_configuration_in_every_float(
+    name: str, problems: dict[str, Problem]
+) -> None:
+    """The near prior's centre moves each float's unit coordinate by NEAR_OFFSET and keeps
+    every other parameter; it is valid and worse than the best configuration."""
+    problem = problems[name]
+    best, _ = problem.best_and_worst()
+    centre = near(problem, best)
+    assert problem.space.validate(centre) == centre
+    for key, parameter in problem.space.items():
+        if isinstance(parameter, Float):
+            shift = problem.space.to_unit({**best, key: centre[key]}) - problem.space.to_unit(best)
+            assert np.abs(shift).max() == pytest.approx(NEAR_OFFSET)
+        elif isinstance(parameter, Categorical):
+            assert centre[key] == best[key]
+    assert problem.normalized_regret(problem.final_value(centre)) > 0.01
 
 
 def kendall(problem: Problem, configs: list[dict], resource: float) -> float:
