@@ -48,8 +48,8 @@ class LocalAssignment:
 class LocalStudy:
     """``proposals`` are the study's stored proposals beyond the spec's ``enqueue`` and its
     complete point priors (the answers of its LLM and transfer priors, resolved by the
-    caller); they and the point priors' configurations queue in the order of the spec's
-    priors, as the service stores them."""
+    caller). They queue after the point priors' configurations, as in the service, which
+    stores those when it creates the study and an LLM's answer when it arrives."""
 
     def __init__(
         self,
@@ -62,17 +62,15 @@ class LocalStudy:
         self.models = models if models is not None else InlineModels()
         for config in spec.enqueue:
             self.enqueue(config)
+        first = len(self.state.proposals)  # after the spec's enqueued configurations
         modes = [
-            Proposal(0, 0, config, Source.PRIOR, run_first=True, prior_index=index)
-            for index, config in point_modes(spec)
+            Proposal(first + offset, first + offset, config, Source.PRIOR, True, index)
+            for offset, (index, config) in enumerate(point_modes(spec))
         ]
-        # after the spec's enqueued configurations; sorted() is stable, so each prior's own
-        # proposals keep the order given
-        queued = sorted([*modes, *(proposals or [])], key=lambda p: p.prior_index or 0)
-        first = len(self.state.proposals)
-        for offset, proposal in enumerate(queued):
-            proposal.id = proposal.position = first + offset
-        self.state.set_proposals([*self.state.proposals, *queued])
+        given = proposals or []
+        for offset, proposal in enumerate(given, start=first + len(modes)):
+            proposal.position = offset
+        self.state.set_proposals([*self.state.proposals, *modes, *given])
 
     @property
     def spec(self) -> StudySpec:
