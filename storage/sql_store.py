@@ -2,8 +2,9 @@
 SQLAlchemy.
 
 Every statement the study service runs lives here. The hot paths (a Suggest, a Report, a
-Complete) use the prebuilt Core statements of :mod:`hpo.storage.queries`: building a
-statement or going through the ORM's unit of work cost several milliseconds a call.
+Complete) use the prebuilt statements of :mod:`hpo.storage.queries`, run on the driver's
+cursor: building a statement or going through the ORM's unit of work cost several
+milliseconds a call, and Core's per-statement execution most of what was left.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class SqlTransaction:
 
     def lock_study(self, study_id: int) -> LockedStudy:
         # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers already.
-        row = self.connection.execute(queries.LOCK_STUDY, {"study_id": study_id}).one_or_none()
+        row = queries.LOCK_STUDY.first(self.connection, {"study_id": study_id})
         if row is None:
             raise NotFoundError(f"study {study_id} does not exist")
         self._names[study_id] = row.name
@@ -136,7 +137,7 @@ class SqlTransaction:
             values["state"] = status.value
         if spec is not None:
             values["spec"] = spec.to_json()
-        self.connection.execute(queries.UPDATE_STUDY, values)
+        queries.UPDATE_STUDY.run(self.connection, values)
 
     def study_contents(self, study_id: int) -> StudyContents:
         spec = self.session.execute(
@@ -195,9 +196,11 @@ class SqlTransaction:
     # ---------------------------------------------------------------- trials
 
     def trial(self, study_id: int, number: int) -> TrialRecord:
-        row = self.connection.execute(
-            queries.TRIAL_BY_NUMBER, {"study_id": study_id, "number": number}
-        ).one()
+        row = queries.TRIAL_BY_NUMBER.first(
+            self.connection, {"study_id": study_id, "number": number}
+        )
+        if row is None:
+            raise NotFoundError(f"study {study_id} has no trial {number}")
         return trial_record(tables.Trial(**row._asdict()), self._name(study_id))
 
     def _name(self, study_id: int) -> str:
@@ -221,26 +224,24 @@ class SqlTransaction:
             "updated_at": trial.created_at,
             "finished_at": None,
         }
-        trial_id = self.connection.execute(queries.INSERT_TRIAL, values).scalar_one()
+        (trial_id,) = queries.INSERT_TRIAL.rows(self.connection, values)[0]
         return trial_record(tables.Trial(id=trial_id, **values), self._name(trial.study_id))
 
     def update_trial(self, trial_id: int, now: datetime, **columns: object) -> None:
-        self.connection.execute(
-            queries.UPDATE_TRIAL, {"trial_pk": trial_id, "updated_at": now, **columns}
+        queries.UPDATE_TRIAL.run(
+            self.connection, {"trial_pk": trial_id, "updated_at": now, **columns}
         )
 
     def lease_of(self, trial_id: int) -> datetime | None:
-        lease: datetime | None = self.connection.execute(
-            queries.LEASE_OF_TRIAL, {"trial_pk": trial_id}
-        ).scalar_one()
+        row = queries.LEASE_OF_TRIAL.first(self.connection, {"trial_pk": trial_id})
+        if row is None:
+            raise NotFoundError(f"trial {trial_id} does not exist")
+        lease: datetime | None = row.lease_expires_at
         return lease
 
     def expired_trials(self, study_id: int, now: datetime) -> list[int]:
-        return list(
-            self.connection.execute(
-                queries.EXPIRED_TRIALS, {"study_id": study_id, "now": now}
-            ).scalars()
-        )
+        rows = queries.EXPIRED_TRIALS.rows(self.connection, {"study_id": study_id, "now": now})
+        return [row.number for row in rows]
 
     def renew_leases(
         self, worker_id: str, trial_ids: Sequence[int], now: datetime, until: datetime
@@ -280,10 +281,10 @@ class SqlTransaction:
         return int(result.rowcount)
 
     def insert_report(self, report: NewReport) -> None:
-        self.connection.execute(queries.INSERT_REPORT, vars(report))
+        queries.INSERT_REPORT.run(self.connection, vars(report))
 
     def log(self, decision: Decision) -> None:
-        self.connection.execute(queries.INSERT_DECISION, vars(decision))
+        queries.INSERT_DECISION.run(self.connection, vars(decision))
 
     def touch_worker(self, worker_id: str, now: datetime) -> None:
         queries.touch_worker(self.connection, worker_id, now)
@@ -291,20 +292,15 @@ class SqlTransaction:
     # ---------------------------------------------------------------- request ids
 
     def request_id_uses(self, request_id: str) -> set[str]:
-        return set(
-            self.connection.execute(queries.REQUEST_ID_USES, {"request_id": request_id}).scalars()
-        )
+        rows = queries.REQUEST_ID_USES.rows(self.connection, {"request_id": request_id})
+        return {row.use for row in rows}
 
     def decision_by_request(self, request_id: str) -> DecisionUse | None:
-        row = self.connection.execute(
-            queries.DECISION_BY_REQUEST, {"request_id": request_id}
-        ).one_or_none()
+        row = queries.DECISION_BY_REQUEST.first(self.connection, {"request_id": request_id})
         return None if row is None else DecisionUse(**row._asdict())
 
     def report_by_request(self, request_id: str) -> ReportUse | None:
-        row = self.connection.execute(
-            queries.REPORT_BY_REQUEST, {"request_id": request_id}
-        ).one_or_none()
+        row = queries.REPORT_BY_REQUEST.first(self.connection, {"request_id": request_id})
         return None if row is None else ReportUse(**row._asdict())
 
     def proposal_by_request(self, request_id: str) -> ProposalUse | None:
