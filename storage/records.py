@@ -1,6 +1,7 @@
 """The store's rows as the domain's frozen records (:mod:`hpo.records`, :mod:`hpo.study_store`):
-what leaves the storage layer, so no row travels past it. The SQL store passes its ORM rows,
-the memory store rows with the same attributes."""
+what leaves the storage layer, so no row travels past it. The SQL store passes its ORM rows
+(and on its hot path named tuples of the same columns), the memory store rows with the same
+attributes."""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.engine import Engine
@@ -201,7 +203,7 @@ class SqlTransaction:
         )
         if row is None:
             raise NotFoundError(f"study {study_id} has no trial {number}")
-        return trial_record(tables.Trial(**row._asdict()), self._name(study_id))
+        return trial_record(row, self._name(study_id))
 
     def _name(self, study_id: int) -> str:
         """The study's name (records carry it), read once per transaction."""
@@ -225,7 +227,9 @@ class SqlTransaction:
             "finished_at": None,
         }
         (trial_id,) = queries.INSERT_TRIAL.rows(self.connection, values)[0]
-        return trial_record(tables.Trial(id=trial_id, **values), self._name(trial.study_id))
+        # The columns as a plain namespace: an ORM row costs its instrumentation per column.
+        row: Any = SimpleNamespace(id=trial_id, **values)
+        return trial_record(row, self._name(trial.study_id))
 
     def update_trial(self, trial_id: int, now: datetime, **columns: object) -> None:
         queries.UPDATE_TRIAL.run(
