@@ -118,6 +118,23 @@ class NewTrial:
     lease_expires_at: datetime
     created_at: datetime
 
+    def columns(self) -> dict[str, Any]:
+        """Every column of the trial's row: these, and those of a trial that has reported
+        nothing yet (both stores insert exactly this)."""
+        return {
+            **vars(self),
+            "config": dict(self.config),
+            "state": TrialState.RUNNING.value,
+            "rung": -1,
+            "last_resource": None,
+            "last_value": None,
+            "last_metrics": None,
+            "retries": 0,
+            "fail_reason": None,
+            "updated_at": self.created_at,
+            "finished_at": None,
+        }
+
 
 @dataclass(frozen=True)
 class NewReport:

@@ -238,21 +238,7 @@ class MemoryTransaction:
 
     def insert_trial(self, trial: NewTrial) -> TrialRecord:
         row = self._insert(
-            self.tables.trials,
-            {
-                **vars(trial),
-                "config": dict(trial.config),
-                "state": TrialState.RUNNING.value,
-                "rung": -1,
-                "last_resource": None,
-                "last_value": None,
-                "last_metrics": None,
-                "retries": 0,
-                "fail_reason": None,
-                "updated_at": trial.created_at,
-                "finished_at": None,
-            },
-            {"trial": (trial.study_id, trial.number)},
+            self.tables.trials, trial.columns(), {"trial": (trial.study_id, trial.number)}
         )
         return trial_record(row, self.tables.studies[trial.study_id].name)
 

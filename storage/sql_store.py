@@ -214,18 +214,7 @@ class SqlTransaction:
         return self._names[study_id]
 
     def insert_trial(self, trial: NewTrial) -> TrialRecord:
-        values = {
-            **vars(trial),
-            "state": TrialState.RUNNING.value,
-            "rung": -1,
-            "last_resource": None,
-            "last_value": None,
-            "last_metrics": None,
-            "retries": 0,
-            "fail_reason": None,
-            "updated_at": trial.created_at,
-            "finished_at": None,
-        }
+        values = trial.columns()
         (trial_id,) = queries.INSERT_TRIAL.rows(self.connection, values)[0]
         # The columns as a plain namespace: an ORM row costs its instrumentation per column.
         row: Any = SimpleNamespace(id=trial_id, **values)

@@ -18,6 +18,7 @@ from hpo.storage import create_engine, queries
 from hpo.storage.migrate import upgrade
 from hpo.storage.prepared import Prepared
 from hpo.storage.store import domain_errors
+from hpo.study_store import NewTrial
 
 NOW = datetime(2026, 12, 4, 20, 30, 1, 123456, tzinfo=timezone.utc)
 CONFIG_VALUES = st.one_of(
@@ -49,28 +50,19 @@ def engine(store_url: str) -> Iterator[sa.Engine]:
 
 
 def trial_values(number: int, config: dict[str, object]) -> dict[str, object]:
-    """Every column of a new trial, as the store's insert_trial gives them."""
-    return {
-        "study_id": 1,
-        "number": number,
-        "config": config,
-        "bracket": 0,
-        "target_rung": 1,
-        "target_resource": 3.0,
-        "source": "random",
-        "worker_id": "w1",
-        "lease_expires_at": NOW + timedelta(seconds=30),
-        "created_at": NOW,
-        "state": "running",
-        "rung": -1,
-        "last_resource": None,
-        "last_value": None,
-        "last_metrics": None,
-        "retries": 0,
-        "fail_reason": None,
-        "updated_at": NOW,
-        "finished_at": None,
-    }
+    """Every column of a new trial, as the stores insert them."""
+    return NewTrial(
+        study_id=1,
+        number=number,
+        config=config,
+        bracket=0,
+        target_rung=1,
+        target_resource=3.0,
+        source="random",
+        worker_id="w1",
+        lease_expires_at=NOW + timedelta(seconds=30),
+        created_at=NOW,
+    ).columns()
 
 
 @settings(
