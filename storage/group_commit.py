@@ -35,12 +35,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, RootTransaction
+
+from hpo.storage.prepared import execute_sql
 
 log = logging.getLogger(__name__)
 # The most calls one batch takes before it is committed: a bound on how long a call waits for
 # the others of its batch under a load that never lets the queue drain.
 MAX_BATCH = 64
+# The savepoint a call's block runs in (one at a time: calls take the connection in turn).
+SAVEPOINT = "hpo_call"
 # Set while this thread commits a batch (which may be a caller's thread or the committer's).
 _committing = threading.local()
 
@@ -79,7 +83,8 @@ class Member:
 
 @dataclass
 class _Batch:
-    session: Session
+    connection: Connection
+    transaction: RootTransaction
     members: list[Member] = field(default_factory=list)
 
     @property
@@ -90,8 +95,8 @@ class _Batch:
 class GroupCommit:
     """The write transactions of one SQLite store, batched (module docstring)."""
 
-    def __init__(self, new_session: Callable[[], Session]) -> None:
-        self._new_session = new_session
+    def __init__(self, new_connection: Callable[[], Connection]) -> None:
+        self._new_connection = new_connection
         self._changed = threading.Condition()
         self._batch: _Batch | None = None
         self._in_use = False  # a call or the committer uses the connection
@@ -104,27 +109,33 @@ class GroupCommit:
         self._committer.start()
 
     @contextmanager
-    def transaction(self) -> Iterator[tuple[Session, Member]]:
-        """The connection's session for one call's block, in the open batch (inside a
-        savepoint, unless the call is the batch's first); the block's writes are durable once
-        the returned member's ``wait`` returns."""
+    def transaction(self) -> Iterator[tuple[Connection, Member]]:
+        """The connection for one call's block, in the open batch (inside a savepoint, unless
+        the call is the batch's first); the block's writes are durable once the returned
+        member's ``wait`` returns."""
         batch = self._take_connection()
         member = Member(self)
         try:
             # A batch's first call needs no savepoint: if its block fails, the whole batch
             # rolls back, and it holds nothing else yet. (A savepoint and its release were
-            # about a sixth of a lone call's time in the store, issue 16.)
-            savepoint = batch.session.begin_nested() if batch.members else None
+            # about a sixth of a lone call's time in the store, issue 16.) The others' run on
+            # the driver's cursor: through Core's nested transactions they cost about 8% of
+            # the coordinator's time under load (docs/benchmarks.md). SQLAlchemy does not see
+            # them; a savepoint the call's ORM session makes nests inside this one.
+            savepoint = bool(batch.members)
+            if savepoint:
+                execute_sql(batch.connection, f"SAVEPOINT {SAVEPOINT}")
             try:
-                yield batch.session, member
+                yield batch.connection, member
             except BaseException:
-                if savepoint is None:
+                if not savepoint:
                     self._discard(batch)
-                elif savepoint.is_active:
-                    savepoint.rollback()
+                else:
+                    execute_sql(batch.connection, f"ROLLBACK TO {SAVEPOINT}")
+                    execute_sql(batch.connection, f"RELEASE {SAVEPOINT}")
                 raise
-            if savepoint is not None:
-                savepoint.commit()
+            if savepoint:
+                execute_sql(batch.connection, f"RELEASE {SAVEPOINT}")
             batch.members.append(member)
         finally:
             self._give_back_connection()
@@ -167,22 +178,24 @@ class GroupCommit:
                 raise RuntimeError("the store is closed")
             self._in_use = True
         if self._batch is None:
+            connection = None
             try:
-                session = self._new_session()
-                session.begin()
-                session.connection()  # BEGIN IMMEDIATE now: the batch holds the write lock
+                connection = self._new_connection()
+                # BEGIN IMMEDIATE now: the batch holds the write lock.
+                self._batch = _Batch(connection, connection.begin())
             except BaseException:
+                if connection is not None:
+                    connection.close()
                 self._give_back_connection()
                 raise
-            self._batch = _Batch(session)
         return self._batch
 
     def _discard(self, batch: _Batch) -> None:
         """Roll back and drop a batch with no member (hold the connection)."""
         try:
-            batch.session.rollback()
+            batch.transaction.rollback()
         finally:
-            batch.session.close()
+            batch.connection.close()
             with self._changed:
                 self._batch = None
 
@@ -248,16 +261,16 @@ class GroupCommit:
         error: BaseException | None = None
         _committing.batch = True
         try:
-            batch.session.commit()
+            batch.transaction.commit()
         except BaseException as failure:  # every member must hear of it, whatever it is
             error = failure
             log.warning("a batch of %d write(s) failed to commit: %s", len(batch.members), failure)
-            batch.session.rollback()
+            batch.transaction.rollback()
             for member in batch.members:
                 for callback in member.on_failure:
                     callback()
         finally:
             _committing.batch = False
-            batch.session.close()
+            batch.connection.close()
         for member in batch.members:
             member._settle(error)

@@ -22,7 +22,8 @@ time, not a NULL).
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,34 @@ def _compile(statement: Any, dialect: Dialect, keys: tuple[str, ...]) -> _Compil
     return _Compiled(compiled.string, tuple(binds), dialect.positional, row, types)
 
 
+@contextmanager
+def driver_cursor(connection: Connection, sql: str, parameters: Any) -> Iterator[Any]:
+    """A DBAPI cursor of ``connection``'s transaction, closed after the block. The driver's
+    errors leave as SQLAlchemy's own exception classes, as Core raises them, and a disconnect
+    invalidates the connection, as Core does."""
+    dialect = connection.dialect
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None, "the transaction's connection is open"
+    cursor = dbapi_connection.cursor()
+    try:
+        yield cursor
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, cursor):
+            connection.invalidate(error)
+        raise exc.DBAPIError.instance(
+            sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    finally:
+        cursor.close()
+
+
+def execute_sql(connection: Connection, sql: str) -> None:
+    """Run ``sql``, a statement with no parameter and no result (a savepoint's), on the
+    driver's cursor (:func:`driver_cursor`)."""
+    with driver_cursor(connection, sql, ()) as cursor:
+        cursor.execute(sql)
+
+
 class Prepared:
     """A statement built once (:mod:`hpo.storage.queries`), run on the driver's cursor."""
 
@@ -111,23 +140,12 @@ class Prepared:
         dialect = connection.dialect
         compiled = self._for(dialect, tuple(values))
         parameters = compiled.parameters(values)
-        dbapi_connection = connection.connection.dbapi_connection
-        assert dbapi_connection is not None, "the transaction's connection is open"
-        cursor = dbapi_connection.cursor()
-        try:
+        with driver_cursor(connection, compiled.sql, parameters) as cursor:
             cursor.execute(compiled.sql, parameters)
             if compiled.row is None:
                 return []
             fetched = cursor.fetchall()
             results = compiled.converters(dialect, cursor.description)
-        except dialect.loaded_dbapi.Error as error:
-            if dialect.is_disconnect(error, dbapi_connection, cursor):
-                connection.invalidate(error)
-            raise exc.DBAPIError.instance(
-                compiled.sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from error
-        finally:
-            cursor.close()
         make = compiled.row
         return [
             make(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hpo.errors import ConflictError, StoreUnavailableError
@@ -30,9 +30,9 @@ class Store:
     def __init__(self, db: str | Engine) -> None:
         self.engine = db if isinstance(db, Engine) else create_engine(db)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
+        # Its transactions write: BEGIN IMMEDIATE on SQLite (hpo.storage.engine).
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
 
     @property
     def url(self) -> str:
@@ -48,10 +48,17 @@ class Store:
         with domain_errors(), self._writer() as session, session.begin():
             yield session
 
-    def new_write_session(self) -> Session:
-        """A session whose transactions write (``BEGIN IMMEDIATE`` on SQLite), for a caller
-        that manages the transaction itself (:mod:`hpo.storage.group_commit`)."""
-        return self._writer()
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction, committed on a clean exit: the study
+        store's transactions, whose hot statements need no ORM session (issue 16)."""
+        with domain_errors(), self._write_engine.begin() as connection:
+            yield connection
+
+    def new_write_connection(self) -> Connection:
+        """A connection whose transactions write, for a caller that manages the transaction
+        itself (:mod:`hpo.storage.group_commit`)."""
+        return self._write_engine.connect()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -493,7 +493,7 @@ class _SnapshotStore:
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
         with Session(bind=self.connection) as session:
-            yield SqlTransaction(session)
+            yield SqlTransaction(self.connection, session=session)
 
 
 def scaling(source: Engine | Connection, study: StudyContext) -> Document:
