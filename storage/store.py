@@ -20,9 +20,11 @@ from hpo.storage.engine import STORE_UNAVAILABLE, WRITE_OPTION, create_engine
 
 
 class Store:
-    """One database: ``read()`` for queries, ``write()`` for transactions that change it.
+    """One database: ``read()`` for queries, ``write()`` for transactions that change it
+    (ORM sessions), and ``write_connection()`` for the study store's write transactions (a Core
+    connection, :mod:`hpo.storage.sql_store`).
 
-    Both commit on a clean exit and roll back on an exception. Objects stay
+    All commit on a clean exit and roll back on an exception. Objects stay
     usable after the session closes (``expire_on_commit=False``) so the
     coordinator can turn them into responses.
     """
