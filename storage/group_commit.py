@@ -122,10 +122,11 @@ class GroupCommit:
         try:
             # A batch's first call needs no savepoint: if its block fails, the whole batch
             # rolls back, and it holds nothing else yet. (A savepoint and its release were
-            # about a sixth of a lone call's time in the store, issue 16.) The others' run on
-            # the driver's cursor: through Core's nested transactions they cost about 8% of
-            # the coordinator's time under load (docs/benchmarks.md). SQLAlchemy does not see
-            # them; a savepoint the call's ORM session makes nests inside this one.
+            # about a sixth of a lone call's time in the store, issue 16.) The later calls'
+            # savepoints run on the driver's cursor: through Core's nested transactions they
+            # cost about 8% of the coordinator's time under load (docs/benchmarks.md).
+            # SQLAlchemy does not see them; a savepoint the call's ORM session makes nests
+            # inside this one.
             savepoint = bool(batch.members)
             if savepoint:
                 execute_sql(batch.connection, f"SAVEPOINT {SAVEPOINT}")
