@@ -304,8 +304,15 @@ class StudyState:
         """Which key ranks ``rung`` of a study that decides by curves, and why."""
         return self.derived(
             ("basis", rung),
-            lambda: rung_basis(rung, self._values, self._predicted.get(rung, {})),
+            lambda: rung_basis(rung, self._top_rung(), self._values, self._predicted.get(rung, {})),
         )
+
+    def _top_rung(self) -> int:
+        """The rung of r_max."""
+        # Imported here: hpo.schedulers imports this module.
+        from hpo.schedulers.rungs import rung_levels
+
+        return len(rung_levels(self.spec.resource)) - 1
 
     def _order(self, outcomes: list[Mapping[str, float]], numbers: list[int]) -> np.ndarray:
         """The MO-ASHA order of results with ``outcomes`` (metrics) of trials ``numbers``."""

@@ -1,5 +1,5 @@
-"""The self-check of curve decisions (hpo.rung_basis): a rung ranks by predictions unless the
-study's own trials show that its values ranked the higher rung better."""
+"""The self-check of curve decisions (hpo.rung_basis): a rung ranks by its values, as ASHA's,
+until its trials that reached r_max show that the predictions ranked them at least as well."""
 
 from __future__ import annotations
 
@@ -21,44 +21,50 @@ def test_spearman_is_scipys_without_ties(pairs: list[tuple[float, float]]) -> No
     assert abs(spearman(a, b) - spearmanr(a, b)[0]) < 1e-9
 
 
-def rungs(n: int, rng: np.random.Generator) -> tuple[dict, dict, np.ndarray]:
-    """Rung 0 and rung 2 values of ``n`` trials whose rung-2 value is ``truth``."""
+TOP = 3  # r_max's rung
+
+
+def rungs(n: int, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """The values at r_max of ``n`` trials, ``truth``."""
     truth = rng.normal(size=n)
-    return {2: dict(enumerate(truth))}, {}, truth
+    return {TOP: dict(enumerate(truth))}, truth
 
 
-def test_without_enough_pairs_the_prediction_ranks() -> None:
+def test_without_enough_trials_at_r_max_the_values_rank() -> None:
     rng = np.random.default_rng(0)
-    values, _, truth = rungs(MIN_PAIRS - 1, rng)
-    values[0] = dict(enumerate(-truth))  # rung values rank the higher rung perfectly wrong...
+    values, truth = rungs(MIN_PAIRS - 1, rng)
+    values[0] = dict(enumerate(-truth))  # rung values rank r_max perfectly wrong...
     predictions = dict(enumerate(truth))  # ...and the predictions perfectly right
-    basis = rung_basis(0, values, predictions)
-    assert basis.by_curve and basis.reference is None
-    assert "fewer than" in basis.describe()
+    basis = rung_basis(0, TOP, values, predictions)
+    assert not basis.by_curve and basis.pairs == MIN_PAIRS - 1 and basis.curve_rho is None
+    assert f"{MIN_PAIRS - 1} of its trials reached r_max" in basis.describe()
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(MIN_PAIRS, 40))
-def test_the_key_that_ranked_the_higher_rung_better_wins(seed: int, n: int) -> None:
+def test_the_key_that_ranked_r_max_better_wins(seed: int, n: int) -> None:
     rng = np.random.default_rng(seed)
-    values, _, truth = rungs(n, rng)
+    values, truth = rungs(n, rng)
     good, bad = truth + 0.1 * rng.normal(size=n), rng.normal(size=n)
     values[0] = dict(enumerate(bad))
-    assert rung_basis(0, values, dict(enumerate(good))).by_curve == (
+    assert rung_basis(0, TOP, values, dict(enumerate(good))).by_curve == (
         spearman(good, truth) >= spearman(bad, truth)
     )
     values[0] = dict(enumerate(good))
-    basis = rung_basis(0, values, dict(enumerate(bad)))
+    basis = rung_basis(0, TOP, values, dict(enumerate(bad)))
     assert basis.by_curve == (spearman(bad, truth) >= spearman(good, truth))
-    assert basis.reference == 2 and basis.pairs == n
+    assert basis.pairs == n and basis.rung_rho == spearman(good, truth)
 
 
-def test_the_highest_rung_with_enough_pairs_is_the_reference() -> None:
+def test_an_intermediate_rung_is_no_reference() -> None:
+    """Results at rung 2 do not show what the curves do after it: only r_max judges."""
     rng = np.random.default_rng(1)
     n = MIN_PAIRS + 4
-    values = {
-        0: dict(enumerate(rng.normal(size=n))),
-        1: dict(enumerate(rng.normal(size=n))),
-        3: dict(enumerate(rng.normal(size=MIN_PAIRS - 1))),  # too few: not the reference
-    }
-    basis = rung_basis(0, values, dict(enumerate(rng.normal(size=n))))
-    assert basis.reference == 1 and basis.pairs == n
+    truth = rng.normal(size=n)
+    values = {0: dict(enumerate(-truth)), 2: dict(enumerate(truth))}
+    basis = rung_basis(0, TOP, values, dict(enumerate(truth)))
+    assert not basis.by_curve and basis.pairs == 0
+
+
+def test_r_max_itself_ranks_by_values() -> None:
+    values, truth = rungs(MIN_PAIRS + 1, np.random.default_rng(2))
+    assert not rung_basis(TOP, TOP, values, dict(enumerate(truth))).by_curve
