@@ -5,10 +5,11 @@ A rung value is a snapshot: a curve still falling steeply looks worse than one t
 flattened, and where curves cross the low rungs mislead. With ``decision: curve`` the scheduler
 asks :func:`hpo.curves.predict_at` for the value at r_max from the trial's reports so far,
 once, when the report settles a rung. That prediction is stored with the report and ranks the
-trial at the rung from then on (unless the study's self-check, :mod:`hpo.rung_basis`, finds
-that the rung's values ranked better), so promotions compare predictions made from curves of
-the same length, a restarted coordinator ranks as the one before it did without fitting
-again, and the decision's reason carries the prediction and its spread for audit. A study
+trial at the rung whenever the rung ranks by predictions (the study's self-check,
+:mod:`hpo.rung_basis`: once the rung's trials that reached r_max show that the predictions
+ranked them at least as well as the values), so promotions compare predictions made from
+curves of the same length, a restarted coordinator ranks as the one before it did without
+fitting again, and the decision's reason carries the prediction and its spread for audit. A study
 whose r_max is raised keeps the predictions made for the old one.
 
 Stopping-type studies stop a trial at a rung that ranks by predictions only when the
